@@ -1,0 +1,1 @@
+"""The billing engine: payments, subscriptions, invoices, proration, dunning."""

@@ -1,0 +1,90 @@
+"""How objects leave the simulator: rendered, expanded, paginated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from stripesim.errors import InvalidRequest
+from stripesim.state import Record, State, deep_copy
+from stripesim.wire import Params
+
+
+def paginate(records: Iterable[Record], params: Params, url: str) -> dict[str, Any]:
+    """A Stripe list object over records given newest first."""
+    limit = params.int("limit", minimum=1, maximum=100, default=10) or 10
+    after = params.str("starting_after")
+    before = params.str("ending_before")
+    items = list(records)
+    if after and before:
+        raise InvalidRequest(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            param="ending_before",
+        )
+    if after:
+        index = _index(items, after, "starting_after")
+        window = items[index + 1 :]
+        page, has_more = window[:limit], len(window) > limit
+    elif before:
+        index = _index(items, before, "ending_before")
+        window = items[:index]
+        page, has_more = window[-limit:], len(window) > limit
+    else:
+        page, has_more = items[:limit], len(items) > limit
+    return {"object": "list", "data": page, "has_more": has_more, "url": url}
+
+
+def _index(items: list[Record], object_id: str, param: str) -> int:
+    for i, item in enumerate(items):
+        if item.get("id") == object_id:
+            return i
+    raise InvalidRequest(f"Invalid {param}: no object with id {object_id} in this list", param=param)
+
+
+def present(state: State, result: Record, expand: list[str]) -> Record:
+    """Render a handler's result (an object or a list of them) and apply `expand[]`."""
+    if result.get("object") == "list" and "data" in result:
+        shown: Record = dict(result)
+        shown["data"] = [state.render(r) if r.get("object") != "list" else r for r in result["data"]]
+    elif result.get("object") == "search_result":
+        shown = dict(result)
+        shown["data"] = [state.render(r) for r in result["data"]]
+    else:
+        shown = state.render(result)
+    if not expand:
+        return shown
+    shown = deep_copy(shown)
+    for path in expand:
+        segments = path.split(".")
+        if len(segments) > 4:
+            raise InvalidRequest(
+                f"You cannot expand more than 4 levels of a property. Property: {path}",
+                param="expand",
+            )
+        _expand(state, shown, segments, path)
+    return shown
+
+
+def _expand(state: State, node: Any, segments: list[str], path: str) -> Any:
+    if not segments:
+        return node
+    if isinstance(node, list):
+        return [_expand(state, item, segments, path) for item in node]
+    if not isinstance(node, dict):
+        return node
+    key, rest = segments[0], segments[1:]
+    if key not in node:
+        raise InvalidRequest(
+            f"This property cannot be expanded ({path}). You may want to try expanding "
+            f"'data.{path}' instead." if node.get("object") == "list" else
+            f"This property cannot be expanded ({path}).",
+            param="expand",
+        )
+    value = node[key]
+    if isinstance(value, str):
+        target = state.find(value)
+        if target is None:
+            raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+        value = deep_copy(state.render(target))
+    node[key] = _expand(state, value, rest, path)
+    return node

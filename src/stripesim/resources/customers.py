@@ -1,0 +1,147 @@
+"""Customers: /v1/customers."""
+
+from __future__ import annotations
+
+from stripesim.errors import InvalidRequest
+from stripesim.present import paginate
+from stripesim.resources._common import apply_metadata, created_filter, deleted, new_record
+from stripesim.routes import Ctx, api
+from stripesim.state import Record, State
+from stripesim.wire import Params
+
+_FIELDS = (
+    "email", "name", "description", "phone", "metadata", "test_clock", "payment_method",
+    "invoice_settings", "address", "preferred_locales", "tax_exempt", "shipping", "balance",
+    "tax_id_data", "invoice_prefix", "tax", "source", "coupon", "promotion_code",
+    "next_invoice_sequence", "validate",
+)
+
+
+def _address(p: Params | None) -> dict[str, str | None] | None:
+    if p is None:
+        return None
+    p.only("city", "country", "line1", "line2", "postal_code", "state")
+    return {k: p.str(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")}
+
+
+def _apply(ctx: Ctx, record: Record, p: Params) -> None:
+    state = ctx.state
+    for key in ("email", "name", "description", "phone"):
+        if p.has(key):
+            record[key] = p.str(key) or None
+    if p.has("address"):
+        record["address"] = _address(p.sub("address"))
+    if p.has("tax_exempt"):
+        record["tax_exempt"] = p.str("tax_exempt", choices=("none", "exempt", "reverse"))
+    if p.has("preferred_locales"):
+        record["preferred_locales"] = p.strings("preferred_locales")
+    if p.has("balance"):
+        record["balance"] = p.int("balance")
+    settings = p.sub("invoice_settings")
+    if settings is not None:
+        settings.only("default_payment_method", "custom_fields", "footer", "rendering_options")
+        if settings.has("default_payment_method"):
+            pm_id = settings.str("default_payment_method")
+            if pm_id:
+                pm = state.get(pm_id, "payment_method", "invoice_settings[default_payment_method]")
+                if pm.get("customer") != record["id"]:
+                    raise InvalidRequest(
+                        f"The customer does not have a payment method with the ID {pm_id}. The "
+                        "payment method must be attached to the customer.",
+                        param="invoice_settings[default_payment_method]",
+                    )
+            record["invoice_settings"]["default_payment_method"] = pm_id or None
+        if settings.has("footer"):
+            record["invoice_settings"]["footer"] = settings.str("footer")
+    apply_metadata(record, p)
+
+
+@api("POST", "/v1/customers")
+def create_customer(ctx: Ctx) -> Record:
+    p = ctx.params.only(*_FIELDS)
+    state = ctx.state
+    clock = p.str("test_clock")
+    if clock:
+        state.get(clock, "test_helpers.test_clock", "test_clock")
+    record = new_record(
+        state, "customer", "cus", created=state.now(clock),
+        balance=0, delinquent=False, discount=None, shipping=None, address=None,
+        invoice_prefix=record_prefix(state), next_invoice_sequence=1, tax_exempt="none",
+        test_clock=clock, currency=None, default_source=None,
+    )
+    record["invoice_settings"] = {
+        "custom_fields": None, "default_payment_method": None, "footer": None,
+        "rendering_options": None,
+    }
+    state.insert(record)
+    pm_id = p.str("payment_method")
+    if pm_id:
+        from stripesim.billing.payment_methods import attach
+
+        attach(state, state.get(pm_id, "payment_method", "payment_method"), record)
+    _apply(ctx, record, p)
+    state.emit("customer.created", record)
+    return record
+
+
+def record_prefix(state: State) -> str:
+    n = len(state.by_type.get("customer", [])) + 1
+    return f"{(0xA1B2C3 + n * 7919) & 0xFFFFFF:06X}"
+
+
+@api("GET", "/v1/customers/{customer}")
+def retrieve_customer(ctx: Ctx, customer: str) -> Record:
+    found = ctx.state.find(customer, "customer")
+    if found is not None and found.get("deleted"):
+        return deleted(found)
+    return ctx.state.get(customer, "customer")
+
+
+@api("POST", "/v1/customers/{customer}")
+def update_customer(ctx: Ctx, customer: str) -> Record:
+    p = ctx.params.only(*_FIELDS, "default_source")
+    record = ctx.state.get(customer, "customer")
+    with ctx.state.changing(record):
+        _apply(ctx, record, p)
+    return record
+
+
+@api("DELETE", "/v1/customers/{customer}")
+def delete_customer(ctx: Ctx, customer: str) -> Record:
+    state = ctx.state
+    record = state.get(customer, "customer")
+    from stripesim.billing.subscriptions import cancel_for_deleted_customer
+
+    cancel_for_deleted_customer(state, record)
+    record["deleted"] = True
+    state.emit("customer.deleted", record, snapshot={**state.snapshot({**record, "deleted": False})})
+    return deleted(record)
+
+
+@api("GET", "/v1/customers")
+def list_customers(ctx: Ctx) -> Record:
+    p = ctx.params.only("email", "limit", "starting_after", "ending_before", "created", "test_clock")
+    records = list(ctx.state.all("customer"))
+    email = p.str("email")
+    if email is not None:
+        records = [r for r in records if r.get("email") == email]
+    clock = p.str("test_clock")
+    if clock is not None:
+        records = [r for r in records if r.get("test_clock") == clock]
+    return paginate(created_filter(p, records), p, "/v1/customers")
+
+
+@api("GET", "/v1/customers/search")
+def search_customers(ctx: Ctx) -> Record:
+    """A small subset of the search language: `field:'value'` and `metadata['k']:'v'` with AND."""
+    p = ctx.params.only("query", "limit", "page")
+    query = p.str("query", required=True) or ""
+    from stripesim.resources._search import matcher
+
+    match = matcher(query)
+    records = [r for r in ctx.state.all("customer") if match(r)]
+    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
+    return {
+        "object": "search_result", "data": records[:limit], "has_more": len(records) > limit,
+        "next_page": None, "url": "/v1/customers/search",
+    }

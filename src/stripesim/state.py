@@ -1,0 +1,275 @@
+"""The simulator's whole world: objects, time, events, idempotency, configuration.
+
+Everything runs on one asyncio loop, so a handler sees and changes state atomically.
+Records are stored in the API's own shape; a renderer per type fills in what Stripe
+always embeds (a subscription item's price, an invoice's lines) when an object is shown.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from stripesim import API_VERSION
+from stripesim.errors import NotFound
+from stripesim.ids import new_id
+
+Record = dict[str, Any]
+Renderer = Callable[["State", Record], Record]
+
+RENDERERS: dict[str, Renderer] = {}
+
+# Type names as they appear in "No such …" messages.
+KIND_NAMES = {
+    "customer": "customer", "product": "product", "price": "price", "subscription": "subscription",
+    "invoice": "invoice", "checkout.session": "checkout.session", "payment_intent": "payment_intent",
+    "payment_method": "PaymentMethod", "test_helpers.test_clock": "test clock",
+}
+
+# The request an API call is serving, recorded on the events it causes.
+current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "current_request", default=None
+)
+
+
+def renderer(object_type: str) -> Callable[[Renderer], Renderer]:
+    def register(fn: Renderer) -> Renderer:
+        RENDERERS[object_type] = fn
+        return fn
+
+    return register
+
+
+def deep_copy(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value))
+
+
+@dataclass
+class WebhookFaults:
+    duplicate_rate: float = 0.0  # probability a delivery is sent twice
+    reorder_window_ms: int = 0  # deliveries are held and shuffled within this window
+    delay_ms: int = 0  # every delivery waits this long first
+    fail_first: int = 0  # the first N delivery attempts get a simulated failure (no request)
+    failed_so_far: int = 0
+
+
+@dataclass
+class ApiFaults:
+    error_500_rate: float = 0.0
+    error_429_rate: float = 0.0
+    fail_next_500: int = 0  # the next N API requests answer 500
+    fail_next_429: int = 0
+
+
+@dataclass
+class SimConfig:
+    # Smart retries for failed invoice payments: days after the first failure, as Stripe's
+    # recommended default (8 tries within 2 weeks).
+    invoice_retry_days: list[float] = field(default_factory=lambda: [1, 2, 3, 5, 7, 9, 11, 14])
+    # What happens to a subscription when retries are exhausted: canceled | unpaid | past_due
+    subscription_after_retries: str = "canceled"
+    # Webhook retry backoff: first retry after this many seconds, doubling, for up to 3 days.
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_retry_for_s: float = 3 * 24 * 3600.0
+    webhook_timeout_s: float = 10.0
+    automatic_tax_percent: float = 10.0  # the simulated flat rate of automatic_tax
+    rate_limit_per_s: float = 0.0  # 0 = off; Stripe's test mode allows 25/s
+    dispute_delay_s: int = 60  # 4000000000000259: a dispute opens this long after the charge
+    events_kept_s: int = 30 * 24 * 3600
+    checkout_expires_s: int = 24 * 3600
+
+
+class State:
+    def __init__(self) -> None:
+        self.config = SimConfig()
+        self.webhook_faults = WebhookFaults()
+        self.api_faults = ApiFaults()
+        self.objects: dict[str, Record] = {}
+        self.by_type: dict[str, list[str]] = {}
+        self.idempotency: dict[tuple[str, str], tuple[bytes, int, bytes, float]] = {}
+        self.listeners: list[Callable[[Record], None]] = []
+        self.extras: dict[str, Any] = {}  # engine-private indexes (meter events by identifier, …)
+        self.runtime: dict[str, Any] = {}  # live helpers (engine, dispatcher); never persisted
+        self.sequence = 0
+
+    # ----- time -------------------------------------------------------------------------
+    def now(self, clock: str | None = None) -> int:
+        if clock:
+            found = self.objects.get(clock)
+            if found is not None:
+                return int(found["frozen_time"])
+        return int(time.time())
+
+    def clock_of(self, record: Record | None) -> str | None:
+        """The test clock governing a record: its own, or its customer's."""
+        if record is None:
+            return None
+        clock = record.get("test_clock")
+        if isinstance(clock, str):
+            return clock
+        customer = record.get("customer")
+        if isinstance(customer, str) and customer in self.objects:
+            c = self.objects[customer].get("test_clock")
+            return c if isinstance(c, str) else None
+        return None
+
+    def now_for(self, record: Record | None) -> int:
+        return self.now(self.clock_of(record))
+
+    # ----- storage ----------------------------------------------------------------------
+    def insert(self, record: Record) -> Record:
+        self.objects[record["id"]] = record
+        self.by_type.setdefault(record["object"], []).append(record["id"])
+        self.sequence += 1
+        return record
+
+    def find(self, object_id: str | None, object_type: str | None = None) -> Record | None:
+        if not object_id:
+            return None
+        found = self.objects.get(object_id)
+        if found is None or (object_type is not None and found.get("object") != object_type):
+            return None
+        return found
+
+    def get(self, object_id: str, object_type: str, param: str = "id") -> Record:
+        found = self.find(object_id, object_type)
+        if found is None or found.get("deleted"):
+            kind = KIND_NAMES.get(object_type, object_type)
+            raise NotFound(f"No such {kind}: '{object_id}'", param=param)
+        return found
+
+    def remove(self, object_id: str) -> None:
+        found = self.objects.pop(object_id, None)
+        if found is not None:
+            ids = self.by_type.get(found["object"], [])
+            try:
+                ids.remove(object_id)
+            except ValueError:
+                pass
+
+    def all(self, object_type: str) -> Iterator[Record]:
+        """Every live record of a type, newest first."""
+        for object_id in reversed(self.by_type.get(object_type, [])):
+            found = self.objects.get(object_id)
+            if found is not None and not found.get("deleted"):
+                yield found
+
+    def where(self, object_type: str, **equals: Any) -> list[Record]:
+        return [
+            r for r in self.all(object_type) if all(r.get(k) == v for k, v in equals.items())
+        ]
+
+    # ----- presentation -----------------------------------------------------------------
+    def render(self, record: Record) -> Record:
+        fn = RENDERERS.get(record.get("object", ""))
+        return fn(self, record) if fn else dict(record)
+
+    def snapshot(self, record: Record) -> Record:
+        return deep_copy(self.render(record))
+
+    # ----- events -----------------------------------------------------------------------
+    def emit(
+        self,
+        event_type: str,
+        record: Record,
+        previous_attributes: dict[str, Any] | None = None,
+        *,
+        snapshot: Record | None = None,
+    ) -> Record:
+        data: dict[str, Any] = {"object": snapshot if snapshot is not None else self.snapshot(record)}
+        if previous_attributes is not None:
+            data["previous_attributes"] = previous_attributes
+        req = current_request.get()
+        event = {
+            "id": new_id("evt"),
+            "object": "event",
+            "account": None,
+            "api_version": API_VERSION,
+            "context": None,
+            "created": self.now_for(record) if record.get("object") != "test_helpers.test_clock"
+            else int(record["frozen_time"]),
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 0,
+            "request": {
+                "id": req.get("id") if req else None,
+                "idempotency_key": req.get("idempotency_key") if req else None,
+            },
+            "type": event_type,
+        }
+        self.insert(event)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    @contextmanager
+    def changing(self, record: Record, event_type: str | None = None) -> Iterator[Record]:
+        """Mutate `record` inside the block; emit `<type>.updated` with what changed."""
+        before = self.snapshot(record)
+        yield record
+        after = self.snapshot(record)
+        diff = previous_attributes(before, after)
+        if diff:
+            self.emit(event_type or f"{record['object']}.updated", record, diff, snapshot=after)
+
+    # ----- idempotency ------------------------------------------------------------------
+    def idempotent_lookup(self, api_key: str, key: str) -> tuple[bytes, int, bytes] | None:
+        found = self.idempotency.get((api_key, key))
+        if found is None:
+            return None
+        fingerprint, status, body, stored_at = found
+        if time.time() - stored_at > 24 * 3600:
+            del self.idempotency[(api_key, key)]
+            return None
+        return fingerprint, status, body
+
+    def idempotent_store(self, api_key: str, key: str, fingerprint: bytes, status: int, body: bytes) -> None:
+        self.idempotency[(api_key, key)] = (fingerprint, status, body, time.time())
+
+    # ----- persistence ------------------------------------------------------------------
+    def dump(self) -> bytes:
+        return orjson.dumps(
+            {
+                "config": asdict(self.config),
+                "objects": self.objects,
+                "by_type": self.by_type,
+                "extras": self.extras,
+            }
+        )
+
+    def load(self, raw: bytes) -> None:
+        data = orjson.loads(raw)
+        self.config = SimConfig(**data.get("config", {}))
+        self.objects = data["objects"]
+        self.by_type = data["by_type"]
+        self.extras = data.get("extras", {})
+
+
+def previous_attributes(before: Any, after: Any) -> dict[str, Any]:
+    """Stripe's `previous_attributes`: the old values of what changed, nested objects diffed."""
+    out: dict[str, Any] = {}
+    for key, old in before.items():
+        new = after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
+            inner = previous_attributes(old, new)
+            if inner:
+                out[key] = inner
+        else:
+            out[key] = old
+    for key in after:
+        if key not in before:
+            out[key] = None
+    return out
+
+
+def iter_expandable(value: Any) -> Iterable[Any]:
+    return value if isinstance(value, list) else [value]
