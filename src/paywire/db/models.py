@@ -1,0 +1,243 @@
+"""The tables. Their names and columns are a contract with the events pipeline.
+
+Times come in two kinds, kept apart on purpose:
+- Stripe's times (periods, trial ends, `created`, test clock `frozen_time`, a pass's access
+  window) are unix seconds in `BigInteger` columns, exactly as Stripe sends them, because
+  they are compared with each other and with a customer's (possibly test-clock) time.
+- paywire's own bookkeeping times (`created_at`, `synced_at`, `received_at`, `claimed_until`,
+  …) are timezone-aware UTC datetimes (`UTCDateTime`), on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+INBOX_STATES = (
+    "pending",
+    "processing",
+    "processed",
+    "failed",
+    "dead",
+    "ignored",
+    "livemode_mismatch",
+)
+ORDER_STATES = ("pending", "paid", "fulfilled", "refunded", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("paywire stores timezone-aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stripe ids are short, but leave room: Stripe documents no maximum.
+StripeId = String(255)
+StripeTime = BigInteger
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Customer(Base):
+    """A user of the product and their one Stripe customer (unique both ways)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(StripeId, unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    test_clock_id: Mapped[str | None] = mapped_column(StripeId)
+    trial_used: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    trial_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Subscription(Base):
+    """The mirror of one Stripe subscription; `stripe_object` is the full object as last seen."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    stripe_customer_id: Mapped[str] = mapped_column(StripeId, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    interval: Mapped[str | None] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    current_period_start: Mapped[int | None] = mapped_column(StripeTime)
+    current_period_end: Mapped[int | None] = mapped_column(StripeTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    cancel_at: Mapped[int | None] = mapped_column(StripeTime)
+    canceled_at: Mapped[int | None] = mapped_column(StripeTime)
+    ended_at: Mapped[int | None] = mapped_column(StripeTime)
+    trial_start: Mapped[int | None] = mapped_column(StripeTime)
+    trial_end: Mapped[int | None] = mapped_column(StripeTime)
+    pause_collection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    latest_invoice_id: Mapped[str | None] = mapped_column(StripeId)
+    schedule_id: Mapped[str | None] = mapped_column(StripeId)
+    stripe_object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stripe_created: Mapped[int] = mapped_column(StripeTime)
+    # Monotonic marker of the Stripe state last applied; the events pipeline owns its meaning.
+    stripe_version: Mapped[int | None] = mapped_column(BigInteger)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    items: Mapped[list[SubscriptionItem]] = relationship(
+        back_populates="subscription",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="SubscriptionItem.id",
+    )
+
+
+class SubscriptionItem(Base):
+    __tablename__ = "subscription_items"
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        index=True,
+    )
+    price_id: Mapped[str] = mapped_column(StripeId)
+    lookup_key: Mapped[str | None] = mapped_column(String(200))
+    product_id: Mapped[str | None] = mapped_column(StripeId)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    current_period_start: Mapped[int | None] = mapped_column(StripeTime)
+    current_period_end: Mapped[int | None] = mapped_column(StripeTime)
+
+    subscription: Mapped[Subscription] = relationship(back_populates="items")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    stripe_customer_id: Mapped[str] = mapped_column(StripeId, index=True)
+    subscription_id: Mapped[str | None] = mapped_column(StripeId, index=True)
+    status: Mapped[str | None] = mapped_column(String(32))
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    amount_remaining: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    currency: Mapped[str | None] = mapped_column(String(8))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_payment_attempt: Mapped[int | None] = mapped_column(StripeTime)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[int | None] = mapped_column(StripeTime)
+    period_end: Mapped[int | None] = mapped_column(StripeTime)
+    stripe_created: Mapped[int] = mapped_column(StripeTime)
+    stripe_object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Order(Base):
+    """A one-time purchase (Checkout in payment mode) and its fulfilment."""
+
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint(f"status IN {ORDER_STATES!r}", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    stripe_customer_id: Mapped[str] = mapped_column(StripeId, index=True)
+    checkout_session_id: Mapped[str] = mapped_column(StripeId, unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(StripeId)
+    product: Mapped[str] = mapped_column(String(64))
+    amount_total: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    grants_plan: Mapped[str | None] = mapped_column(String(64))
+    # In the customer's time (the test clock's in test mode), like every Stripe time.
+    access_starts_at: Mapped[int | None] = mapped_column(StripeTime)
+    access_ends_at: Mapped[int | None] = mapped_column(StripeTime)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TestClock(Base):
+    """A Stripe test clock as last seen: its `frozen_time` is its customers' "now"."""
+
+    __tablename__ = "test_clocks"
+    __test__ = False  # not a pytest test class, despite the name
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    frozen_time: Mapped[int] = mapped_column(StripeTime)
+    status: Mapped[str] = mapped_column(String(32))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """The inbox: every verified event, stored once by id, then worked off by the worker."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        CheckConstraint(f"state IN {INBOX_STATES!r}", name="state"),
+        Index("ix_webhook_events_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_webhook_events_object_id", "object_id"),
+    )
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(StripeId)
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    # The event's `created`: one-second resolution and ties, so not an order by itself.
+    event_created: Mapped[int | None] = mapped_column(StripeTime)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(24), default="pending", server_default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
