@@ -13,8 +13,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from paywire.catalog import Catalog, load_catalog
 from paywire.db.engine import make_engine, make_session_factory
 from paywire.db.migrate import upgrade_to_head
+from paywire.stripe import StripeGateway
+from tests.support.stripesim import TEST_KEY, Sim
 
 PG_ENV = "PAYWIRE_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", *(["postgresql"] if os.environ.get(PG_ENV) else [])]
@@ -100,3 +103,28 @@ def session_factory(db_engine: Engine) -> sessionmaker[Session]:
 def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     with session_factory() as s:
         yield s
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """Backoff delays the gateway asked for, recorded instead of slept."""
+    return []
+
+
+@pytest.fixture
+def gateway(sim: Sim, sleeps: list[float]) -> StripeGateway:
+    """A gateway talking HTTP to the freshly reset stripesim."""
+    return StripeGateway(
+        TEST_KEY,
+        api_base=sim.url,
+        timeout=10,
+        max_network_retries=0,
+        rate_limit_retries=3,
+        rate_limit_backoff=0.01,
+        sleep=sleeps.append,
+    )
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return load_catalog()

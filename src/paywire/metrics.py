@@ -1,0 +1,55 @@
+"""Every Prometheus metric paywire exports, defined in one place.
+
+The web layer serves them at `/metrics`; the Stripe gateway counts API errors; the events
+pipeline counts webhooks and sets the inbox depth.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+WEBHOOKS_RECEIVED = Counter(
+    "paywire_webhooks_received", "Webhook requests received at /webhooks/stripe."
+)
+WEBHOOKS_REJECTED = Counter(
+    "paywire_webhooks_rejected",
+    "Webhook requests refused before storing (bad signature, stale, too large, malformed).",
+    ["reason"],
+)
+WEBHOOKS_STORED = Counter("paywire_webhooks_stored", "Verified events stored in the inbox.")
+WEBHOOKS_DUPLICATES = Counter(
+    "paywire_webhooks_duplicates", "Verified events already in the inbox (redeliveries)."
+)
+WEBHOOKS_PROCESSED = Counter(
+    "paywire_webhooks_processed", "Inbox events processed successfully.", ["type"]
+)
+WEBHOOKS_FAILED = Counter(
+    "paywire_webhooks_failed", "Inbox event processing attempts that failed.", ["type"]
+)
+WEBHOOKS_UNHANDLED = Counter(
+    "paywire_webhooks_unhandled", "Inbox events of a type no handler knows.", ["type"]
+)
+WEBHOOK_PROCESSING_SECONDS = Histogram(
+    "paywire_webhook_processing_seconds",
+    "Time to process one inbox event.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+INBOX_DEPTH = Gauge("paywire_inbox_depth", "Inbox events waiting to be processed.")
+STRIPE_API_ERRORS = Counter(
+    "paywire_stripe_api_errors", "Errors from Stripe API calls, by kind.", ["type"]
+)
+CHECKOUT_SESSIONS = Counter(
+    "paywire_checkout_sessions", "Checkout Sessions created, by mode.", ["mode"]
+)
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

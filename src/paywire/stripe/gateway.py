@@ -1,0 +1,506 @@
+"""`StripeGateway`: one `StripeClient`, spoken to in billing words.
+
+Everything paywire asks of Stripe goes through here, so the rules live in one place:
+the pinned API version, an explicit timeout, network retries by the SDK, backoff on 429
+(which the SDK never retries), idempotency keys from the caller's business operation,
+`metadata.user_id` on what is created for a user, and typed errors instead of the SDK's.
+Results are plain dicts (`StripeObject` is not a dict), so nothing outside sees SDK types.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import stripe
+
+from paywire.config import Settings, require_stripe_key
+from paywire.metrics import STRIPE_API_ERRORS
+from paywire.stripe.errors import (
+    CardDeclined,
+    StripeError,
+    StripeIdempotencyConflict,
+    StripeMisconfigured,
+    StripeNotFound,
+    StripeRejected,
+    StripeUnavailable,
+    WebhookSignatureInvalid,
+)
+
+log = logging.getLogger("paywire.stripe")
+
+PINNED_API_VERSION = "2026-10-28.endive"
+if stripe.api_version != PINNED_API_VERSION:  # pragma: no cover - guards an SDK upgrade
+    raise RuntimeError(
+        f"paywire is written against Stripe API {PINNED_API_VERSION}; the installed SDK pins "
+        f"{stripe.api_version}. Review the API changelog before changing the pin."
+    )
+
+# Stripe accepts at most 10 lookup keys per list request.
+LOOKUP_KEYS_PER_REQUEST = 10
+RATE_LIMIT_BACKOFF_CAP = 20.0
+
+T = TypeVar("T")
+Params = dict[str, Any]
+
+
+def plain(obj: Any) -> dict[str, Any]:
+    """A Stripe object as a plain, JSON-ready dict."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(recursive=True)
+    return dict(obj)
+
+
+class StripeGateway:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout: float = 30.0,
+        max_network_retries: int = 2,
+        rate_limit_retries: int = 4,
+        rate_limit_backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.livemode = api_key.startswith(("sk_live_", "rk_live_"))
+        self._rate_limit_retries = rate_limit_retries
+        self._rate_limit_backoff = rate_limit_backoff
+        self._sleep = sleep
+        self._client = stripe.StripeClient(
+            api_key,
+            stripe_version=PINNED_API_VERSION,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> StripeGateway:
+        options: dict[str, Any] = {
+            "api_base": settings.stripe_api_base,
+            "timeout": settings.stripe_timeout,
+            "max_network_retries": settings.stripe_max_network_retries,
+            "rate_limit_retries": settings.stripe_rate_limit_retries,
+            "rate_limit_backoff": settings.stripe_rate_limit_backoff,
+        }
+        options.update(overrides)
+        return cls(require_stripe_key(settings), **options)
+
+    # ----- customers --------------------------------------------------------------------
+    def create_customer(
+        self,
+        *,
+        user_id: str,
+        email: str | None,
+        idempotency_key: str,
+        test_clock: str | None = None,
+    ) -> dict[str, Any]:
+        params: Params = {"metadata": {"user_id": user_id}}
+        if email:
+            params["email"] = email
+        if test_clock:
+            params["test_clock"] = test_clock
+        return self._create(self._client.v1.customers.create, params, idempotency_key)
+
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self._client.v1.customers.retrieve(customer_id)))
+
+    def find_customers_of_user(self, user_id: str) -> list[dict[str, Any]]:
+        """Customers tagged with this user id (Stripe's search lags writes by up to a minute,
+        so this is a repair tool, not the way to find a customer just created)."""
+        escaped = user_id.replace("\\", "\\\\").replace("'", "\\'")
+        query = f"metadata['user_id']:'{escaped}'"
+        result = self._call(
+            lambda: self._client.v1.customers.search(params={"query": query, "limit": 100})
+        )
+        return [plain(c) for c in result.data]
+
+    # ----- checkout and portal ----------------------------------------------------------
+    def create_subscription_checkout(
+        self,
+        *,
+        user_id: str,
+        customer_id: str,
+        price_id: str,
+        quantity: int,
+        plan: str,
+        interval: str,
+        trial_days: int,
+        automatic_tax: bool,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        params = subscription_checkout_params(
+            user_id=user_id,
+            customer_id=customer_id,
+            price_id=price_id,
+            quantity=quantity,
+            plan=plan,
+            interval=interval,
+            trial_days=trial_days,
+            automatic_tax=automatic_tax,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+        return self._create(self._client.v1.checkout.sessions.create, params, idempotency_key)
+
+    def create_purchase_checkout(
+        self,
+        *,
+        user_id: str,
+        customer_id: str,
+        price_id: str,
+        product: str,
+        automatic_tax: bool,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        params = purchase_checkout_params(
+            user_id=user_id,
+            customer_id=customer_id,
+            price_id=price_id,
+            product=product,
+            automatic_tax=automatic_tax,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+        return self._create(self._client.v1.checkout.sessions.create, params, idempotency_key)
+
+    def retrieve_checkout_session(
+        self, session_id: str, *, expand: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        params: Params = {"expand": list(expand)} if expand else {}
+        return plain(
+            self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params))
+        )
+
+    def create_portal_session(
+        self, *, customer_id: str, return_url: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        # Portal sessions carry no metadata in Stripe's API; they are short-lived links.
+        params: Params = {"customer": customer_id, "return_url": return_url}
+        return self._create(self._client.v1.billing_portal.sessions.create, params, idempotency_key)
+
+    # ----- subscriptions, invoices, payments (the mirror re-reads these) ----------------
+    def retrieve_subscription(
+        self, subscription_id: str, *, expand: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        params: Params = {"expand": list(expand)} if expand else {}
+        return plain(
+            self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
+        )
+
+    def list_subscriptions_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        params: Params = {"customer": customer_id, "status": "all", "limit": 100}
+        return self._list_all(self._client.v1.subscriptions.list, params)
+
+    def retrieve_invoice(self, invoice_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
+        params: Params = {"expand": list(expand)} if expand else {}
+        return plain(self._call(lambda: self._client.v1.invoices.retrieve(invoice_id, params)))
+
+    def retrieve_payment_intent(
+        self, payment_intent_id: str, *, expand: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        params: Params = {"expand": list(expand)} if expand else {}
+        return plain(
+            self._call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id, params))
+        )
+
+    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self._client.v1.events.retrieve(event_id)))
+
+    def list_events(
+        self, *, created_after: int | None = None, types: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Events Stripe still keeps (30 days), oldest first: the way to recover missed ones."""
+        params: Params = {"limit": 100}
+        if created_after is not None:
+            params["created"] = {"gt": created_after}
+        if types:
+            params["types"] = list(types)
+        return list(reversed(self._list_all(self._client.v1.events.list, params)))
+
+    # ----- catalog ----------------------------------------------------------------------
+    def list_prices_by_lookup_keys(self, lookup_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The price currently holding each lookup key (inactive ones too), product expanded."""
+        keys = sorted(set(lookup_keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), LOOKUP_KEYS_PER_REQUEST):
+            chunk = keys[start : start + LOOKUP_KEYS_PER_REQUEST]
+            params: Params = {"lookup_keys": chunk, "limit": 100, "expand": ["data.product"]}
+            for price in self._list_all(self._client.v1.prices.list, params):
+                if price.get("lookup_key"):
+                    found[price["lookup_key"]] = price
+        return found
+
+    def retrieve_product(self, product_id: str) -> dict[str, Any] | None:
+        try:
+            return plain(self._call(lambda: self._client.v1.products.retrieve(product_id)))
+        except StripeNotFound:
+            return None
+
+    def create_product(
+        self,
+        *,
+        product_id: str,
+        name: str,
+        description: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        params: Params = {"id": product_id, "name": name, "metadata": metadata}
+        if description:
+            params["description"] = description
+        return self._create(self._client.v1.products.create, params, idempotency_key)
+
+    def update_product(self, product_id: str, changes: Params) -> dict[str, Any]:
+        return plain(
+            self._call(lambda: self._client.v1.products.update(product_id, params=changes))
+        )
+
+    def create_price(
+        self,
+        *,
+        product_id: str,
+        lookup_key: str,
+        unit_amount: int,
+        currency: str,
+        interval: str | None,
+        metadata: dict[str, str],
+        transfer_lookup_key: bool,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        params: Params = {
+            "product": product_id,
+            "unit_amount": unit_amount,
+            "currency": currency,
+            "lookup_key": lookup_key,
+            "metadata": metadata,
+        }
+        if interval:
+            params["recurring"] = {"interval": interval}
+        if transfer_lookup_key:
+            params["transfer_lookup_key"] = True
+        return self._create(self._client.v1.prices.create, params, idempotency_key)
+
+    def update_price(self, price_id: str, changes: Params) -> dict[str, Any]:
+        return plain(self._call(lambda: self._client.v1.prices.update(price_id, params=changes)))
+
+    # ----- webhook endpoints and test clocks (setup and test mode) ----------------------
+    def create_webhook_endpoint(
+        self, *, url: str, events: Sequence[str], description: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        """The result carries `secret`, shown by Stripe only at creation."""
+        params: Params = {
+            "url": url,
+            "enabled_events": list(events),
+            "description": description,
+            "api_version": PINNED_API_VERSION,
+        }
+        return self._create(self._client.v1.webhook_endpoints.create, params, idempotency_key)
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
+        return self._list_all(self._client.v1.webhook_endpoints.list, {"limit": 100})
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        self._call(lambda: self._client.v1.webhook_endpoints.delete(endpoint_id))
+
+    def create_test_clock(self, *, frozen_time: int, name: str) -> dict[str, Any]:
+        self._refuse_in_livemode("test clocks")
+        params: Params = {"frozen_time": frozen_time, "name": name}
+        return plain(
+            self._call(lambda: self._client.v1.test_helpers.test_clocks.create(params=params))
+        )
+
+    def retrieve_test_clock(self, clock_id: str) -> dict[str, Any]:
+        self._refuse_in_livemode("test clocks")
+        return plain(
+            self._call(lambda: self._client.v1.test_helpers.test_clocks.retrieve(clock_id))
+        )
+
+    # ----- webhooks ---------------------------------------------------------------------
+    def verify_webhook(
+        self, payload: bytes, signature_header: str | None, secrets: Sequence[str]
+    ) -> dict[str, Any]:
+        """Verify with the SDK against each configured secret (several during rotation);
+        raises `WebhookSignatureInvalid` when none matches or the timestamp is stale."""
+        return verify_webhook(payload, signature_header, secrets)
+
+    # ----- plumbing ---------------------------------------------------------------------
+    def _refuse_in_livemode(self, what: str) -> None:
+        if self.livemode:
+            raise StripeMisconfigured(f"{what} exist in test mode only")
+
+    def _create(
+        self, method: Callable[..., Any], params: Params, idempotency_key: str
+    ) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: method(params=params, options=options)))
+
+    def _list_all(self, method: Callable[..., Any], params: Params) -> list[dict[str, Any]]:
+        page = self._call(lambda: method(params=params))
+        items = [plain(x) for x in page.data]
+        while page.has_more and page.data:
+            cursor = {**params, "starting_after": page.data[-1].id}
+            page = self._call(lambda c=cursor: method(params=c))  # type: ignore[misc]
+            items.extend(plain(x) for x in page.data)
+        return items
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """Run one SDK call: back off on 429 (same idempotency key, so a retry is safe),
+        count every error, translate it into a paywire error."""
+        attempt = 0
+        while True:
+            try:
+                return request()
+            except stripe.RateLimitError as exc:
+                STRIPE_API_ERRORS.labels(type="rate_limit").inc()
+                if attempt >= self._rate_limit_retries:
+                    raise StripeUnavailable(
+                        "Stripe kept rate limiting the request", request_id=exc.request_id
+                    ) from exc
+                delay = self._backoff_delay(attempt, exc)
+                log.warning("stripe rate limited; retry %d in %.2fs", attempt + 1, delay)
+                self._sleep(delay)
+                attempt += 1
+            except stripe.StripeError as exc:
+                raise translate(exc) from exc
+
+    def _backoff_delay(self, attempt: int, exc: stripe.StripeError) -> float:
+        retry_after = (exc.headers or {}).get("retry-after") if exc.headers else None
+        if retry_after:
+            try:
+                return min(RATE_LIMIT_BACKOFF_CAP, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        base = min(RATE_LIMIT_BACKOFF_CAP, self._rate_limit_backoff * (2**attempt))
+        return base * (0.5 + random.random() / 2)  # jitter: racers spread out
+
+
+def translate(exc: stripe.StripeError) -> StripeError:
+    """The paywire error for an SDK error (and count it)."""
+    request_id = exc.request_id
+    if isinstance(exc, stripe.CardError):
+        STRIPE_API_ERRORS.labels(type="card_error").inc()
+        error = exc.error
+        return CardDeclined(
+            exc.user_message or str(exc),
+            code=exc.code,
+            decline_code=getattr(error, "decline_code", None) if error else None,
+            request_id=request_id,
+        )
+    if isinstance(exc, stripe.IdempotencyError):
+        STRIPE_API_ERRORS.labels(type="idempotency_error").inc()
+        return StripeIdempotencyConflict(exc.user_message or str(exc), request_id=request_id)
+    if isinstance(exc, stripe.InvalidRequestError):
+        message = exc.user_message or str(exc)
+        if exc.code == "resource_missing" or exc.http_status == 404:
+            STRIPE_API_ERRORS.labels(type="not_found").inc()
+            return StripeNotFound(message, param=exc.param, code=exc.code, request_id=request_id)
+        STRIPE_API_ERRORS.labels(type="invalid_request").inc()
+        return StripeRejected(message, param=exc.param, code=exc.code, request_id=request_id)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        STRIPE_API_ERRORS.labels(type="authentication").inc()
+        return StripeMisconfigured("Stripe refused the API key", request_id=request_id)
+    if isinstance(exc, stripe.APIConnectionError):
+        STRIPE_API_ERRORS.labels(type="connection").inc()
+        return StripeUnavailable("Stripe could not be reached", request_id=request_id)
+    if isinstance(exc, stripe.RateLimitError):
+        STRIPE_API_ERRORS.labels(type="rate_limit").inc()
+        return StripeUnavailable("Stripe is rate limiting requests", request_id=request_id)
+    STRIPE_API_ERRORS.labels(type="api_error").inc()
+    return StripeUnavailable(
+        f"Stripe failed ({exc.http_status or 'no status'})", request_id=request_id
+    )
+
+
+def verify_webhook(
+    payload: bytes, signature_header: str | None, secrets: Sequence[str], tolerance: int = 300
+) -> dict[str, Any]:
+    """The verified event as a plain dict. Raises `WebhookSignatureInvalid`, or `ValueError`
+    when the signature is valid but the body is not a JSON event."""
+    if not signature_header or not secrets:
+        raise WebhookSignatureInvalid("missing signature")
+    last: Exception | None = None
+    for secret in secrets:
+        try:
+            event = stripe.Webhook.construct_event(payload, signature_header, secret, tolerance)
+        except stripe.SignatureVerificationError as exc:
+            last = exc
+            continue
+        return plain(event)
+    raise WebhookSignatureInvalid(str(last) if last else "no secret matched")
+
+
+def subscription_checkout_params(
+    *,
+    user_id: str,
+    customer_id: str,
+    price_id: str,
+    quantity: int,
+    plan: str,
+    interval: str,
+    trial_days: int,
+    automatic_tax: bool,
+    success_url: str,
+    cancel_url: str,
+) -> Params:
+    """Checkout in subscription mode. The subscription exists only after payment, so the
+    metadata rides on `subscription_data` to be found on the subscription itself."""
+    metadata = {"user_id": user_id, "plan": plan, "interval": interval}
+    subscription_data: Params = {"metadata": metadata}
+    if trial_days > 0:
+        subscription_data["trial_period_days"] = trial_days
+    params: Params = {
+        "mode": "subscription",
+        "customer": customer_id,
+        "client_reference_id": user_id,
+        "line_items": [{"price": price_id, "quantity": quantity}],
+        "allow_promotion_codes": True,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "metadata": {**metadata, "quantity": str(quantity)},
+        "subscription_data": subscription_data,
+    }
+    _add_tax(params, automatic_tax)
+    return params
+
+
+def purchase_checkout_params(
+    *,
+    user_id: str,
+    customer_id: str,
+    price_id: str,
+    product: str,
+    automatic_tax: bool,
+    success_url: str,
+    cancel_url: str,
+) -> Params:
+    """Checkout in payment mode for a one-time product (the pass)."""
+    metadata = {"user_id": user_id, "product": product}
+    params: Params = {
+        "mode": "payment",
+        "customer": customer_id,
+        "client_reference_id": user_id,
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "allow_promotion_codes": True,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+    }
+    _add_tax(params, automatic_tax)
+    return params
+
+
+def _add_tax(params: Params, automatic_tax: bool) -> None:
+    if automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
+        # Tax needs an address; Checkout collects it and saves it on the existing customer.
+        params["customer_update"] = {"address": "auto", "name": "auto"}

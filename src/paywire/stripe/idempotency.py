@@ -1,0 +1,65 @@
+"""Idempotency keys derived from the business operation.
+
+A retried request (a double click, a network retry, ten racing requests of one user)
+derives the same key, so Stripe answers with the first result instead of creating a
+second customer or session. The SDK's own per-call keys cannot do that: they differ per
+call. Stripe keeps keys for 24 hours and refuses a key reused with other parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+MAX_KEY_LENGTH = 255
+# Checkout Sessions for the same choice within this window are the same session.
+CHECKOUT_WINDOW_SECONDS = 600
+
+
+def _key(*parts: object) -> str:
+    key = ":".join(str(p) for p in parts)
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{parts[0]}:{parts[1]}:sha256:{digest}"
+
+
+def time_bucket(now: float, window: int = CHECKOUT_WINDOW_SECONDS) -> int:
+    return int(now // window)
+
+
+def customer_create(user_id: str) -> str:
+    return _key("customer", "create", user_id)
+
+
+def checkout_subscription(
+    user_id: str, plan: str, interval: str, quantity: int, bucket: int, variant: str = ""
+) -> str:
+    """`variant` distinguishes otherwise equal requests whose Stripe parameters differ
+    (e.g. the price behind a lookup key moved), which Stripe would refuse under one key."""
+    return _key("checkout", user_id, plan, interval, quantity, bucket, variant)
+
+
+def checkout_purchase(user_id: str, product: str, bucket: int, variant: str = "") -> str:
+    return _key("checkout", user_id, product, "once", 1, bucket, variant)
+
+
+def portal_session(user_id: str, bucket: int) -> str:
+    return _key("portal", user_id, bucket)
+
+
+def catalog_product(product_key: str, fingerprint: str) -> str:
+    return _key("catalog", "product", product_key, fingerprint)
+
+
+def catalog_price(lookup_key: str, fingerprint: str) -> str:
+    return _key("catalog", "price", lookup_key, fingerprint)
+
+
+def webhook_endpoint(url: str) -> str:
+    return _key("webhook_endpoint", "create", url)
+
+
+def fingerprint(*parts: object) -> str:
+    """A short digest of the parameters, for keys whose operation may legitimately be
+    repeated with different values (a catalog price changing amount)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
