@@ -133,7 +133,8 @@ def still_valid(state: State, coupon: Record) -> bool:
 def render_coupon(state: State, record: Record) -> Record:
     shown = dict(record)
     # `valid` turns false once redeem_by has passed, without any request to change it.
-    shown["valid"] = still_valid(state, record)
+    if "valid" in shown:  # not on the deleted shape
+        shown["valid"] = still_valid(state, record)
     return shown
 
 

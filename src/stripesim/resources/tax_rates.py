@@ -73,8 +73,9 @@ def create_tax_rate(ctx: Ctx) -> Record:
         ctx.state, "tax_rate", "txr", created=ctx.now(), active=True, inclusive=inclusive,
         percentage=percentage, effective_percentage=percentage, flat_amount=None,
         jurisdiction_level=None, rate_type="percentage", tax_type=None,
-        country=None, description=None, jurisdiction=None, state=None,
+        country=None, description=None, jurisdiction=None,
     )
+    record["state"] = None  # not a keyword above: new_record's first parameter is `state`
     _apply(record, p)
     ctx.state.insert(record)
     ctx.state.emit("tax_rate.created", record)

@@ -26,17 +26,31 @@ def make_state() -> State:
 
 
 def coupon(state: State, **params: Any) -> Record:
-    return coupons.create(state, Params({k: str(v) if not isinstance(v, dict) else v
-                                         for k, v in params.items()}))
+    return coupons.create(
+        state, Params({k: str(v) if not isinstance(v, dict) else v for k, v in params.items()})
+    )
 
 
 def promo(state: State, coupon_id: str, **fields: Any) -> Record:
     record = new_record(
-        state, "promotion_code", "promo", created=T0, active=True, code="SAVE",
-        customer=None, customer_account=None, expires_at=None, max_redemptions=None,
-        times_redeemed=0, promotion={"type": "coupon", "coupon": coupon_id},
-        restrictions={"currency_options": None, "first_time_transaction": False,
-                      "minimum_amount": None, "minimum_amount_currency": None},
+        state,
+        "promotion_code",
+        "promo",
+        created=T0,
+        active=True,
+        code="SAVE",
+        customer=None,
+        customer_account=None,
+        expires_at=None,
+        max_redemptions=None,
+        times_redeemed=0,
+        promotion={"type": "coupon", "coupon": coupon_id},
+        restrictions={
+            "currency_options": None,
+            "first_time_transaction": False,
+            "minimum_amount": None,
+            "minimum_amount_currency": None,
+        },
     )
     restrictions = fields.pop("restrictions", {})
     record["restrictions"].update(restrictions)
@@ -83,8 +97,13 @@ def test_resolves_coupon_and_promotion_code() -> None:
 def test_unknown_coupon_and_code_name_the_param() -> None:
     state = make_state()
     rejects("No such coupon: 'NOPE'", "discounts[0][coupon]", resolve, state, {"coupon": "NOPE"})
-    rejects("No such promotion code", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": "promo_missing"})
+    rejects(
+        "No such promotion code",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": "promo_missing"},
+    )
 
 
 def test_both_or_neither_is_rejected() -> None:
@@ -98,22 +117,43 @@ def test_both_or_neither_is_rejected() -> None:
 def test_same_coupon_twice_is_rejected() -> None:
     state = make_state()
     coupon(state, percent_off=5, id="FIVE")
-    rejects("more than once", "discounts[1][coupon]", resolve, state,
-            {"coupon": "FIVE"}, {"coupon": "FIVE"})
+    rejects(
+        "more than once",
+        "discounts[1][coupon]",
+        resolve,
+        state,
+        {"coupon": "FIVE"},
+        {"coupon": "FIVE"},
+    )
 
 
 def test_inactive_expired_exhausted_codes() -> None:
     state = make_state()
     coupon(state, percent_off=5, id="FIVE")
     inactive = promo(state, "FIVE", active=False)
-    rejects("not active", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": inactive["id"]})
+    rejects(
+        "not active",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": inactive["id"]},
+    )
     expired = promo(state, "FIVE", expires_at=T0 - 1)
-    rejects("has expired", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": expired["id"]})
+    rejects(
+        "has expired",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": expired["id"]},
+    )
     used_up = promo(state, "FIVE", max_redemptions=2, times_redeemed=2)
-    rejects("maximum number of redemptions", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": used_up["id"]})
+    rejects(
+        "maximum number of redemptions",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": used_up["id"]},
+    )
 
 
 def test_expiry_is_judged_in_the_customers_clock_time() -> None:
@@ -127,11 +167,23 @@ def test_expiry_is_judged_in_the_customers_clock_time() -> None:
     code = promo(state, "FIVE", expires_at=T0 + 2 * 86400)
     assert state.now() > code["expires_at"]
     assert resolve(state, {"promotion_code": code["id"]}, customer=cus)
-    rejects("has expired", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=None)
+    rejects(
+        "has expired",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=None,
+    )
     clock["frozen_time"] = T0 + 2 * 86400
-    rejects("has expired", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=cus)
+    rejects(
+        "has expired",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=cus,
+    )
 
 
 def test_coupon_past_redeem_by_or_used_up_is_rejected() -> None:
@@ -155,28 +207,58 @@ def test_first_time_transaction_restriction() -> None:
     state.insert({"id": "ch_1", "object": "charge", "customer": cus["id"], "status": "failed"})
     assert resolve(state, {"promotion_code": code["id"]}, customer=cus)
     state.insert({"id": "in_1", "object": "invoice", "customer": cus["id"], "status": "paid"})
-    rejects("prior transactions", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=cus)
+    rejects(
+        "prior transactions",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=cus,
+    )
     other = customer(state)
     state.insert({"id": "ch_2", "object": "charge", "customer": other["id"], "status": "succeeded"})
-    rejects("prior transactions", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=other)
+    rejects(
+        "prior transactions",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=other,
+    )
 
 
 def test_minimum_amount_restriction() -> None:
     state = make_state()
     coupon(state, percent_off=5, id="FIVE")
-    code = promo(state, "FIVE", restrictions={
-        "minimum_amount": 5000, "minimum_amount_currency": "usd",
-        "currency_options": {"eur": {"minimum_amount": 4000}},
-    })
+    code = promo(
+        state,
+        "FIVE",
+        restrictions={
+            "minimum_amount": 5000,
+            "minimum_amount_currency": "usd",
+            "currency_options": {"eur": {"minimum_amount": 4000}},
+        },
+    )
     spec = {"promotion_code": code["id"]}
     assert resolve(state, spec, amount_subtotal=5000)
-    rejects("minimum amount of 5000 usd", "discounts[0][promotion_code]", resolve, state, spec,
-            amount_subtotal=4999)
+    rejects(
+        "minimum amount of 5000 usd",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        spec,
+        amount_subtotal=4999,
+    )
     assert resolve(state, spec, amount_subtotal=4000, currency="eur")
-    rejects("minimum amount", "discounts[0][promotion_code]", resolve, state, spec,
-            amount_subtotal=10**6, currency="gbp")
+    rejects(
+        "minimum amount",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        spec,
+        amount_subtotal=10**6,
+        currency="gbp",
+    )
 
 
 def test_customer_restricted_code() -> None:
@@ -185,10 +267,22 @@ def test_customer_restricted_code() -> None:
     coupon(state, percent_off=5, id="FIVE")
     code = promo(state, "FIVE", customer=owner["id"])
     assert resolve(state, {"promotion_code": code["id"]}, customer=owner)
-    rejects("another customer", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=stranger)
-    rejects("another customer", "discounts[0][promotion_code]", resolve, state,
-            {"promotion_code": code["id"]}, customer=None)
+    rejects(
+        "another customer",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=stranger,
+    )
+    rejects(
+        "another customer",
+        "discounts[0][promotion_code]",
+        resolve,
+        state,
+        {"promotion_code": code["id"]},
+        customer=None,
+    )
 
 
 def test_applies_to_must_match_a_product() -> None:
@@ -197,17 +291,34 @@ def test_applies_to_must_match_a_product() -> None:
         state.insert(new_record(state, "product", "prod", created=T0, id=pid))
     coupon(state, percent_off=5, id="ONLY_A", applies_to={"products": ["prod_a"]})
     assert resolve(state, {"coupon": "ONLY_A"}, product_ids=["prod_b", "prod_a"])
-    rejects("none of which", "discounts[0][coupon]", resolve, state, {"coupon": "ONLY_A"},
-            product_ids=["prod_b"])
+    rejects(
+        "none of which",
+        "discounts[0][coupon]",
+        resolve,
+        state,
+        {"coupon": "ONLY_A"},
+        product_ids=["prod_b"],
+    )
 
 
 def test_amount_off_coupon_in_another_currency() -> None:
     state = make_state()
-    coupon(state, amount_off=500, currency="usd", id="USD5",
-           currency_options={"eur": {"amount_off": "450"}})
+    coupon(
+        state,
+        amount_off=500,
+        currency="usd",
+        id="USD5",
+        currency_options={"eur": {"amount_off": "450"}},
+    )
     assert resolve(state, {"coupon": "USD5"}, currency="eur")
-    rejects("cannot be applied", "discounts[0][coupon]", resolve, state, {"coupon": "USD5"},
-            currency="gbp")
+    rejects(
+        "cannot be applied",
+        "discounts[0][coupon]",
+        resolve,
+        state,
+        {"coupon": "USD5"},
+        currency="gbp",
+    )
 
 
 def test_find_promotion_code_is_case_insensitive_and_active_only() -> None:
@@ -228,13 +339,26 @@ def test_create_discount_redeems_and_emits() -> None:
     seen: list[Record] = []
     state.listeners.append(seen.append)
     cus = customer(state)
-    c = coupon(state, percent_off=20, id="TWENTY", duration="repeating", duration_in_months=3,
-               max_redemptions=1)
+    c = coupon(
+        state,
+        percent_off=20,
+        id="TWENTY",
+        duration="repeating",
+        duration_in_months=3,
+        max_redemptions=1,
+    )
     code = promo(state, "TWENTY")
     spec = resolve(state, {"promotion_code": code["id"]}, customer=cus)[0]
     seen.clear()
-    d = discounts.create_discount(state, spec, customer=cus["id"], subscription="sub_1",
-                                  invoice=None, checkout_session=None, start=T0)
+    d = discounts.create_discount(
+        state,
+        spec,
+        customer=cus["id"],
+        subscription="sub_1",
+        invoice=None,
+        checkout_session=None,
+        start=T0,
+    )
     assert d["id"].startswith("di_") and state.find(d["id"]) is d
     assert d["source"] == {"coupon": "TWENTY", "type": "coupon"}
     assert d["promotion_code"] == code["id"]
@@ -259,8 +383,15 @@ def test_invoice_discount_emits_no_customer_discount_event() -> None:
     state.listeners.append(seen.append)
     coupon(state, percent_off=20, id="TWENTY")
     spec = resolve(state, {"coupon": "TWENTY"})[0]
-    d = discounts.create_discount(state, spec, customer="cus_x", subscription=None,
-                                  invoice="in_1", checkout_session=None, start=T0)
+    d = discounts.create_discount(
+        state,
+        spec,
+        customer="cus_x",
+        subscription=None,
+        invoice="in_1",
+        checkout_session=None,
+        start=T0,
+    )
     assert d["end"] is None
     assert [e["type"] for e in seen] == ["coupon.created", "coupon.updated"]
 
@@ -268,12 +399,19 @@ def test_invoice_discount_emits_no_customer_discount_event() -> None:
 def test_reusing_an_existing_discount() -> None:
     state = make_state()
     coupon(state, percent_off=20, id="TWENTY")
-    first = discounts.create_discount(state, resolve(state, {"coupon": "TWENTY"})[0],
-                                      customer=None, subscription=None, invoice=None,
-                                      checkout_session=None, start=T0)
+    first = discounts.create_discount(
+        state,
+        resolve(state, {"coupon": "TWENTY"})[0],
+        customer=None,
+        subscription=None,
+        invoice=None,
+        checkout_session=None,
+        start=T0,
+    )
     spec = resolve(state, {"discount": first["id"]})[0]
-    again = discounts.create_discount(state, spec, customer=None, subscription=None,
-                                      invoice=None, checkout_session=None, start=T0)
+    again = discounts.create_discount(
+        state, spec, customer=None, subscription=None, invoice=None, checkout_session=None, start=T0
+    )
     assert again is first
     assert state.find("TWENTY")["times_redeemed"] == 1
 
@@ -283,9 +421,15 @@ def test_remove_discount() -> None:
     seen: list[Record] = []
     state.listeners.append(seen.append)
     coupon(state, percent_off=20, id="TWENTY")
-    d = discounts.create_discount(state, resolve(state, {"coupon": "TWENTY"})[0],
-                                  customer="cus_1", subscription=None, invoice=None,
-                                  checkout_session=None, start=T0)
+    d = discounts.create_discount(
+        state,
+        resolve(state, {"coupon": "TWENTY"})[0],
+        customer="cus_1",
+        subscription=None,
+        invoice=None,
+        checkout_session=None,
+        start=T0,
+    )
     gone = discounts.remove_discount(state, d)
     assert gone["deleted"] is True and gone["id"] == d["id"]
     assert seen[-1]["type"] == "customer.discount.deleted"
@@ -295,9 +439,15 @@ def test_remove_discount() -> None:
 # ----- discount_amount -------------------------------------------------------------------
 def _discount(state: State, **coupon_params: Any) -> Record:
     c = coupon(state, **coupon_params)
-    return discounts.create_discount(state, resolve(state, {"coupon": c["id"]})[0],
-                                     customer=None, subscription=None, invoice=None,
-                                     checkout_session=None, start=T0)
+    return discounts.create_discount(
+        state,
+        resolve(state, {"coupon": c["id"]})[0],
+        customer=None,
+        subscription=None,
+        invoice=None,
+        checkout_session=None,
+        start=T0,
+    )
 
 
 def test_percent_off_rounds_half_up() -> None:
@@ -310,8 +460,9 @@ def test_percent_off_rounds_half_up() -> None:
 
 def test_amount_off_is_capped_and_per_currency() -> None:
     state = make_state()
-    d = _discount(state, amount_off=500, currency="usd",
-                  currency_options={"eur": {"amount_off": "400"}})
+    d = _discount(
+        state, amount_off=500, currency="usd", currency_options={"eur": {"amount_off": "400"}}
+    )
     assert discounts.discount_amount(state, d, 2000, at=T0) == 500
     assert discounts.discount_amount(state, d, 300, at=T0) == 300
     assert discounts.discount_amount(state, d, 0, at=T0) == 0
@@ -374,7 +525,7 @@ def test_nothing_before_the_start() -> None:
 
 @given(
     total=st.integers(min_value=0, max_value=10**9),
-    weights=st.lists(st.integers(min_value=-10**6, max_value=10**7), min_size=1, max_size=20),
+    weights=st.lists(st.integers(min_value=-(10**6), max_value=10**7), min_size=1, max_size=20),
 )
 def test_split_amount_sums_exactly(total: int, weights: list[int]) -> None:
     shares = discounts.split_amount(total, weights)
@@ -386,8 +537,10 @@ def test_split_amount_sums_exactly(total: int, weights: list[int]) -> None:
         assert shares == [0] * len(weights)
 
 
-@given(amount=st.integers(min_value=0, max_value=10**9),
-       pct=st.floats(min_value=0.01, max_value=100, allow_nan=False))
+@given(
+    amount=st.integers(min_value=0, max_value=10**9),
+    pct=st.floats(min_value=0.01, max_value=100, allow_nan=False),
+)
 def test_percent_off_never_exceeds_amount(amount: int, pct: float) -> None:
     state = make_state()
     d = _discount(state, percent_off=round(pct, 2))
