@@ -152,6 +152,7 @@ class Simulator:
         route, path_params = found
         query = scope.get("query_string", b"").decode()
         host = headers.get("host", "127.0.0.1")
+        self.state.runtime["base_url"] = f"http://{host}"
         ctx = Ctx(
             state=self.state,
             params=Params({}),

@@ -19,16 +19,17 @@ class Timer:
     object_type: str
     next_due: Callable[[State, Record], int | None]
     fire: Callable[[State, Record, int], None]
+    priority: int = 100  # lower fires first when two are due at the same second
 
 
 TIMERS: list[Timer] = []
 
 
-def timer(object_type: str, next_due: Callable[[State, Record], int | None]) -> Callable[
+def timer(object_type: str, next_due: Callable[[State, Record], int | None], priority: int = 100) -> Callable[
     [Callable[[State, Record, int], None]], Callable[[State, Record, int], None]
 ]:
     def register(fire: Callable[[State, Record, int], None]) -> Callable[[State, Record, int], None]:
-        TIMERS.append(Timer(object_type, next_due, fire))
+        TIMERS.append(Timer(object_type, next_due, fire, priority))
         return fire
 
     return register
@@ -47,7 +48,7 @@ class Engine:
                 due = t.next_due(self.state, record)
                 if due is None or due > until:
                     continue
-                if best is None or due < best[0]:
+                if best is None or (due, t.priority) < (best[0], best[1].priority):
                     best = (due, t, record)
         return best
 

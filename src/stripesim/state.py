@@ -32,6 +32,13 @@ KIND_NAMES = {
     "payment_method": "PaymentMethod", "test_helpers.test_clock": "test clock",
 }
 
+# Event names whose prefix is not the object's type.
+EVENT_PREFIX = {
+    "subscription": "customer.subscription",
+    "discount": "customer.discount",
+    "tax_id": "customer.tax_id",
+}
+
 # The request an API call is serving, recorded on the events it causes.
 current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "current_request", default=None
@@ -168,8 +175,10 @@ class State:
 
     # ----- presentation -----------------------------------------------------------------
     def render(self, record: Record) -> Record:
+        """The record as the API shows it. Keys starting with "_" are the simulator's own."""
         fn = RENDERERS.get(record.get("object", ""))
-        return fn(self, record) if fn else dict(record)
+        shown = fn(self, record) if fn else record
+        return {k: v for k, v in shown.items() if k[:1] != "_"}
 
     def snapshot(self, record: Record) -> Record:
         return deep_copy(self.render(record))
@@ -217,7 +226,11 @@ class State:
         after = self.snapshot(record)
         diff = previous_attributes(before, after)
         if diff:
-            self.emit(event_type or f"{record['object']}.updated", record, diff, snapshot=after)
+            prefix = EVENT_PREFIX.get(record["object"], record["object"])
+            event_type = event_type or f"{prefix}.updated"
+            # Only `*.updated` events carry previous_attributes, as on Stripe.
+            shown = diff if event_type.endswith(".updated") else None
+            self.emit(event_type, record, shown, snapshot=after)
 
     # ----- idempotency ------------------------------------------------------------------
     def idempotent_lookup(self, api_key: str, key: str) -> tuple[bytes, int, bytes] | None:

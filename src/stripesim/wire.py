@@ -22,7 +22,7 @@ def decode_form(raw: str) -> dict[str, Any]:
         path = [key[:bracket], *_SEGMENT.findall(key[bracket:])]
         node: Any = root
         for i, seg in enumerate(path[:-1]):
-            nxt = path[i + 1]
+            path[i + 1]
             child = node.get(seg) if isinstance(node, dict) else None
             if child is None or not isinstance(child, dict):
                 child = {}

@@ -1,0 +1,43 @@
+"""Calendar arithmetic for billing periods, as Stripe bills: monthly on the anchor's day,
+clamped to the end of shorter months."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime
+
+
+def add_interval(ts: int, interval: str, count: int = 1, anchor_day: int | None = None) -> int:
+    moment = datetime.fromtimestamp(ts, UTC)
+    if interval == "day":
+        return ts + 86400 * count
+    if interval == "week":
+        return ts + 7 * 86400 * count
+    months = count * (12 if interval == "year" else 1)
+    year, month = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    month += 1
+    day = min(anchor_day or moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+def period_end(start: int, recurring: dict[str, object], anchor: int) -> int:
+    anchor_day = datetime.fromtimestamp(anchor, UTC).day
+    return add_interval(
+        start, str(recurring["interval"]), int(recurring.get("interval_count") or 1), anchor_day
+    )
+
+
+def add_months(ts: int, months: int) -> int:
+    return add_interval(ts, "month", months)
+
+
+def fraction_remaining(start: int, end: int, at: int) -> tuple[int, int]:
+    """(remaining seconds, period seconds) of a period at time `at`, for proration."""
+    length = max(1, end - start)
+    remaining = min(max(0, end - at), length)
+    return remaining, length
+
+
+def day_label(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y")
