@@ -36,6 +36,20 @@ WEBHOOKS_FAILED = Counter(
 WEBHOOKS_UNHANDLED = Counter(
     "paywire_webhooks_unhandled", "Inbox events of a type no handler knows.", ["type"]
 )
+WEBHOOKS_DEAD = Counter(
+    "paywire_webhooks_dead",
+    "Inbox events given up on after the retry bound (dead letters).",
+    ["type"],
+)
+WEBHOOKS_LIVEMODE_MISMATCH = Counter(
+    "paywire_webhooks_livemode_mismatch",
+    "Verified events whose livemode differs from the configured key (stored, not applied).",
+)
+WEBHOOKS_API_VERSION_MISMATCH = Counter(
+    "paywire_webhooks_api_version_mismatch",
+    "Verified events rendered in another API version than the pinned one.",
+    ["api_version"],
+)
 WEBHOOK_PROCESSING_SECONDS = Histogram(
     "paywire_webhook_processing_seconds",
     "Time to process one inbox event.",

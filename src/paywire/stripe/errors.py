@@ -65,4 +65,11 @@ class CardDeclined(StripeError):
 
 
 class WebhookSignatureInvalid(Exception):
-    """Missing, forged or stale signature: the request gets a bare 400 and leaves no trace."""
+    """Missing, forged or stale signature: the request gets a bare 400 and leaves no trace.
+
+    `reason` (missing | malformed_header | forged | stale) is for counting and the log line,
+    never for the response."""
+
+    def __init__(self, message: str, *, reason: str = "forged") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -423,19 +423,44 @@ def translate(exc: stripe.StripeError) -> StripeError:
 def verify_webhook(
     payload: bytes, signature_header: str | None, secrets: Sequence[str], tolerance: int = 300
 ) -> dict[str, Any]:
-    """The verified event as a plain dict. Raises `WebhookSignatureInvalid`, or `ValueError`
-    when the signature is valid but the body is not a JSON event."""
+    """The verified event as a plain dict. Raises `WebhookSignatureInvalid` (with a
+    `reason`), or `ValueError` when the signature is valid but the body is not a JSON event."""
     if not signature_header or not secrets:
-        raise WebhookSignatureInvalid("missing signature")
-    last: Exception | None = None
+        raise WebhookSignatureInvalid("missing signature", reason="missing")
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        # Stripe signs UTF-8 JSON; the SDK cannot even check anything else.
+        raise WebhookSignatureInvalid("body is not UTF-8", reason="forged") from None
     for secret in secrets:
         try:
             event = stripe.Webhook.construct_event(payload, signature_header, secret, tolerance)
-        except stripe.SignatureVerificationError as exc:
-            last = exc
+        except stripe.SignatureVerificationError:
             continue
-        return plain(event)
-    raise WebhookSignatureInvalid(str(last) if last else "no secret matched")
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Genuinely signed, but not JSON or not an object: the SDK fails while parsing.
+            raise ValueError("the signed body is not a Stripe event") from exc
+        verified = plain(event)
+        if not isinstance(verified.get("id"), str) or not isinstance(verified.get("type"), str):
+            raise ValueError("the signed body is not a Stripe event")
+        return verified
+    raise WebhookSignatureInvalid(
+        "no configured secret matched", reason=_rejection_reason(payload, signature_header, secrets)
+    )
+
+
+def _rejection_reason(payload: bytes, signature_header: str, secrets: Sequence[str]) -> str:
+    """Why verification failed, told apart with the SDK itself: a signature that verifies
+    without the time check was genuine but is too old (a replay, or a badly late clock)."""
+    if "t=" not in signature_header or "v1=" not in signature_header:
+        return "malformed_header"
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature_header, secret, None)
+        except stripe.SignatureVerificationError:
+            continue
+        return "stale"
+    return "forged"
 
 
 def subscription_checkout_params(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from paywire.db.models import Subscription, SubscriptionItem, utcnow
@@ -100,6 +100,25 @@ def subscription_row(stripe_subscription: dict[str, Any]) -> dict[str, Any]:
         "stripe_object": sub,
         "stripe_created": sub.get("created") or 0,
     }
+
+
+def lock_for_update(session: Session, subscription_id: str) -> tuple[bool, int | None]:
+    """Write-lock the row (if any) for the rest of the transaction and return
+    (exists, stored `stripe_version`). A no-op UPDATE takes the lock on both backends: a row
+    lock on PostgreSQL, the database write lock on SQLite, so the version compared is the
+    one committed last and nobody writes in between."""
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id)
+        .values(stripe_version=Subscription.stripe_version)
+        .execution_options(synchronize_session=False)
+    )
+    found = session.execute(
+        select(Subscription.stripe_version).where(Subscription.id == subscription_id)
+    ).first()
+    if found is None:
+        return False, None
+    return True, found[0]
 
 
 def save_from_stripe(
