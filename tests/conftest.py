@@ -16,9 +16,7 @@ from tests.support.stripesim import Sim
 def stripesim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     port = free_port()
     log = Path(tmp_path_factory.mktemp("stripesim")) / "stripesim.log"
-    process = Process(
-        python_module("stripesim.cli", "--port", str(port), "--log-level", "warning"), log
-    )
+    process = Process(python_module("stripesim.cli", "--port", str(port), "--log-level", "warning"), log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/_sim/health", proc=process.proc)

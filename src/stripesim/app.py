@@ -109,7 +109,12 @@ class Simulator:
             message = await receive()
             body += message.get("body", b"")
             if len(body) > MAX_BODY:
-                await self._send(send, 413, b'{"error":{"type":"invalid_request_error","message":"Request body too large"}}', {"content-type": "application/json"})
+                await self._send(
+                    send,
+                    413,
+                    b'{"error":{"type":"invalid_request_error","message":"Request body too large"}}',
+                    {"content-type": "application/json"},
+                )
                 return
             if not message.get("more_body"):
                 break
@@ -177,7 +182,11 @@ class Simulator:
                 return result.status, result.body, {**base, **result.headers}
             return 200, orjson.dumps(result), {**base, "content-type": "application/json"}
         except StripeError as err:
-            return err.status, orjson.dumps(err.body(request_id)), {**base, **err.headers, "content-type": "application/json"}
+            return (
+                err.status,
+                orjson.dumps(err.body(request_id)),
+                {**base, **err.headers, "content-type": "application/json"},
+            )
         except Exception:
             log.error("stripesim: handler crashed\n%s", traceback.format_exc())
             err = ApiError("An unexpected error occurred in stripesim.")
@@ -271,10 +280,7 @@ class Simulator:
             )
         if not (key.startswith("sk_test_") or key.startswith("rk_test_")) or len(key) < 12:
             shown = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
-            raise Unauthorized(
-                f"Invalid API Key provided: {shown}. stripesim accepts any sk_test_… or "
-                "rk_test_… key."
-            )
+            raise Unauthorized(f"Invalid API Key provided: {shown}. stripesim accepts any sk_test_… or rk_test_… key.")
         return key
 
     def _rate_limit(self, api_key: str) -> None:

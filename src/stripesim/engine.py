@@ -25,9 +25,9 @@ class Timer:
 TIMERS: list[Timer] = []
 
 
-def timer(object_type: str, next_due: Callable[[State, Record], int | None], priority: int = 100) -> Callable[
-    [Callable[[State, Record, int], None]], Callable[[State, Record, int], None]
-]:
+def timer(
+    object_type: str, next_due: Callable[[State, Record], int | None], priority: int = 100
+) -> Callable[[Callable[[State, Record, int], None]], Callable[[State, Record, int], None]]:
     def register(fire: Callable[[State, Record, int], None]) -> Callable[[State, Record, int], None]:
         TIMERS.append(Timer(object_type, next_due, fire, priority))
         return fire

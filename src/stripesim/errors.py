@@ -92,8 +92,7 @@ class RateLimited(StripeError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Too many requests hit the API too quickly. We recommend an exponential backoff "
-            "of your requests.",
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
             code="rate_limit",
         )
 

@@ -75,9 +75,9 @@ def _expand(state: State, node: Any, segments: list[str], path: str) -> Any:
     key, rest = segments[0], segments[1:]
     if key not in node:
         raise InvalidRequest(
-            f"This property cannot be expanded ({path}). You may want to try expanding "
-            f"'data.{path}' instead." if node.get("object") == "list" else
-            f"This property cannot be expanded ({path}).",
+            f"This property cannot be expanded ({path}). You may want to try expanding 'data.{path}' instead."
+            if node.get("object") == "list"
+            else f"This property cannot be expanded ({path}).",
             param="expand",
         )
     value = node[key]

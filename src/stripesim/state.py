@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,9 +27,15 @@ RENDERERS: dict[str, Renderer] = {}
 
 # Type names as they appear in "No such …" messages.
 KIND_NAMES = {
-    "customer": "customer", "product": "product", "price": "price", "subscription": "subscription",
-    "invoice": "invoice", "checkout.session": "checkout.session", "payment_intent": "payment_intent",
-    "payment_method": "PaymentMethod", "test_helpers.test_clock": "test clock",
+    "customer": "customer",
+    "product": "product",
+    "price": "price",
+    "subscription": "subscription",
+    "invoice": "invoice",
+    "checkout.session": "checkout.session",
+    "payment_intent": "payment_intent",
+    "payment_method": "PaymentMethod",
+    "test_helpers.test_clock": "test clock",
 }
 
 # Event names whose prefix is not the object's type.
@@ -40,9 +46,7 @@ EVENT_PREFIX = {
 }
 
 # The request an API call is serving, recorded on the events it causes.
-current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "current_request", default=None
-)
+current_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("current_request", default=None)
 
 
 def renderer(object_type: str) -> Callable[[Renderer], Renderer]:
@@ -156,10 +160,8 @@ class State:
         found = self.objects.pop(object_id, None)
         if found is not None:
             ids = self.by_type.get(found["object"], [])
-            try:
+            with suppress(ValueError):
                 ids.remove(object_id)
-            except ValueError:
-                pass
 
     def all(self, object_type: str) -> Iterator[Record]:
         """Every live record of a type, newest first."""
@@ -169,9 +171,7 @@ class State:
                 yield found
 
     def where(self, object_type: str, **equals: Any) -> list[Record]:
-        return [
-            r for r in self.all(object_type) if all(r.get(k) == v for k, v in equals.items())
-        ]
+        return [r for r in self.all(object_type) if all(r.get(k) == v for k, v in equals.items())]
 
     # ----- presentation -----------------------------------------------------------------
     def render(self, record: Record) -> Record:
@@ -202,7 +202,8 @@ class State:
             "account": None,
             "api_version": API_VERSION,
             "context": None,
-            "created": self.now_for(record) if record.get("object") != "test_helpers.test_clock"
+            "created": self.now_for(record)
+            if record.get("object") != "test_helpers.test_clock"
             else int(record["frozen_time"]),
             "data": data,
             "livemode": False,
@@ -225,12 +226,15 @@ class State:
         yield record
         after = self.snapshot(record)
         diff = previous_attributes(before, after)
-        if diff:
-            prefix = EVENT_PREFIX.get(record["object"], record["object"])
-            event_type = event_type or f"{prefix}.updated"
-            # Only `*.updated` events carry previous_attributes, as on Stripe.
-            shown = diff if event_type.endswith(".updated") else None
-            self.emit(event_type, record, shown, snapshot=after)
+        prefix = EVENT_PREFIX.get(record["object"], record["object"])
+        event_type = event_type or f"{prefix}.updated"
+        if event_type.endswith(".updated"):
+            # Only `*.updated` events carry previous_attributes, and only when something changed.
+            if diff:
+                self.emit(event_type, record, diff, snapshot=after)
+        else:
+            # A named transition (`invoice.payment_failed`) is a fact: it is always announced.
+            self.emit(event_type, record, snapshot=after)
 
     # ----- idempotency ------------------------------------------------------------------
     def idempotent_lookup(self, api_key: str, key: str) -> tuple[bytes, int, bytes] | None:

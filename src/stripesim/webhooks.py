@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import heapq
+import hmac
 import itertools
 import logging
 import random
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ----- enqueueing -------------------------------------------------------------------
     def on_event(self, event: Record) -> None:
@@ -130,13 +132,13 @@ class Dispatcher:
                 delivery = heapq.heappop(self.queue)
                 await self._sem.acquire()
                 self.in_flight += 1
-                asyncio.create_task(self._attempt(delivery))
+                task = asyncio.create_task(self._attempt(delivery))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             timeout = max(0.0, self.queue[0].due - now) if self.queue else 1.0
             self.wakeup.clear()
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=min(timeout, 1.0))
-            except TimeoutError:
-                pass
 
     async def _attempt(self, d: Delivery) -> None:
         assert self._sem is not None
@@ -144,8 +146,13 @@ class Dispatcher:
             ok, status, error = await self._post(d)
             self.log.append(
                 {
-                    "endpoint": d.endpoint, "event": d.event, "attempt": d.attempt + 1,
-                    "status": status, "ok": ok, "error": error, "at": time.time(),
+                    "endpoint": d.endpoint,
+                    "event": d.event,
+                    "attempt": d.attempt + 1,
+                    "status": status,
+                    "ok": ok,
+                    "error": error,
+                    "at": time.time(),
                     "duplicate": d.duplicate,
                 }
             )
@@ -190,8 +197,7 @@ class Dispatcher:
             return
         heapq.heappush(
             self.queue,
-            Delivery(time.time() + delay, next(self.seq), d.endpoint, d.event, d.attempt + 1,
-                     d.first_try, d.duplicate),
+            Delivery(time.time() + delay, next(self.seq), d.endpoint, d.event, d.attempt + 1, d.first_try, d.duplicate),
         )
         self._wake()
 

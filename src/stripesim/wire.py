@@ -71,9 +71,7 @@ class Params:
         allowed_set = set(allowed) | {"expand"}
         for key in self.data:
             if key not in allowed_set:
-                raise InvalidRequest(
-                    f"Received unknown parameter: {self.name(key)}", param=self.name(key)
-                )
+                raise InvalidRequest(f"Received unknown parameter: {self.name(key)}", param=self.name(key))
         return self
 
     def has(self, key: str) -> bool:
@@ -101,9 +99,7 @@ class Params:
                 raise missing(self.name(key))
             return default
         if not isinstance(value, str):
-            raise InvalidRequest(
-                f"Invalid string: {self.name(key)} must be a string", param=self.name(key)
-            )
+            raise InvalidRequest(f"Invalid string: {self.name(key)} must be a string", param=self.name(key))
         if required and value == "":
             raise InvalidRequest(
                 f"You passed an empty string for '{self.name(key)}'. We assume empty values are "
@@ -162,9 +158,7 @@ class Params:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise InvalidRequest(
-                f"Invalid decimal: {value}", param=self.name(key)
-            ) from None
+            raise InvalidRequest(f"Invalid decimal: {value}", param=self.name(key)) from None
 
     def bool(self, key: str, *, default: bool | None = None) -> bool | None:
         value = self.data.get(key)
@@ -174,9 +168,7 @@ class Params:
             return True
         if value in ("false", False):
             return False
-        raise InvalidRequest(
-            f"Invalid boolean: {value}", param=self.name(key), code="parameter_invalid_boolean"
-        )
+        raise InvalidRequest(f"Invalid boolean: {value}", param=self.name(key), code="parameter_invalid_boolean")
 
     def timestamp_or(self, key: str, *words: str) -> int | str | None:
         """A unix timestamp, or one of the literal words Stripe accepts there (`now`)."""
@@ -194,9 +186,7 @@ class Params:
                 raise missing(self.name(key))
             return None
         if not isinstance(value, dict):
-            raise InvalidRequest(
-                f"Invalid object: {self.name(key)} must be a hash", param=self.name(key)
-            )
+            raise InvalidRequest(f"Invalid object: {self.name(key)} must be a hash", param=self.name(key))
         return Params(value, self.name(key))
 
     def list(self, key: str, *, required: bool = False) -> list[Any]:
@@ -206,9 +196,7 @@ class Params:
                 raise missing(self.name(key))
             return []
         if isinstance(value, dict):
-            raise InvalidRequest(
-                f"Invalid array: {self.name(key)} must be an array", param=self.name(key)
-            )
+            raise InvalidRequest(f"Invalid array: {self.name(key)} must be an array", param=self.name(key))
         if not isinstance(value, list):
             value = [value]
         return value
@@ -235,18 +223,12 @@ class Params:
         if value == "":
             return {}
         if not isinstance(value, dict):
-            raise InvalidRequest(
-                f"Invalid object: {self.name(key)} must be a hash", param=self.name(key)
-            )
+            raise InvalidRequest(f"Invalid object: {self.name(key)} must be a hash", param=self.name(key))
         if len(value) > 50:
-            raise InvalidRequest(
-                "Metadata can have at most 50 keys", param=self.name(key)
-            )
+            raise InvalidRequest("Metadata can have at most 50 keys", param=self.name(key))
         for k, v in value.items():
             if len(k) > 40:
-                raise InvalidRequest(
-                    f"Metadata key {k!r} is longer than 40 characters", param=f"{self.name(key)}[{k}]"
-                )
+                raise InvalidRequest(f"Metadata key {k!r} is longer than 40 characters", param=f"{self.name(key)}[{k}]")
             if isinstance(v, str) and len(v) > 500:
                 raise InvalidRequest(
                     f"Metadata value for {k!r} is longer than 500 characters",

@@ -39,7 +39,9 @@ class Sim:
     def complete_checkout(self, session_id: str, card: str = "4242424242424242") -> Any:
         r = httpx.post(
             f"{self.url}/_sim/checkout/sessions/{session_id}/complete",
-            data={"card": card}, timeout=30, trust_env=False,
+            data={"card": card},
+            timeout=30,
+            trust_env=False,
         )
         return r
 

@@ -78,7 +78,8 @@ def plan_change(
             if change.item_id not in current:
                 raise InvalidRequest(
                     f"No such subscription item: '{change.item_id}' on this subscription.",
-                    param=f"items[{i}][id]", code="resource_missing",
+                    param=f"items[{i}][id]",
+                    code="resource_missing",
                 )
             if change.deleted:
                 removed.append(change.item_id)
@@ -93,8 +94,11 @@ def plan_change(
                 spec.metadata = change.metadata
         else:
             if change.price is None:
-                raise InvalidRequest("Missing required param: items[{i}][price].".format(i=i),
-                                     param=f"items[{i}][price]", code="parameter_missing")
+                raise InvalidRequest(
+                    f"Missing required param: items[{i}][price].",
+                    param=f"items[{i}][price]",
+                    code="parameter_missing",
+                )
             new_specs.append(ItemSpec(change.price, change.quantity or 1, change.metadata or {}))
     specs = list(final.values()) + new_specs
     validate_items(state, specs)
@@ -108,10 +112,12 @@ def plan_change(
     plan.reset_anchor = sub["status"] != "trialing" and (anchor_now or old_interval != new_interval)
     plan.items_changed = bool(removed or new_specs) or any(
         (s.price["id"], s.quantity) != (current[s.item_id]["price"], current[s.item_id]["quantity"])
-        for s in specs if s.item_id
+        for s in specs
+        if s.item_id
     )
     start, end = period_of(sub)
-    if sub["status"] == "trialing" or proration_behavior == "none" or not plan.items_changed and not plan.reset_anchor:
+    nothing_to_prorate = not plan.items_changed and not plan.reset_anchor
+    if sub["status"] == "trialing" or proration_behavior == "none" or nothing_to_prorate:
         return plan
     label = day_label(at)
     for iid, item in current.items():
@@ -124,11 +130,17 @@ def plan_change(
             continue
         credit = prorated(amount_for(old_price, item["quantity"]), start, end, at)
         if credit:
-            plan.prorations.append(_proration(
-                old_price, item["quantity"], -credit,
-                f"Unused time on {_qty(item['quantity'])}{product_name(state, old_price)} after {label}",
-                at, end, iid,
-            ))
+            plan.prorations.append(
+                _proration(
+                    old_price,
+                    item["quantity"],
+                    -credit,
+                    f"Unused time on {_qty(item['quantity'])}{product_name(state, old_price)} after {label}",
+                    at,
+                    end,
+                    iid,
+                )
+            )
     if plan.reset_anchor:
         return plan
     for spec in specs:
@@ -140,11 +152,17 @@ def plan_change(
                 continue
         debit = prorated(amount_for(spec.price, spec.quantity or 1), start, end, at)
         if debit:
-            plan.prorations.append(_proration(
-                spec.price, spec.quantity, debit,
-                f"Remaining time on {_qty(spec.quantity)}{product_name(state, spec.price)} after {label}",
-                at, end, spec.item_id,
-            ))
+            plan.prorations.append(
+                _proration(
+                    spec.price,
+                    spec.quantity,
+                    debit,
+                    f"Remaining time on {_qty(spec.quantity)}{product_name(state, spec.price)} after {label}",
+                    at,
+                    end,
+                    spec.item_id,
+                )
+            )
     return plan
 
 
@@ -159,26 +177,55 @@ def _interval_of(state: State, items: list[Record]) -> tuple[str, int] | None:
     return None
 
 
-def _proration(price: Record, quantity: int | None, amount: int, description: str, start: int,
-               end: int, item_id: str | None) -> dict[str, Any]:
-    return {"price": price, "quantity": quantity, "amount": amount, "description": description,
-            "start": start, "end": end, "item": item_id}
+def _proration(
+    price: Record, quantity: int | None, amount: int, description: str, start: int, end: int, item_id: str | None
+) -> dict[str, Any]:
+    return {
+        "price": price,
+        "quantity": quantity,
+        "amount": amount,
+        "description": description,
+        "start": start,
+        "end": end,
+        "item": item_id,
+    }
 
 
-def pending_item(state: State, sub: Record, price: Record, quantity: int | None, amount: int,
-                 description: str, start: int, end: int) -> Record:
+def pending_item(
+    state: State, sub: Record, price: Record, quantity: int | None, amount: int, description: str, start: int, end: int
+) -> Record:
     """A pending proration invoice item; it joins the subscription's next invoice."""
     item = new_record(
-        state, "invoiceitem", "ii", created=state.now_for(sub), amount=amount, currency=sub["currency"],
-        customer=sub["customer"], customer_account=None, date=state.now_for(sub),
-        description=description, discountable=False, discounts=[], invoice=None, net_amount=amount,
-        parent={"subscription_details": {"subscription": sub["id"], "subscription_item": None},
-                "type": "subscription_details"},
+        state,
+        "invoiceitem",
+        "ii",
+        created=state.now_for(sub),
+        amount=amount,
+        currency=sub["currency"],
+        customer=sub["customer"],
+        customer_account=None,
+        date=state.now_for(sub),
+        description=description,
+        discountable=False,
+        discounts=[],
+        invoice=None,
+        net_amount=amount,
+        parent={
+            "subscription_details": {"subscription": sub["id"], "subscription_item": None},
+            "type": "subscription_details",
+        },
         period={"end": end, "start": start},
-        pricing={"price_details": {"price": price["id"], "product": price["product"]},
-                 "type": "price_details", "unit_amount_decimal": price.get("unit_amount_decimal")},
-        proration=True, proration_details={"discount_amounts": []}, quantity=quantity or 1,
-        quantity_decimal=str(quantity or 1), tax_rates=[], test_clock=sub.get("test_clock"),
+        pricing={
+            "price_details": {"price": price["id"], "product": price["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": price.get("unit_amount_decimal"),
+        },
+        proration=True,
+        proration_details={"discount_amounts": []},
+        quantity=quantity or 1,
+        quantity_decimal=str(quantity or 1),
+        tax_rates=[],
+        test_clock=sub.get("test_clock"),
     )
     state.insert(item)
     state.emit("invoiceitem.created", item)
@@ -212,9 +259,16 @@ def apply_plan(state: State, sub: Record, plan: Plan) -> None:
 def _immediate_invoice(state: State, sub: Record, plan: Plan, *, billing_reason: str = "subscription_update") -> Record:
     customer = state.get(sub["customer"], "customer")
     invoice = invoices.new_invoice(
-        state, customer, billing_reason=billing_reason, currency=sub["currency"], subscription=sub,
-        period_start=plan.at, period_end=plan.at, automatic_tax=sub["automatic_tax"]["enabled"],
-        discount_ids=list(sub.get("discounts") or []), at=plan.at,
+        state,
+        customer,
+        billing_reason=billing_reason,
+        currency=sub["currency"],
+        subscription=sub,
+        period_start=plan.at,
+        period_end=plan.at,
+        automatic_tax=sub["automatic_tax"]["enabled"],
+        discount_ids=list(sub.get("discounts") or []),
+        at=plan.at,
     )
     invoice["default_tax_rates"] = list(sub.get("_default_tax_rates") or [])
     return invoice
@@ -228,9 +282,15 @@ def _add_new_period_lines(state: State, sub: Record, invoice: Record, plan: Plan
         if is_metered(spec.price):
             continue
         invoices.add_line(
-            state, invoice, amount=amount_for(spec.price, spec.quantity or 1),
-            description=line_description(state, spec.price, spec.quantity), price=spec.price,
-            quantity=spec.quantity, period_start=start, period_end=end, subscription=sub["id"],
+            state,
+            invoice,
+            amount=amount_for(spec.price, spec.quantity or 1),
+            description=line_description(state, spec.price, spec.quantity),
+            price=spec.price,
+            quantity=spec.quantity,
+            period_start=start,
+            period_end=end,
+            subscription=sub["id"],
             subscription_item=spec.item_id,
         )
 
@@ -277,8 +337,11 @@ def change_items(
             pi = state.find(invoice.get("_payment_intent") or "", "payment_intent") or {}
             err = pi.get("last_payment_error") or {}
             invoices.void(state, invoice)
-            raise CardError(err.get("message") or "Your card was declined.",
-                            code=err.get("code") or "card_declined", decline_code=err.get("decline_code"))
+            raise CardError(
+                err.get("message") or "Your card was declined.",
+                code=err.get("code") or "card_declined",
+                decline_code=err.get("decline_code"),
+            )
 
 
 def _pending_update(state: State, sub: Record, plan: Plan, invoice: Record) -> None:
@@ -298,15 +361,20 @@ def _pending_update(state: State, sub: Record, plan: Plan, invoice: Record) -> N
                 {"id": s.item_id, "price": s.price["id"], "quantity": s.quantity, "object": "subscription_item"}
                 for s in plan.final
             ],
-            "trial_end": None, "trial_from_plan": None,
+            "trial_end": None,
+            "trial_from_plan": None,
         }
 
 
 def _plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
-        "final": [{"price": s.price["id"], "quantity": s.quantity, "metadata": s.metadata, "item_id": s.item_id}
-                  for s in plan.final],
-        "removed": plan.removed, "reset_anchor": plan.reset_anchor, "at": plan.at,
+        "final": [
+            {"price": s.price["id"], "quantity": s.quantity, "metadata": s.metadata, "item_id": s.item_id}
+            for s in plan.final
+        ],
+        "removed": plan.removed,
+        "reset_anchor": plan.reset_anchor,
+        "at": plan.at,
     }
 
 
@@ -316,8 +384,13 @@ def apply_pending_update(state: State, sub: Record) -> None:
     if data is None:
         return
     plan = Plan(
-        final=[ItemSpec(state.get(f["price"], "price"), f["quantity"], f["metadata"], f["item_id"]) for f in data["final"]],
-        removed=data["removed"], reset_anchor=data["reset_anchor"], at=data["at"], items_changed=True,
+        final=[
+            ItemSpec(state.get(f["price"], "price"), f["quantity"], f["metadata"], f["item_id"]) for f in data["final"]
+        ],
+        removed=data["removed"],
+        reset_anchor=data["reset_anchor"],
+        at=data["at"],
+        items_changed=True,
     )
     with state.changing(sub):
         apply_plan(state, sub, plan)
@@ -359,10 +432,15 @@ def preview(
     start, end = period_of(sub)
     immediate = (plan.reset_anchor or proration_behavior == "always_invoice") and sub["status"] != "trialing"
     invoice = invoices.new_invoice(
-        state, customer, billing_reason="subscription_update" if immediate else "upcoming",
-        currency=sub["currency"], subscription=sub, automatic_tax=tax,
+        state,
+        customer,
+        billing_reason="subscription_update" if immediate else "upcoming",
+        currency=sub["currency"],
+        subscription=sub,
+        automatic_tax=tax,
         discount_ids=discount_ids if discount_ids is not None else list(sub.get("discounts") or []),
-        at=at if immediate else end, period_start=at if immediate else start,
+        at=at if immediate else end,
+        period_start=at if immediate else start,
         period_end=at if immediate else end,
     )
     invoice["id"] = new_id("upcoming_in")
@@ -371,15 +449,35 @@ def preview(
         parent = item.get("parent") or {}
         if item.get("invoice") is None and (parent.get("subscription_details") or {}).get("subscription") == sub["id"]:
             price = state.find(item["pricing"]["price_details"]["price"])
-            invoices.add_line(state, invoice, amount=item["amount"], description=item["description"] or "",
-                              price=price, quantity=item["quantity"], period_start=item["period"]["start"],
-                              period_end=item["period"]["end"], subscription=sub["id"],
-                              invoice_item=item["id"], proration=True, discountable=False)
+            invoices.add_line(
+                state,
+                invoice,
+                amount=item["amount"],
+                description=item["description"] or "",
+                price=price,
+                quantity=item["quantity"],
+                period_start=item["period"]["start"],
+                period_end=item["period"]["end"],
+                subscription=sub["id"],
+                invoice_item=item["id"],
+                proration=True,
+                discountable=False,
+            )
     for p in plan.prorations:
-        invoices.add_line(state, invoice, amount=p["amount"], description=p["description"], price=p["price"],
-                          quantity=p["quantity"], period_start=p["start"], period_end=p["end"],
-                          subscription=sub["id"], subscription_item=p["item"], proration=True,
-                          discountable=False)
+        invoices.add_line(
+            state,
+            invoice,
+            amount=p["amount"],
+            description=p["description"],
+            price=p["price"],
+            quantity=p["quantity"],
+            period_start=p["start"],
+            period_end=p["end"],
+            subscription=sub["id"],
+            subscription_item=p["item"],
+            proration=True,
+            discountable=False,
+        )
     if plan.reset_anchor and immediate:
         _add_new_period_lines(state, sub, invoice, plan)
     elif not immediate and not (cancel_at_period_end or sub.get("cancel_at_period_end")):
@@ -388,10 +486,18 @@ def preview(
         for spec in plan.final:
             if is_metered(spec.price):
                 continue
-            invoices.add_line(state, invoice, amount=amount_for(spec.price, spec.quantity or 1),
-                              description=line_description(state, spec.price, spec.quantity),
-                              price=spec.price, quantity=spec.quantity, period_start=end,
-                              period_end=next_end, subscription=sub["id"], subscription_item=spec.item_id)
+            invoices.add_line(
+                state,
+                invoice,
+                amount=amount_for(spec.price, spec.quantity or 1),
+                description=line_description(state, spec.price, spec.quantity),
+                price=spec.price,
+                quantity=spec.quantity,
+                period_start=end,
+                period_end=next_end,
+                subscription=sub["id"],
+                subscription_item=spec.item_id,
+            )
     invoices.compute_totals(state, invoice)
     balance = customer.get("balance") or 0
     invoice["starting_balance"] = balance
@@ -403,21 +509,40 @@ def preview(
     return invoice
 
 
-def _preview_new(state: State, customer: Record, specs: list[ItemSpec], at: int,
-                 automatic_tax: bool | None, discount_ids: list[str] | None) -> Record:
+def _preview_new(
+    state: State,
+    customer: Record,
+    specs: list[ItemSpec],
+    at: int,
+    automatic_tax: bool | None,
+    discount_ids: list[str] | None,
+) -> Record:
     validate_items(state, specs, "subscription_details[items]")
     recurring = specs[0].price["recurring"]
     end = add_interval(at, recurring["interval"], recurring.get("interval_count") or 1)
     invoice = invoices.new_invoice(
-        state, customer, billing_reason="subscription_create", currency=specs[0].price["currency"],
-        automatic_tax=bool(automatic_tax), discount_ids=discount_ids or [], at=at, period_start=at,
+        state,
+        customer,
+        billing_reason="subscription_create",
+        currency=specs[0].price["currency"],
+        automatic_tax=bool(automatic_tax),
+        discount_ids=discount_ids or [],
+        at=at,
+        period_start=at,
         period_end=at,
     )
     invoice["id"] = new_id("upcoming_in")
     for spec in specs:
         if not is_metered(spec.price):
-            invoices.add_line(state, invoice, amount=amount_for(spec.price, spec.quantity or 1),
-                              description=line_description(state, spec.price, spec.quantity),
-                              price=spec.price, quantity=spec.quantity, period_start=at, period_end=end)
+            invoices.add_line(
+                state,
+                invoice,
+                amount=amount_for(spec.price, spec.quantity or 1),
+                description=line_description(state, spec.price, spec.quantity),
+                price=spec.price,
+                quantity=spec.quantity,
+                period_start=at,
+                period_end=end,
+            )
     invoices.compute_totals(state, invoice)
     return invoice

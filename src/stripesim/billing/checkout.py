@@ -56,11 +56,15 @@ def totals(state: State, session: Record, discount_ids: list[str] | None = None)
     tax = 0
     if session["automatic_tax"]["enabled"] and taxable > 0:
         pct = state.config.automatic_tax_percent
-        tax = int(round(taxable * pct / 100))
+        tax = round(taxable * pct / 100)
     session["amount_subtotal"] = 0 if trial else subtotal
     session["amount_total"] = 0 if trial else subtotal - discount + tax
-    session["total_details"] = {"amount_discount": 0 if trial else discount, "amount_shipping": 0,
-                                "amount_tax": tax, "breakdown": None}
+    session["total_details"] = {
+        "amount_discount": 0 if trial else discount,
+        "amount_shipping": 0,
+        "amount_tax": tax,
+        "breakdown": None,
+    }
 
 
 def complete(
@@ -75,8 +79,9 @@ def complete(
     authenticated: bool = False,
 ) -> Outcome:
     if session["status"] != "open":
-        raise InvalidRequest(f"This Checkout Session is {session['status']} and can no longer be paid.",
-                             param="session")
+        raise InvalidRequest(
+            f"This Checkout Session is {session['status']} and can no longer be paid.", param="session"
+        )
     card = card_for(card_number)
     if card is None:
         raise CardError("Your card number is incorrect.", code="incorrect_number", param="card")
@@ -88,8 +93,13 @@ def complete(
             return Outcome("declined", message=card.message, decline_code=card.decline_code)
         needs_auth = card.behaviour in ("authenticate_always", "authenticate_first")
         if needs_auth and not authenticated:
-            session["_pending"] = {"card": card_number, "email": payer_email, "name": name,
-                                   "promotion_code": promotion_code, "tax_id": tax_id}
+            session["_pending"] = {
+                "card": card_number,
+                "email": payer_email,
+                "name": name,
+                "promotion_code": promotion_code,
+                "tax_id": tax_id,
+            }
             return Outcome("requires_action", redirect_url=f"{session_url(state, session)}/authenticate")
     customer = _customer_for(state, session, payer_email, name)
     pm = pms.create_card(state, card_number, billing_email=payer_email, billing_name=name)
@@ -98,9 +108,7 @@ def complete(
     if customer is not None:
         pms.attach(state, pm, customer)
     session.pop("_pending", None)
-    discounts = [
-        _attach_discount(state, spec, customer, session) for spec in discount_ids
-    ]
+    discounts = [_attach_discount(state, spec, customer, session) for spec in discount_ids]
     if session["mode"] == "subscription":
         assert customer is not None
         _pay_subscription(state, session, customer, pm, discounts, authenticated)
@@ -140,17 +148,29 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
     customer = state.find(session.get("customer") or "", "customer")
     products = [state.get(line["price"], "price")["product"] for line in session["_line_items"]]
     subtotal = sum(line_amount(line, state.get(line["price"], "price")) for line in session["_line_items"])
-    return resolve_discounts(state, [Params({"promotion_code": promo["id"]}, "discounts[0]")],
-                             customer=customer, amount_subtotal=subtotal, product_ids=products,
-                             param="promotion_code")
+    return resolve_discounts(
+        state,
+        [Params({"promotion_code": promo["id"]}, "discounts[0]")],
+        customer=customer,
+        amount_subtotal=subtotal,
+        product_ids=products,
+        param="promotion_code",
+    )
 
 
 def _attach_discount(state: State, spec: dict[str, Any], customer: Record | None, session: Record) -> str:
     from stripesim.billing.discounts import create_discount
 
     now = state.now_for(customer) if customer else state.now()
-    return create_discount(state, spec, customer=customer["id"] if customer else None, subscription=None,
-                           invoice=None, checkout_session=session["id"], start=now)["id"]
+    return create_discount(
+        state,
+        spec,
+        customer=customer["id"] if customer else None,
+        subscription=None,
+        invoice=None,
+        checkout_session=session["id"],
+        start=now,
+    )["id"]
 
 
 def _customer_for(state: State, session: Record, email: str | None, name: str | None) -> Record | None:
@@ -159,12 +179,30 @@ def _customer_for(state: State, session: Record, email: str | None, name: str | 
     if session["mode"] == "payment" and session["customer_creation"] != "always":
         return None
     customer = new_record(
-        state, "customer", "cus", created=state.now(), balance=0, delinquent=False, discount=None,
-        shipping=None, address=None, invoice_prefix=_prefix(state), next_invoice_sequence=1,
-        tax_exempt="none", test_clock=None, currency=None, default_source=None, email=email, name=name,
+        state,
+        "customer",
+        "cus",
+        created=state.now(),
+        balance=0,
+        delinquent=False,
+        discount=None,
+        shipping=None,
+        address=None,
+        invoice_prefix=_prefix(state),
+        next_invoice_sequence=1,
+        tax_exempt="none",
+        test_clock=None,
+        currency=None,
+        default_source=None,
+        email=email,
+        name=name,
     )
-    customer["invoice_settings"] = {"custom_fields": None, "default_payment_method": None,
-                                    "footer": None, "rendering_options": None}
+    customer["invoice_settings"] = {
+        "custom_fields": None,
+        "default_payment_method": None,
+        "footer": None,
+        "rendering_options": None,
+    }
     state.insert(customer)
     state.emit("customer.created", customer)
     return customer
@@ -176,19 +214,28 @@ def _prefix(state: State) -> str:
     return record_prefix(state)
 
 
-def _pay_subscription(state: State, session: Record, customer: Record, pm: Record,
-                      discounts: list[str], authenticated: bool) -> None:
+def _pay_subscription(
+    state: State, session: Record, customer: Record, pm: Record, discounts: list[str], authenticated: bool
+) -> None:
     specs = [
-        subscriptions.ItemSpec(state.get(line["price"], "price"), line["quantity"])
-        for line in session["_line_items"]
+        subscriptions.ItemSpec(state.get(line["price"], "price"), line["quantity"]) for line in session["_line_items"]
     ]
     data = session["_subscription_data"]
     sub = subscriptions.create_subscription(
-        state, customer, specs, payment_behavior="default_incomplete", default_payment_method=pm["id"],
-        trial_end=data.get("trial_end"), metadata=data.get("metadata") or {},
-        description=data.get("description"), discount_ids=discounts,
-        automatic_tax=session["automatic_tax"]["enabled"], announce_incomplete=True, pay_with=pm,
-        authenticated=authenticated, default_tax_rates=data.get("default_tax_rates") or [],
+        state,
+        customer,
+        specs,
+        payment_behavior="default_incomplete",
+        default_payment_method=pm["id"],
+        trial_end=data.get("trial_end"),
+        metadata=data.get("metadata") or {},
+        description=data.get("description"),
+        discount_ids=discounts,
+        automatic_tax=session["automatic_tax"]["enabled"],
+        announce_incomplete=True,
+        pay_with=pm,
+        authenticated=authenticated,
+        default_tax_rates=data.get("default_tax_rates") or [],
     )
     session["subscription"] = sub["id"]
     session["invoice"] = sub["latest_invoice"]
@@ -198,14 +245,19 @@ def _pay_subscription(state: State, session: Record, customer: Record, pm: Recor
         raise CardError("Your card was declined.", code="card_declined")
 
 
-def _pay_once(state: State, session: Record, customer: Record | None, pm: Record,
-              discounts: list[str], authenticated: bool) -> bool:
+def _pay_once(
+    state: State, session: Record, customer: Record | None, pm: Record, discounts: list[str], authenticated: bool
+) -> bool:
     totals(state, session, discounts)
     data = session["_payment_intent_data"]
     pi = payments.create_intent(
-        state, amount=session["amount_total"], currency=session["currency"],
-        customer=customer["id"] if customer else None, description=data.get("description"),
-        metadata=data.get("metadata") or {}, setup_future_usage=data.get("setup_future_usage"),
+        state,
+        amount=session["amount_total"],
+        currency=session["currency"],
+        customer=customer["id"] if customer else None,
+        description=data.get("description"),
+        metadata=data.get("metadata") or {},
+        setup_future_usage=data.get("setup_future_usage"),
         linked_to={"checkout_session": session["id"]},
     )
     payments.confirm(state, pi, pm, off_session=False, authenticated=authenticated)
@@ -224,14 +276,18 @@ def _record_failed_payment(state: State, session: Record, card_number: str) -> N
         return
     pm = pms.create_card(state, card_number)
     pi = payments.create_intent(
-        state, amount=session["amount_total"] or 0, currency=session["currency"],
-        customer=session.get("customer"), linked_to={"checkout_session": session["id"]},
+        state,
+        amount=session["amount_total"] or 0,
+        currency=session["currency"],
+        customer=session.get("customer"),
+        linked_to={"checkout_session": session["id"]},
     )
     payments.confirm(state, pi, pm, off_session=False)
 
 
-def _finish(state: State, session: Record, customer: Record | None, email: str | None,
-            name: str | None, tax_id: str | None) -> None:
+def _finish(
+    state: State, session: Record, customer: Record | None, email: str | None, name: str | None, tax_id: str | None
+) -> None:
     if session["mode"] == "subscription":
         invoice = state.get(session["invoice"], "invoice")
         session["amount_subtotal"] = invoice["subtotal"]
@@ -250,8 +306,13 @@ def _finish(state: State, session: Record, customer: Record | None, email: str |
     session["customer"] = customer["id"] if customer else None
     session["url"] = None
     session["customer_details"] = {
-        "address": None, "business_name": None, "email": email or (customer or {}).get("email"),
-        "individual_name": None, "name": name, "phone": None, "tax_exempt": "none",
+        "address": None,
+        "business_name": None,
+        "email": email or (customer or {}).get("email"),
+        "individual_name": None,
+        "name": name,
+        "phone": None,
+        "tax_exempt": "none",
         "tax_ids": [{"type": "eu_vat", "value": tax_id}] if tax_id else [],
     }
     state.emit("checkout.session.completed", session)
@@ -259,8 +320,10 @@ def _finish(state: State, session: Record, customer: Record | None, email: str |
 
 def expire(state: State, session: Record) -> Record:
     if session["status"] != "open":
-        raise InvalidRequest(f"Only Checkout Sessions with a status of open can be expired; this one is "
-                             f"{session['status']}.", param="session")
+        raise InvalidRequest(
+            f"Only Checkout Sessions with a status of open can be expired; this one is {session['status']}.",
+            param="session",
+        )
     session["status"] = "expired"
     session["url"] = None
     state.emit("checkout.session.expired", session)
@@ -283,12 +346,24 @@ def line_items_of(state: State, session: Record) -> list[Record]:
         price = state.get(line["price"], "price")
         amount = line_amount(line, price)
         product = state.find(price["product"], "product")
-        items.append({
-            "adjustable_quantity": None, "amount_discount": 0, "amount_subtotal": amount, "amount_tax": 0,
-            "amount_total": amount, "currency": price["currency"],
-            "description": product["name"] if product else None, "discounts": [], "id": line["id"],
-            "metadata": {}, "object": "item", "price": dict(price), "quantity": line["quantity"], "taxes": [],
-        })
+        items.append(
+            {
+                "adjustable_quantity": None,
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": price["currency"],
+                "description": product["name"] if product else None,
+                "discounts": [],
+                "id": line["id"],
+                "metadata": {},
+                "object": "item",
+                "price": dict(price),
+                "quantity": line["quantity"],
+                "taxes": [],
+            }
+        )
     return items
 
 

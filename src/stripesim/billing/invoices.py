@@ -48,42 +48,94 @@ def new_invoice(
             "type": "subscription_details",
         }
     invoice = new_record(
-        state, "invoice", "in", created=now, account_country="US", account_name="stripesim",
-        account_tax_ids=None, amount_due=0, amount_overpaid=0, amount_paid=0, amount_remaining=0,
-        amount_shipping=0, application=None, attempt_count=0, attempted=False,
+        state,
+        "invoice",
+        "in",
+        created=now,
+        account_country="US",
+        account_name="stripesim",
+        account_tax_ids=None,
+        amount_due=0,
+        amount_overpaid=0,
+        amount_paid=0,
+        amount_remaining=0,
+        amount_shipping=0,
+        application=None,
+        attempt_count=0,
+        attempted=False,
         auto_advance=collection_method == "charge_automatically",
-        automatically_finalizes_at=None, billing_reason=billing_reason,
-        collection_method=collection_method, currency=currency, custom_fields=None,
-        customer=customer["id"], customer_account=None, customer_address=customer.get("address"),
-        customer_email=customer.get("email"), customer_name=customer.get("name"),
-        customer_phone=customer.get("phone"), customer_shipping=None,
-        customer_tax_exempt=customer.get("tax_exempt") or "none", customer_tax_ids=[],
-        default_payment_method=None, default_source=None, default_tax_rates=[],
-        description=description, discounts=[], due_date=None, effective_at=None,
-        ending_balance=None, footer=None, from_invoice=None, hosted_invoice_url=None,
-        invoice_pdf=None, issuer={"type": "self"}, last_finalization_error=None,
-        latest_revision=None, next_payment_attempt=None, number=None, on_behalf_of=None,
-        parent=parent, period_end=period_end if period_end is not None else now,
+        automatically_finalizes_at=None,
+        billing_reason=billing_reason,
+        collection_method=collection_method,
+        currency=currency,
+        custom_fields=None,
+        customer=customer["id"],
+        customer_account=None,
+        customer_address=customer.get("address"),
+        customer_email=customer.get("email"),
+        customer_name=customer.get("name"),
+        customer_phone=customer.get("phone"),
+        customer_shipping=None,
+        customer_tax_exempt=customer.get("tax_exempt") or "none",
+        customer_tax_ids=[],
+        default_payment_method=None,
+        default_source=None,
+        default_tax_rates=[],
+        description=description,
+        discounts=[],
+        due_date=None,
+        effective_at=None,
+        ending_balance=None,
+        footer=None,
+        from_invoice=None,
+        hosted_invoice_url=None,
+        invoice_pdf=None,
+        issuer={"type": "self"},
+        last_finalization_error=None,
+        latest_revision=None,
+        next_payment_attempt=None,
+        number=None,
+        on_behalf_of=None,
+        parent=parent,
+        period_end=period_end if period_end is not None else now,
         period_start=period_start if period_start is not None else now,
-        post_payment_credit_notes_amount=0, pre_payment_credit_notes_amount=0,
-        receipt_number=None, rendering=None, shipping_cost=None, shipping_details=None,
-        starting_balance=0, statement_descriptor=None, status="draft", subtotal=0,
-        subtotal_excluding_tax=0, test_clock=customer.get("test_clock"), total=0,
-        total_discount_amounts=[], total_excluding_tax=0, total_pretax_credit_amounts=[],
-        total_taxes=[], webhooks_delivered_at=None,
+        post_payment_credit_notes_amount=0,
+        pre_payment_credit_notes_amount=0,
+        receipt_number=None,
+        rendering=None,
+        shipping_cost=None,
+        shipping_details=None,
+        starting_balance=0,
+        statement_descriptor=None,
+        status="draft",
+        subtotal=0,
+        subtotal_excluding_tax=0,
+        test_clock=customer.get("test_clock"),
+        total=0,
+        total_discount_amounts=[],
+        total_excluding_tax=0,
+        total_pretax_credit_amounts=[],
+        total_taxes=[],
+        webhooks_delivered_at=None,
     )
     invoice.pop("subscription", None)
     invoice["automatic_tax"] = {
-        "disabled_reason": None, "enabled": automatic_tax,
+        "disabled_reason": None,
+        "enabled": automatic_tax,
         "liability": {"type": "self"} if automatic_tax else None,
         "provider": "stripe" if automatic_tax else None,
         "status": "complete" if automatic_tax else None,
     }
     invoice["payment_settings"] = {
-        "default_mandate": None, "payment_method_options": None, "payment_method_types": None,
+        "default_mandate": None,
+        "payment_method_options": None,
+        "payment_method_types": None,
     }
     invoice["status_transitions"] = {
-        "finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None,
+        "finalized_at": None,
+        "marked_uncollectible_at": None,
+        "paid_at": None,
+        "voided_at": None,
     }
     invoice["metadata"] = dict(metadata or {})
     if collection_method == "send_invoice":
@@ -117,8 +169,11 @@ def add_line(
     discountable: bool = True,
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    details: dict[str, Any] = {"invoice_item": invoice_item, "proration": proration,
-                               "proration_details": {"credited_items": None}}
+    details: dict[str, Any] = {
+        "invoice_item": invoice_item,
+        "proration": proration,
+        "proration_details": {"credited_items": None},
+    }
     if invoice_item:
         parent = {
             "invoice_item_details": {**details, "subscription": subscription},
@@ -128,15 +183,26 @@ def add_line(
     else:
         parent = {
             "invoice_item_details": None,
-            "subscription_item_details": {**details, "subscription": subscription,
-                                          "subscription_item": subscription_item},
+            "subscription_item_details": {
+                **details,
+                "subscription": subscription,
+                "subscription_item": subscription_item,
+            },
             "type": "subscription_item_details",
         }
     line = {
-        "amount": amount, "currency": invoice["currency"], "description": description,
-        "discount_amounts": [], "discountable": discountable, "discounts": [],
-        "id": new_id("il"), "invoice": invoice["id"], "livemode": False,
-        "metadata": dict(metadata or {}), "object": "line_item", "parent": parent,
+        "amount": amount,
+        "currency": invoice["currency"],
+        "description": description,
+        "discount_amounts": [],
+        "discountable": discountable,
+        "discounts": [],
+        "id": new_id("il"),
+        "invoice": invoice["id"],
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "object": "line_item",
+        "parent": parent,
         "period": {"end": period_end, "start": period_start},
         "pretax_credit_amounts": [],
         "pricing": {
@@ -144,8 +210,11 @@ def add_line(
             "type": "price_details",
             "unit_amount_decimal": price.get("unit_amount_decimal") if price else None,
         },
-        "quantity": quantity, "quantity_decimal": str(quantity) if quantity is not None else None,
-        "subscription": subscription, "subtotal": amount, "taxes": [],
+        "quantity": quantity,
+        "quantity_decimal": str(quantity) if quantity is not None else None,
+        "subscription": subscription,
+        "subtotal": amount,
+        "taxes": [],
     }
     invoice["_lines"].append(line)
     return line
@@ -163,10 +232,18 @@ def sweep_pending_items(state: State, invoice: Record, subscription_id: str | No
         item["invoice"] = invoice["id"]
         price = state.find(((item.get("pricing") or {}).get("price_details") or {}).get("price"))
         add_line(
-            state, invoice, amount=item["amount"], description=item["description"] or "",
-            price=price, quantity=item["quantity"], period_start=item["period"]["start"],
-            period_end=item["period"]["end"], subscription=item_sub, invoice_item=item["id"],
-            proration=item["proration"], discountable=item["discountable"],
+            state,
+            invoice,
+            amount=item["amount"],
+            description=item["description"] or "",
+            price=price,
+            quantity=item["quantity"],
+            period_start=item["period"]["start"],
+            period_end=item["period"]["end"],
+            subscription=item_sub,
+            invoice_item=item["id"],
+            proration=item["proration"],
+            discountable=item["discountable"],
         )
 
 
@@ -191,10 +268,11 @@ def compute_totals(state: State, invoice: Record) -> None:
 
         applies = applies_to_products(discount)
         eligible = [
-            line for line in lines
-            if line["discountable"] and line["amount"] > 0 and (
-                not applies or ((line["pricing"].get("price_details") or {}).get("product") in applies)
-            )
+            line
+            for line in lines
+            if line["discountable"]
+            and line["amount"] > 0
+            and (not applies or ((line["pricing"].get("price_details") or {}).get("product") in applies))
         ]
         base = sum(line["amount"] - sum(d["amount"] for d in line["discount_amounts"]) for line in eligible)
         if base <= 0:
@@ -224,19 +302,34 @@ def compute_totals(state: State, invoice: Record) -> None:
             else:
                 tax = _round(Decimal(taxable) * pct / 100)
             entry = {
-                "amount": tax, "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
-                "tax_rate_details": {"tax_rate": rate["id"]}, "taxability_reason": "standard_rated",
-                "taxable_amount": taxable, "type": "tax_rate_details",
+                "amount": tax,
+                "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
+                "tax_rate_details": {"tax_rate": rate["id"]},
+                "taxability_reason": "standard_rated",
+                "taxable_amount": taxable,
+                "type": "tax_rate_details",
             }
             line["taxes"].append(entry)
     for rate in rates:
-        amount = sum(t["amount"] for line in lines for t in line["taxes"] if t["tax_rate_details"]["tax_rate"] == rate["id"])
-        taxable = sum(t["taxable_amount"] for line in lines for t in line["taxes"] if t["tax_rate_details"]["tax_rate"] == rate["id"])
-        taxes.append({
-            "amount": amount, "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
-            "tax_rate_details": {"tax_rate": rate["id"]}, "taxability_reason": "standard_rated",
-            "taxable_amount": taxable, "type": "tax_rate_details",
-        })
+        amount = sum(
+            t["amount"] for line in lines for t in line["taxes"] if t["tax_rate_details"]["tax_rate"] == rate["id"]
+        )
+        taxable = sum(
+            t["taxable_amount"]
+            for line in lines
+            for t in line["taxes"]
+            if t["tax_rate_details"]["tax_rate"] == rate["id"]
+        )
+        taxes.append(
+            {
+                "amount": amount,
+                "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
+                "tax_rate_details": {"tax_rate": rate["id"]},
+                "taxability_reason": "standard_rated",
+                "taxable_amount": taxable,
+                "type": "tax_rate_details",
+            }
+        )
     exclusive_tax = sum(t["amount"] for t in taxes if t["tax_behavior"] == "exclusive")
     inclusive_tax = sum(t["amount"] for t in taxes if t["tax_behavior"] == "inclusive")
     invoice["subtotal"] = subtotal
@@ -265,10 +358,22 @@ def automatic_tax_rate(state: State) -> Record:
     if found is not None and found["percentage"] == pct:
         return found
     record = new_record(
-        state, "tax_rate", "txr", created=state.now(), active=True, country="US",
-        description="stripesim automatic tax (flat rate)", display_name="Sales tax",
-        effective_percentage=pct, flat_amount=None, inclusive=False, jurisdiction="SIM",
-        jurisdiction_level="state", percentage=pct, rate_type="percentage", state=None,
+        state,
+        "tax_rate",
+        "txr",
+        created=state.now(),
+        active=True,
+        country="US",
+        description="stripesim automatic tax (flat rate)",
+        display_name="Sales tax",
+        effective_percentage=pct,
+        flat_amount=None,
+        inclusive=False,
+        jurisdiction="SIM",
+        jurisdiction_level="state",
+        percentage=pct,
+        rate_type="percentage",
+        state=None,
         tax_type="sales_tax",
     )
     state.insert(record)
@@ -320,8 +425,9 @@ def finalize(state: State, invoice: Record) -> Record:
     return invoice
 
 
-def attempt(state: State, invoice: Record, *, pm: Record | None = None, off_session: bool = True,
-            authenticated: bool = False) -> Record:
+def attempt(
+    state: State, invoice: Record, *, pm: Record | None = None, off_session: bool = True, authenticated: bool = False
+) -> Record:
     """One payment attempt with the subscription's or customer's default payment method."""
     if invoice["status"] != "open":
         return invoice
@@ -350,18 +456,27 @@ def _intent_for(state: State, invoice: Record) -> Record:
         return pi
     customer = state.get(invoice["customer"], "customer")
     pi = payments.create_intent(
-        state, amount=invoice["amount_remaining"], currency=invoice["currency"],
-        customer=customer["id"], description=f"Invoice {invoice['number']}",
+        state,
+        amount=invoice["amount_remaining"],
+        currency=invoice["currency"],
+        customer=customer["id"],
+        description=f"Invoice {invoice['number']}",
         linked_to={"invoice": invoice["id"]},
     )
     invoice["_payment_intent"] = pi["id"]
     payment = new_record(
-        state, "invoice_payment", "inpay", created=state.now_for(invoice),
-        amount_paid=None, amount_requested=invoice["amount_remaining"], currency=invoice["currency"],
-        invoice=invoice["id"], is_default=True, status="open",
+        state,
+        "invoice_payment",
+        "inpay",
+        created=state.now_for(invoice),
+        amount_paid=None,
+        amount_requested=invoice["amount_remaining"],
+        currency=invoice["currency"],
+        invoice=invoice["id"],
+        is_default=True,
+        status="open",
     )
-    payment["payment"] = {"charge": None, "payment_intent": pi["id"], "payment_record": None,
-                          "type": "payment_intent"}
+    payment["payment"] = {"charge": None, "payment_intent": pi["id"], "payment_record": None, "type": "payment_intent"}
     payment["status_transitions"] = {"canceled_at": None, "paid_at": None}
     payment.pop("metadata", None)
     state.insert(payment)
@@ -504,6 +619,5 @@ def _pause_behavior(state: State, invoice: Record) -> str | None:
 def render_invoice(state: State, invoice: Record) -> Record:
     shown = dict(invoice)
     lines = invoice.get("_lines", [])
-    shown["lines"] = {"object": "list", "data": lines, "has_more": False,
-                      "url": f"/v1/invoices/{invoice['id']}/lines"}
+    shown["lines"] = {"object": "list", "data": lines, "has_more": False, "url": f"/v1/invoices/{invoice['id']}/lines"}
     return shown

@@ -12,29 +12,51 @@ def card_error_for_number(number: str, param: str) -> CardError:
     return CardError("Your card number is incorrect.", param=param, code="incorrect_number")
 
 
-def create_card(state: State, number: str, *, exp_month: int = 12, exp_year: int = 2034,
-                billing_email: str | None = None, billing_name: str | None = None,
-                param: str = "card[number]") -> Record:
+def create_card(
+    state: State,
+    number: str,
+    *,
+    exp_month: int = 12,
+    exp_year: int = 2034,
+    billing_email: str | None = None,
+    billing_name: str | None = None,
+    param: str = "card[number]",
+) -> Record:
     card = card_for(number)
     if card is None:
         raise card_error_for_number(number, param)
     record = new_record(
-        state, "payment_method", "pm", created=state.now(), type="card", customer=None,
-        customer_account=None, allow_redisplay="unspecified",
+        state,
+        "payment_method",
+        "pm",
+        created=state.now(),
+        type="card",
+        customer=None,
+        customer_account=None,
+        allow_redisplay="unspecified",
     )
     record["billing_details"] = {
-        "address": {"city": None, "country": None, "line1": None, "line2": None,
-                    "postal_code": None, "state": None},
-        "email": billing_email, "name": billing_name, "phone": None, "tax_id": None,
+        "address": {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None},
+        "email": billing_email,
+        "name": billing_name,
+        "phone": None,
+        "tax_id": None,
     }
     record["card"] = {
-        "brand": card.brand, "checks": {"address_line1_check": None,
-                                        "address_postal_code_check": None, "cvc_check": "pass"},
-        "country": card.country, "display_brand": card.brand, "exp_month": exp_month,
-        "exp_year": exp_year, "fingerprint": "fp" + card.number[-8:] + card.brand[:4],
-        "funding": card.funding, "generated_from": None, "last4": card.last4,
-        "networks": {"available": [card.brand], "preferred": None}, "regulated_status": "unregulated",
-        "three_d_secure_usage": {"supported": True}, "wallet": None,
+        "brand": card.brand,
+        "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+        "country": card.country,
+        "display_brand": card.brand,
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "fingerprint": "fp" + card.number[-8:] + card.brand[:4],
+        "funding": card.funding,
+        "generated_from": None,
+        "last4": card.last4,
+        "networks": {"available": [card.brand], "preferred": None},
+        "regulated_status": "unregulated",
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None,
     }
     record["_number"] = card.number
     state.insert(record)

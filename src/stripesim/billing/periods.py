@@ -23,9 +23,7 @@ def add_interval(ts: int, interval: str, count: int = 1, anchor_day: int | None 
 
 def period_end(start: int, recurring: dict[str, object], anchor: int) -> int:
     anchor_day = datetime.fromtimestamp(anchor, UTC).day
-    return add_interval(
-        start, str(recurring["interval"]), int(recurring.get("interval_count") or 1), anchor_day
-    )
+    return add_interval(start, str(recurring["interval"]), int(recurring.get("interval_count") or 1), anchor_day)
 
 
 def add_months(ts: int, months: int) -> int:

@@ -12,22 +12,45 @@ from stripesim.resources._common import new_record
 from stripesim.state import Record, State, renderer
 
 
-def phase_from_items(state: State, items: list[dict[str, Any]], start: int, end: int | None,
-                     proration_behavior: str = "create_prorations",
-                     metadata: dict[str, str] | None = None) -> dict[str, Any]:
+def phase_from_items(
+    state: State,
+    items: list[dict[str, Any]],
+    start: int,
+    end: int | None,
+    proration_behavior: str = "create_prorations",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
-        "add_invoice_items": [], "application_fee_percent": None, "automatic_tax": None,
-        "billing_cycle_anchor": None, "billing_thresholds": None, "collection_method": None,
+        "add_invoice_items": [],
+        "application_fee_percent": None,
+        "automatic_tax": None,
+        "billing_cycle_anchor": None,
+        "billing_thresholds": None,
+        "collection_method": None,
         "currency": state.get(items[0]["price"], "price")["currency"] if items else "usd",
-        "default_payment_method": None, "default_tax_rates": [], "description": None,
-        "discounts": [], "end_date": end, "invoice_settings": None,
+        "default_payment_method": None,
+        "default_tax_rates": [],
+        "description": None,
+        "discounts": [],
+        "end_date": end,
+        "invoice_settings": None,
         "items": [
-            {"billing_thresholds": None, "discounts": [], "metadata": dict(i.get("metadata") or {}),
-             "price": i["price"], "quantity": i.get("quantity"), "tax_rates": []}
+            {
+                "billing_thresholds": None,
+                "discounts": [],
+                "metadata": dict(i.get("metadata") or {}),
+                "price": i["price"],
+                "quantity": i.get("quantity"),
+                "tax_rates": [],
+            }
             for i in items
         ],
-        "metadata": dict(metadata or {}), "on_behalf_of": None, "proration_behavior": proration_behavior,
-        "start_date": start, "transfer_data": None, "trial_end": None,
+        "metadata": dict(metadata or {}),
+        "on_behalf_of": None,
+        "proration_behavior": proration_behavior,
+        "start_date": start,
+        "transfer_data": None,
+        "trial_end": None,
     }
 
 
@@ -41,23 +64,53 @@ def from_subscription(state: State, sub: Record) -> Record:
         raise InvalidRequest("A canceled subscription cannot be attached to a schedule.", param="from_subscription")
     start, end = period_of(sub)
     phase = phase_from_items(
-        state, [{"price": i["price"], "quantity": i["quantity"], "metadata": i["metadata"]} for i in items_of(state, sub)],
-        start, end,
+        state,
+        [{"price": i["price"], "quantity": i["quantity"], "metadata": i["metadata"]} for i in items_of(state, sub)],
+        start,
+        end,
     )
     schedule = new_record(
-        state, "subscription_schedule", "sub_sched", created=state.now_for(sub), application=None,
-        billing_mode={"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": state.now_for(sub)},
-        canceled_at=None, completed_at=None, current_phase={"end_date": end, "start_date": start},
-        customer=sub["customer"], customer_account=None, end_behavior="release", phases=[phase],
-        released_at=None, released_subscription=None, status="active", subscription=sub["id"],
+        state,
+        "subscription_schedule",
+        "sub_sched",
+        created=state.now_for(sub),
+        application=None,
+        billing_mode={
+            "flexible": {"proration_discounts": "included"},
+            "type": "flexible",
+            "updated_at": state.now_for(sub),
+        },
+        canceled_at=None,
+        completed_at=None,
+        current_phase={"end_date": end, "start_date": start},
+        customer=sub["customer"],
+        customer_account=None,
+        end_behavior="release",
+        phases=[phase],
+        released_at=None,
+        released_subscription=None,
+        status="active",
+        subscription=sub["id"],
         test_clock=sub.get("test_clock"),
     )
     schedule["default_settings"] = {
-        "application_fee_percent": None, "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
-        "billing_cycle_anchor": "automatic", "billing_thresholds": None,
-        "collection_method": sub["collection_method"], "default_payment_method": sub.get("default_payment_method"),
-        "description": None, "invoice_settings": {"account_tax_ids": None, "days_until_due": None, "issuer": {"type": "self"}},
-        "on_behalf_of": None, "transfer_data": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor": "automatic",
+        "billing_thresholds": None,
+        "collection_method": sub["collection_method"],
+        "default_payment_method": sub.get("default_payment_method"),
+        "description": None,
+        "invoice_settings": {
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "days_until_due": None,
+            "description": None,
+            "footer": None,
+            "issuer": {"type": "self"},
+        },
+        "on_behalf_of": None,
+        "transfer_data": None,
     }
     state.insert(schedule)
     state.emit("subscription_schedule.created", schedule)
@@ -70,12 +123,14 @@ def set_phases(state: State, schedule: Record, phases: list[dict[str, Any]], end
     if schedule["status"] not in ("active", "not_started"):
         raise InvalidRequest(
             f"You cannot update a subscription schedule that is currently in the `{schedule['status']}` status. "
-            "It must be in `not_started` or `active`.", param="phases",
+            "It must be in `not_started` or `active`.",
+            param="phases",
         )
     current_start = schedule["current_phase"]["start_date"] if schedule["current_phase"] else None
     if phases and current_start is not None and phases[0]["start_date"] != current_start:
         raise InvalidRequest(
-            "You can not modify the start date of the current phase.", param="phases[0][start_date]",
+            "You can not modify the start date of the current phase.",
+            param="phases[0][start_date]",
         )
     for i in range(len(phases) - 1):
         if phases[i]["end_date"] is None:
@@ -131,12 +186,21 @@ def advance_schedule(state: State, schedule: Record, at: int) -> None:
             current = items_of(state, sub)
             wanted = [changes.ItemChange(item_id=i["id"], deleted=True) for i in current]
             wanted += [
-                changes.ItemChange(price=state.get(i["price"], "price"), quantity=i.get("quantity"),
-                                   metadata=dict(i.get("metadata") or {}))
+                changes.ItemChange(
+                    price=state.get(i["price"], "price"),
+                    quantity=i.get("quantity"),
+                    metadata=dict(i.get("metadata") or {}),
+                )
                 for i in nxt["items"]
             ]
-            changes.change_items(state, sub, wanted, proration_behavior=nxt.get("proration_behavior") or "create_prorations",
-                                 payment_behavior="allow_incomplete", at=at)
+            changes.change_items(
+                state,
+                sub,
+                wanted,
+                proration_behavior=nxt.get("proration_behavior") or "create_prorations",
+                payment_behavior="allow_incomplete",
+                at=at,
+            )
         with state.changing(schedule):
             schedule["current_phase"] = {"start_date": nxt["start_date"], "end_date": nxt["end_date"]}
         return

@@ -61,10 +61,18 @@ def line_description(state: State, price: Record, quantity: int | None) -> str:
 # ----- building -----------------------------------------------------------------------------
 def _new_item(state: State, sub: Record, spec: ItemSpec, start: int, end: int) -> Record:
     item = new_record(
-        state, "subscription_item", "si", created=start, billing_thresholds=None,
-        current_period_end=end, current_period_start=start, discounts=[],
-        price=spec.price["id"], quantity=None if is_metered(spec.price) else (spec.quantity or 1),
-        subscription=sub["id"], tax_rates=[],
+        state,
+        "subscription_item",
+        "si",
+        created=start,
+        billing_thresholds=None,
+        current_period_end=end,
+        current_period_start=start,
+        discounts=[],
+        price=spec.price["id"],
+        quantity=None if is_metered(spec.price) else (spec.quantity or 1),
+        subscription=sub["id"],
+        tax_rates=[],
     )
     item["metadata"] = dict(spec.metadata)
     item.pop("plan", None)
@@ -81,7 +89,8 @@ def validate_items(state: State, specs: list[ItemSpec], param: str = "items") ->
         if s.price.get("type") != "recurring":
             raise InvalidRequest(
                 "The price specified is set to `type=one_time` but this field only accepts prices "
-                "with `type=recurring`.", param=f"{param}[{i}][price]",
+                "with `type=recurring`.",
+                param=f"{param}[{i}][price]",
             )
         if not s.price.get("active"):
             raise InvalidRequest(
@@ -91,9 +100,7 @@ def validate_items(state: State, specs: list[ItemSpec], param: str = "items") ->
     if len(currencies) > 1:
         raise InvalidRequest("All prices on a subscription must have the same currency.", param=param)
     if len(intervals) > 1:
-        raise InvalidRequest(
-            "Currently all items on a subscription must share the same billing interval.", param=param
-        )
+        raise InvalidRequest("Currently all items on a subscription must share the same billing interval.", param=param)
 
 
 def create_subscription(
@@ -131,31 +138,68 @@ def create_subscription(
     recurring = specs[0].price["recurring"]
     end = trial_end if trialing else period_end(start, recurring, anchor)
     sub = new_record(
-        state, "subscription", "sub", created=now, application=None, application_fee_percent=None,
-        billing_cycle_anchor=anchor, billing_cycle_anchor_config=None,
-        billing_mode={"flexible": {"proration_discounts": "included"}, "type": "flexible",
-                      "updated_at": now},
-        billing_schedules=[], billing_thresholds=None, cancel_at=cancel_at,
-        cancel_at_period_end=cancel_at_period_end, canceled_at=None,
+        state,
+        "subscription",
+        "sub",
+        created=now,
+        application=None,
+        application_fee_percent=None,
+        billing_cycle_anchor=anchor,
+        billing_cycle_anchor_config=None,
+        billing_mode={"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": now},
+        billing_schedules=[],
+        billing_thresholds=None,
+        cancel_at=cancel_at,
+        cancel_at_period_end=cancel_at_period_end,
+        canceled_at=None,
         cancellation_details={"comment": None, "feedback": None, "reason": None},
-        collection_method=collection_method, currency=specs[0].price["currency"],
-        customer=customer["id"], customer_account=None,
+        collection_method=collection_method,
+        currency=specs[0].price["currency"],
+        customer=customer["id"],
+        customer_account=None,
         days_until_due=days_until_due if collection_method == "send_invoice" else None,
-        default_payment_method=default_payment_method, default_source=None,
-        default_tax_rates=[], description=description, discounts=list(discount_ids or []),
-        ended_at=None, invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
-        latest_invoice=None, managed_payments=None, next_pending_invoice_item_invoice=None,
-        on_behalf_of=None, pause_collection=None, pending_invoice_item_interval=None,
-        pending_setup_intent=None, pending_update=None, presentment_details=None, schedule=None,
-        start_date=now, status="trialing" if trialing else "incomplete", status_details=None,
-        test_clock=customer.get("test_clock"), transfer_data=None,
-        trial_end=trial_end if trialing else None, trial_start=now if trialing else None,
+        default_payment_method=default_payment_method,
+        default_source=None,
+        default_tax_rates=[],
+        description=description,
+        discounts=list(discount_ids or []),
+        ended_at=None,
+        invoice_settings={
+            "account_tax_ids": None,
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
+            "issuer": {"type": "self"},
+        },
+        latest_invoice=None,
+        managed_payments=None,
+        next_pending_invoice_item_invoice=None,
+        on_behalf_of=None,
+        pause_collection=None,
+        pending_invoice_item_interval=None,
+        pending_setup_intent=None,
+        pending_update=None,
+        presentment_details=None,
+        schedule=None,
+        start_date=now,
+        status="trialing" if trialing else "incomplete",
+        status_details=None,
+        test_clock=customer.get("test_clock"),
+        transfer_data=None,
+        trial_end=trial_end if trialing else None,
+        trial_start=now if trialing else None,
     )
-    sub["automatic_tax"] = {"disabled_reason": None, "enabled": automatic_tax,
-                            "liability": {"type": "self"} if automatic_tax else None}
+    sub["automatic_tax"] = {
+        "disabled_reason": None,
+        "enabled": automatic_tax,
+        "liability": {"type": "self"} if automatic_tax else None,
+    }
     sub["trial_settings"] = {"end_behavior": {"missing_payment_method": missing_payment_method}}
-    sub["payment_settings"] = {"payment_method_options": None, "payment_method_types": None,
-                               "save_default_payment_method": "off"}
+    sub["payment_settings"] = {
+        "payment_method_options": None,
+        "payment_method_types": None,
+        "save_default_payment_method": "off",
+    }
     sub["metadata"] = dict(metadata or {})
     sub["_period_start"], sub["_period_end"] = start, end
     sub["_default_tax_rates"] = list(default_tax_rates or [])
@@ -179,8 +223,7 @@ def create_subscription(
         if payment_behavior == "default_incomplete" and pay_with is None:
             invoices._intent_for(state, invoice)
         else:
-            invoices.attempt(state, invoice, pm=pay_with, off_session=pay_with is None,
-                             authenticated=authenticated)
+            invoices.attempt(state, invoice, pm=pay_with, off_session=pay_with is None, authenticated=authenticated)
     if sub["_quiet"]:
         sub["_quiet"] = False
         if payment_behavior == "error_if_incomplete" and sub["status"] == "incomplete":
@@ -188,7 +231,8 @@ def create_subscription(
             pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
             err = (pi or {}).get("last_payment_error") or {}
             raise CardError(
-                err.get("message") or "Your card was declined.", code=err.get("code") or "card_declined",
+                err.get("message") or "Your card was declined.",
+                code=err.get("code") or "card_declined",
                 decline_code=err.get("decline_code"),
             )
         state.emit("customer.subscription.created", sub)
@@ -205,10 +249,17 @@ def _discard(state: State, sub: Record, invoice: Record) -> None:
 def first_invoice(state: State, sub: Record, customer: Record, *, trialing: bool) -> Record:
     start, end = period_of(sub)
     invoice = invoices.new_invoice(
-        state, customer, billing_reason="subscription_create", currency=sub["currency"],
-        subscription=sub, period_start=start, period_end=start,
-        collection_method=sub["collection_method"], days_until_due=sub["days_until_due"],
-        automatic_tax=sub["automatic_tax"]["enabled"], discount_ids=_discounts_for(state, sub, customer),
+        state,
+        customer,
+        billing_reason="subscription_create",
+        currency=sub["currency"],
+        subscription=sub,
+        period_start=start,
+        period_end=start,
+        collection_method=sub["collection_method"],
+        days_until_due=sub["days_until_due"],
+        automatic_tax=sub["automatic_tax"]["enabled"],
+        discount_ids=_discounts_for(state, sub, customer),
     )
     invoice["default_tax_rates"] = list(sub["_default_tax_rates"])
     for item in items_of(state, sub):
@@ -220,8 +271,16 @@ def first_invoice(state: State, sub: Record, customer: Record, *, trialing: bool
         else:
             amount, desc = amount_for(price, item["quantity"]), line_description(state, price, item["quantity"])
         invoices.add_line(
-            state, invoice, amount=amount, description=desc, price=price, quantity=item["quantity"],
-            period_start=start, period_end=end, subscription=sub["id"], subscription_item=item["id"],
+            state,
+            invoice,
+            amount=amount,
+            description=desc,
+            price=price,
+            quantity=item["quantity"],
+            period_start=start,
+            period_end=end,
+            subscription=sub["id"],
+            subscription_item=item["id"],
         )
     return invoices.create(state, invoice)
 
@@ -250,10 +309,18 @@ def renew(state: State, sub: Record, at: int) -> Record | None:
     customer = state.get(sub["customer"], "customer")
     reason = "subscription_cycle"
     invoice = invoices.new_invoice(
-        state, customer, billing_reason=reason, currency=sub["currency"], subscription=sub,
-        period_start=old_start, period_end=old_end, collection_method=sub["collection_method"],
-        days_until_due=sub["days_until_due"], automatic_tax=sub["automatic_tax"]["enabled"],
-        discount_ids=_discounts_for(state, sub, customer), at=at,
+        state,
+        customer,
+        billing_reason=reason,
+        currency=sub["currency"],
+        subscription=sub,
+        period_start=old_start,
+        period_end=old_end,
+        collection_method=sub["collection_method"],
+        days_until_due=sub["days_until_due"],
+        automatic_tax=sub["automatic_tax"]["enabled"],
+        discount_ids=_discounts_for(state, sub, customer),
+        at=at,
     )
     invoice["default_tax_rates"] = list(sub["_default_tax_rates"])
     for item in items_of(state, sub):
@@ -264,17 +331,29 @@ def renew(state: State, sub: Record, at: int) -> Record | None:
             usage = usage_for(state, price["recurring"]["meter"], customer["id"], old_start, old_end)
             quantity = int(usage)
             invoices.add_line(
-                state, invoice, amount=amount_for(price, quantity),
-                description=line_description(state, price, quantity), price=price,
-                quantity=quantity, period_start=old_start, period_end=old_end,
-                subscription=sub["id"], subscription_item=item["id"],
+                state,
+                invoice,
+                amount=amount_for(price, quantity),
+                description=line_description(state, price, quantity),
+                price=price,
+                quantity=quantity,
+                period_start=old_start,
+                period_end=old_end,
+                subscription=sub["id"],
+                subscription_item=item["id"],
             )
             continue
         invoices.add_line(
-            state, invoice, amount=amount_for(price, item["quantity"]),
-            description=line_description(state, price, item["quantity"]), price=price,
-            quantity=item["quantity"], period_start=old_end, period_end=new_end,
-            subscription=sub["id"], subscription_item=item["id"],
+            state,
+            invoice,
+            amount=amount_for(price, item["quantity"]),
+            description=line_description(state, price, item["quantity"]),
+            price=price,
+            quantity=item["quantity"],
+            period_start=old_end,
+            period_end=new_end,
+            subscription=sub["id"],
+            subscription_item=item["id"],
         )
     invoices.sweep_pending_items(state, invoice, sub["id"])
     invoices.create(state, invoice, finalize_after=invoices.DRAFT_GRACE_S)
@@ -314,8 +393,13 @@ def end_trial_without_payment_method(state: State, sub: Record, at: int) -> bool
     if behavior == "pause":
         with state.changing(sub):
             sub["status"] = "paused"
-            sub["status_details"] = {"paused": {"subscription": {"type": "trial_end_without_payment_method"},
-                                                "transitioned_at": at, "type": "subscription"}}
+            sub["status_details"] = {
+                "paused": {
+                    "subscription": {"type": "trial_end_without_payment_method"},
+                    "transitioned_at": at,
+                    "type": "subscription",
+                }
+            }
         state.emit("customer.subscription.paused", sub)
         return True
     return False
@@ -358,7 +442,9 @@ def on_invoice_paid(state: State, invoice: Record) -> None:
 
 def _other_open_invoices(state: State, sub: Record, paid: Record) -> bool:
     return any(
-        inv["id"] != paid["id"] and inv["status"] == "open" and invoices.subscription_of(inv) == sub["id"]
+        inv["id"] != paid["id"]
+        and inv["status"] == "open"
+        and invoices.subscription_of(inv) == sub["id"]
         and inv["billing_reason"] != "subscription_update"
         for inv in state.all("invoice")
     )
@@ -389,8 +475,15 @@ def on_invoice_action_required(state: State, invoice: Record) -> None:
 
 
 # ----- cancellation -------------------------------------------------------------------------
-def cancel_now(state: State, sub: Record, at: int, *, reason: str | None = "cancellation_requested",
-               comment: str | None = None, feedback: str | None = None) -> Record:
+def cancel_now(
+    state: State,
+    sub: Record,
+    at: int,
+    *,
+    reason: str | None = "cancellation_requested",
+    comment: str | None = None,
+    feedback: str | None = None,
+) -> Record:
     if sub["status"] in ("canceled", "incomplete_expired"):
         return sub
     sub["status"] = "canceled"
@@ -426,9 +519,14 @@ def credit_unused_time(state: State, sub: Record, at: int) -> None:
         amount = changes.prorated(amount_for(price, item["quantity"]), start, end, at)
         if amount:
             changes.pending_item(
-                state, sub, price, item["quantity"], -amount,
+                state,
+                sub,
+                price,
+                item["quantity"],
+                -amount,
                 f"Unused time on {item['quantity']} × {product_name(state, price)} after {day_label(at)}",
-                at, end,
+                at,
+                end,
             )
 
 
@@ -446,14 +544,16 @@ def pause(state: State, sub: Record, at: int, *, credit_unused: bool) -> Record:
     with state.changing(sub):
         sub["status"] = "paused"
         sub["_paused_at"] = at
-        sub["status_details"] = {"paused": {"subscription": {"type": "pause_requested"},
-                                            "transitioned_at": at, "type": "subscription"}}
+        sub["status_details"] = {
+            "paused": {"subscription": {"type": "pause_requested"}, "transitioned_at": at, "type": "subscription"}
+        }
     state.emit("customer.subscription.paused", sub)
     return sub
 
 
-def resume(state: State, sub: Record, at: int, *, anchor_now: bool, proration_behavior: str,
-           on_success_only: bool) -> Record:
+def resume(
+    state: State, sub: Record, at: int, *, anchor_now: bool, proration_behavior: str, on_success_only: bool
+) -> Record:
     if sub["status"] != "paused":
         raise InvalidRequest("Only a paused subscription can be resumed.", param="subscription")
     if not anchor_now:
@@ -470,17 +570,30 @@ def resume(state: State, sub: Record, at: int, *, anchor_now: bool, proration_be
         for item in items_of(state, sub):
             item["current_period_start"], item["current_period_end"] = at, end
     invoice = invoices.new_invoice(
-        state, customer, billing_reason="subscription_cycle", currency=sub["currency"],
-        subscription=sub, period_start=at, period_end=at, automatic_tax=sub["automatic_tax"]["enabled"],
-        discount_ids=_discounts_for(state, sub, customer), at=at,
+        state,
+        customer,
+        billing_reason="subscription_cycle",
+        currency=sub["currency"],
+        subscription=sub,
+        period_start=at,
+        period_end=at,
+        automatic_tax=sub["automatic_tax"]["enabled"],
+        discount_ids=_discounts_for(state, sub, customer),
+        at=at,
     )
     for item in items_of(state, sub):
         price = state.get(item["price"], "price")
         if not is_metered(price):
             invoices.add_line(
-                state, invoice, amount=amount_for(price, item["quantity"]),
-                description=line_description(state, price, item["quantity"]), price=price,
-                quantity=item["quantity"], period_start=at, period_end=end, subscription=sub["id"],
+                state,
+                invoice,
+                amount=amount_for(price, item["quantity"]),
+                description=line_description(state, price, item["quantity"]),
+                price=price,
+                quantity=item["quantity"],
+                period_start=at,
+                period_end=end,
+                subscription=sub["id"],
                 subscription_item=item["id"],
             )
     invoices.sweep_pending_items(state, invoice, sub["id"])
@@ -511,9 +624,10 @@ def _next_due(state: State, sub: Record) -> int | None:
         candidates.append(pending["expires_at"])
     if sub.get("pause_collection") and sub["pause_collection"].get("resumes_at"):
         candidates.append(sub["pause_collection"]["resumes_at"])
-    if status == "trialing" and sub.get("trial_end"):
-        if not sub.get("_trial_will_end_sent") and sub["trial_end"] - TRIAL_WILL_END_S > sub["created"]:
-            candidates.append(sub["trial_end"] - TRIAL_WILL_END_S)
+    warn_at = (sub.get("trial_end") or 0) - TRIAL_WILL_END_S
+    warn_pending = status == "trialing" and sub.get("trial_end") and not sub.get("_trial_will_end_sent")
+    if warn_pending and warn_at > sub["created"]:
+        candidates.append(warn_at)
     if sub.get("cancel_at") and sub["cancel_at"] <= sub["_period_end"]:
         candidates.append(sub["cancel_at"])
     candidates.append(sub["_period_end"])
@@ -541,8 +655,11 @@ def advance_subscription(state: State, sub: Record, at: int) -> None:
         with state.changing(sub):
             sub["pause_collection"] = None
         return
-    if (sub["status"] == "trialing" and not sub.get("_trial_will_end_sent")
-            and sub["trial_end"] - TRIAL_WILL_END_S <= at < sub["trial_end"]):
+    if (
+        sub["status"] == "trialing"
+        and not sub.get("_trial_will_end_sent")
+        and sub["trial_end"] - TRIAL_WILL_END_S <= at < sub["trial_end"]
+    ):
         sub["_trial_will_end_sent"] = True
         state.emit("customer.subscription.trial_will_end", sub)
         return
@@ -563,7 +680,7 @@ def render_subscription(state: State, sub: Record) -> Record:
     shown["items"] = {
         "object": "list",
         "data": [render_item(state, state.objects[i]) for i in sub["_items"] if i in state.objects],
-        "has_more": False, "total_count": len(sub["_items"]),
+        "has_more": False,
         "url": f"/v1/subscription_items?subscription={sub['id']}",
     }
     return shown
@@ -583,13 +700,23 @@ def plan_of(price: Record) -> dict[str, Any]:
     """The legacy `plan` view of a recurring price, still embedded in subscription items."""
     recurring = price.get("recurring") or {}
     return {
-        "active": price["active"], "amount": price.get("unit_amount"),
-        "amount_decimal": price.get("unit_amount_decimal"), "billing_scheme": price["billing_scheme"],
-        "created": price["created"], "currency": price["currency"], "id": price["id"],
-        "interval": recurring.get("interval"), "interval_count": recurring.get("interval_count"),
-        "livemode": False, "metadata": price.get("metadata") or {}, "meter": recurring.get("meter"),
-        "nickname": price.get("nickname"), "object": "plan", "product": price["product"],
-        "tiers_mode": price.get("tiers_mode"), "transform_usage": None,
+        "active": price["active"],
+        "amount": price.get("unit_amount"),
+        "amount_decimal": price.get("unit_amount_decimal"),
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "id": price["id"],
+        "interval": recurring.get("interval"),
+        "interval_count": recurring.get("interval_count"),
+        "livemode": False,
+        "metadata": price.get("metadata") or {},
+        "meter": recurring.get("meter"),
+        "nickname": price.get("nickname"),
+        "object": "plan",
+        "product": price["product"],
+        "tiers_mode": price.get("tiers_mode"),
+        "transform_usage": None,
         "trial_period_days": recurring.get("trial_period_days"),
         "usage_type": recurring.get("usage_type"),
     }

@@ -14,14 +14,43 @@ from stripesim.state import Record, State
 from stripesim.wire import Params
 
 _FIELDS = (
-    "mode", "line_items", "customer", "customer_email", "customer_creation", "client_reference_id",
-    "metadata", "success_url", "cancel_url", "return_url", "ui_mode", "allow_promotion_codes",
-    "discounts", "subscription_data", "payment_intent_data", "setup_intent_data", "automatic_tax",
-    "tax_id_collection", "expires_at", "billing_address_collection", "customer_update",
-    "consent_collection", "currency", "locale", "payment_method_collection",
-    "saved_payment_method_options", "invoice_creation", "submit_type", "phone_number_collection",
-    "custom_fields", "custom_text", "payment_method_configuration", "payment_method_options",
-    "redirect_on_completion", "shipping_address_collection", "origin_context", "adaptive_pricing",
+    "mode",
+    "line_items",
+    "customer",
+    "customer_email",
+    "customer_creation",
+    "client_reference_id",
+    "metadata",
+    "success_url",
+    "cancel_url",
+    "return_url",
+    "ui_mode",
+    "allow_promotion_codes",
+    "discounts",
+    "subscription_data",
+    "payment_intent_data",
+    "setup_intent_data",
+    "automatic_tax",
+    "tax_id_collection",
+    "expires_at",
+    "billing_address_collection",
+    "customer_update",
+    "consent_collection",
+    "currency",
+    "locale",
+    "payment_method_collection",
+    "saved_payment_method_options",
+    "invoice_creation",
+    "submit_type",
+    "phone_number_collection",
+    "custom_fields",
+    "custom_text",
+    "payment_method_configuration",
+    "payment_method_options",
+    "redirect_on_completion",
+    "shipping_address_collection",
+    "origin_context",
+    "adaptive_pricing",
 )
 
 
@@ -38,16 +67,18 @@ def _line_items(state: State, p: Params, mode: str) -> list[dict[str, Any]]:
         if mode == "payment" and price["type"] == "recurring":
             raise InvalidRequest(
                 "You specified `payment` mode but passed a recurring price. Either switch to `subscription` "
-                "mode or use only one-time prices.", param=f"line_items[{i}][price]",
+                "mode or use only one-time prices.",
+                param=f"line_items[{i}][price]",
             )
         quantity = item.int("quantity", minimum=1, maximum=999999, default=None)
         if quantity is None and not (price.get("recurring") or {}).get("usage_type") == "metered":
-            raise InvalidRequest("Quantity is required. Add `quantity` to `line_items[{}]`.".format(i),
-                                 param=f"line_items[{i}][quantity]", code="parameter_missing")
+            raise InvalidRequest(
+                f"Quantity is required. Add `quantity` to `line_items[{i}]`.",
+                param=f"line_items[{i}][quantity]",
+                code="parameter_missing",
+            )
         lines.append({"id": new_id("li"), "price": price["id"], "quantity": quantity or 1})
-    if mode == "subscription" and not any(
-        state.get(line["price"], "price")["type"] == "recurring" for line in lines
-    ):
+    if mode == "subscription" and not any(state.get(line["price"], "price")["type"] == "recurring" for line in lines):
         raise InvalidRequest(
             "You must provide at least one recurring price in `subscription` mode when using prices.",
             param="line_items",
@@ -73,36 +104,56 @@ def create_session(ctx: Ctx) -> Record:
     customer_id = p.str("customer")
     customer = state.get(customer_id, "customer", "customer") if customer_id else None
     if customer_id and p.str("customer_email"):
-        raise InvalidRequest("You may only specify one of these parameters: customer, customer_email.",
-                             param="customer_email")
+        raise InvalidRequest(
+            "You may only specify one of these parameters: customer, customer_email.", param="customer_email"
+        )
     if p.bool("allow_promotion_codes") and p.has("discounts"):
-        raise InvalidRequest("You may only specify one of these parameters: allow_promotion_codes, discounts.",
-                             param="discounts")
+        raise InvalidRequest(
+            "You may only specify one of these parameters: allow_promotion_codes, discounts.", param="discounts"
+        )
     lines = _line_items(state, p, mode)
     now = state.now_for(customer) if customer else state.now()
     expires_at = p.int("expires_at") or now + state.config.checkout_expires_s
     if not (now + 1800 <= expires_at <= now + 24 * 3600):
-        raise InvalidRequest("The `expires_at` timestamp must be between 30 minutes and 24 hours from "
-                             "Checkout Session creation.", param="expires_at")
+        raise InvalidRequest(
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
+            param="expires_at",
+        )
     sub_data: dict[str, Any] = {}
     data = p.sub("subscription_data")
     if data is not None:
         if mode != "subscription":
             raise InvalidRequest("subscription_data can only be used in subscription mode.", param="subscription_data")
-        data.only("trial_period_days", "trial_end", "metadata", "description", "default_tax_rates",
-                  "trial_settings", "billing_cycle_anchor", "proration_behavior", "invoice_settings",
-                  "application_fee_percent", "on_behalf_of", "transfer_data", "billing_mode")
+        data.only(
+            "trial_period_days",
+            "trial_end",
+            "metadata",
+            "description",
+            "default_tax_rates",
+            "trial_settings",
+            "billing_cycle_anchor",
+            "proration_behavior",
+            "invoice_settings",
+            "application_fee_percent",
+            "on_behalf_of",
+            "transfer_data",
+            "billing_mode",
+        )
         days = data.int("trial_period_days", minimum=1, maximum=730)
         trial_end = data.int("trial_end")
         if days and trial_end:
-            raise InvalidRequest("You may only specify one of trial_end and trial_period_days.",
-                                 param="subscription_data[trial_end]")
+            raise InvalidRequest(
+                "You may only specify one of trial_end and trial_period_days.", param="subscription_data[trial_end]"
+            )
         if trial_end is not None and trial_end < now + 2 * 86400:
-            raise InvalidRequest("subscription_data[trial_end] must be at least 48 hours in the future.",
-                                 param="subscription_data[trial_end]")
+            raise InvalidRequest(
+                "subscription_data[trial_end] must be at least 48 hours in the future.",
+                param="subscription_data[trial_end]",
+            )
         sub_data = {
             "trial_end": trial_end or (now + days * 86400 if days else None),
-            "metadata": data.metadata() or {}, "description": data.str("description"),
+            "metadata": data.metadata() or {},
+            "description": data.str("description"),
             "default_tax_rates": data.strings("default_tax_rates"),
         }
     pi_data: dict[str, Any] = {}
@@ -110,42 +161,87 @@ def create_session(ctx: Ctx) -> Record:
     if pdata is not None:
         if mode != "payment":
             raise InvalidRequest("payment_intent_data can only be used in payment mode.", param="payment_intent_data")
-        pi_data = {"metadata": pdata.metadata() or {}, "description": pdata.str("description"),
-                   "setup_future_usage": pdata.str("setup_future_usage", choices=("on_session", "off_session"))}
+        pi_data = {
+            "metadata": pdata.metadata() or {},
+            "description": pdata.str("description"),
+            "setup_future_usage": pdata.str("setup_future_usage", choices=("on_session", "off_session")),
+        }
     automatic = p.sub("automatic_tax")
     tax_enabled = bool(automatic.bool("enabled")) if automatic else False
     tax_ids = p.sub("tax_id_collection")
     currency = (p.str("currency") or (state.get(lines[0]["price"], "price")["currency"] if lines else "usd")).lower()
     session = new_record(
-        state, "checkout.session", "cs_test", created=now, adaptive_pricing=None, after_expiration=None,
-        allow_promotion_codes=p.bool("allow_promotion_codes"), amount_subtotal=None, amount_total=None,
+        state,
+        "checkout.session",
+        "cs_test",
+        created=now,
+        adaptive_pricing=None,
+        after_expiration=None,
+        allow_promotion_codes=p.bool("allow_promotion_codes"),
+        amount_subtotal=None,
+        amount_total=None,
         billing_address_collection=p.str("billing_address_collection", choices=("auto", "required")),
-        cancel_url=p.str("cancel_url"), client_reference_id=p.str("client_reference_id", max_length=200),
-        collected_information=None, consent=None, consent_collection=None, currency=currency,
-        currency_conversion=None, custom_fields=[],
-        custom_text={"after_submit": None, "shipping_address": None, "submit": None,
-                     "terms_of_service_acceptance": None},
-        customer=customer_id, customer_account=None,
-        customer_creation=p.str("customer_creation", choices=("always", "if_required"),
-                                default="if_required") if mode == "payment" else None,
-        customer_details=None, customer_email=p.str("customer_email") or (customer or {}).get("email"),
-        discounts=[], expires_at=expires_at, integration_identifier=None, invoice=None,
-        invoice_creation=None, locale=p.str("locale"), managed_payments=None, mode=mode,
-        origin_context=None, payment_intent=None, payment_link=None,
+        cancel_url=p.str("cancel_url"),
+        client_reference_id=p.str("client_reference_id", max_length=200),
+        collected_information=None,
+        consent=None,
+        consent_collection=None,
+        currency=currency,
+        currency_conversion=None,
+        custom_fields=[],
+        custom_text={
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
+        customer=customer_id,
+        customer_account=None,
+        customer_creation=p.str("customer_creation", choices=("always", "if_required"), default="if_required")
+        if mode == "payment"
+        else None,
+        customer_details=None,
+        customer_email=p.str("customer_email") or (customer or {}).get("email"),
+        discounts=[],
+        expires_at=expires_at,
+        integration_identifier=None,
+        invoice=None,
+        invoice_creation=None,
+        locale=p.str("locale"),
+        managed_payments=None,
+        mode=mode,
+        origin_context=None,
+        payment_intent=None,
+        payment_link=None,
         payment_method_collection="always" if mode != "payment" else None,
-        payment_method_configuration_details=None, payment_method_options={}, payment_method_types=["card"],
-        payment_status="unpaid" if mode != "setup" else "no_payment_required", permissions=None,
-        phone_number_collection={"enabled": False}, recovered_from=None, return_url=p.str("return_url"),
-        saved_payment_method_options=None, setup_intent=None, shipping_address_collection=None,
-        shipping_cost=None, shipping_options=[], status="open", submit_type=p.str("submit_type"),
-        subscription=None, success_url=success_url, ui_mode=ui_mode, wallet_options=None,
+        payment_method_configuration_details=None,
+        payment_method_options={},
+        payment_method_types=["card"],
+        payment_status="unpaid" if mode != "setup" else "no_payment_required",
+        permissions=None,
+        phone_number_collection={"enabled": False},
+        recovered_from=None,
+        return_url=p.str("return_url"),
+        saved_payment_method_options=None,
+        setup_intent=None,
+        shipping_address_collection=None,
+        shipping_cost=None,
+        shipping_options=[],
+        status="open",
+        submit_type=p.str("submit_type"),
+        subscription=None,
+        success_url=success_url,
+        ui_mode=ui_mode,
+        wallet_options=None,
     )
     session["id"] = "cs_test_" + new_id("x", 58)[2:]
-    session["automatic_tax"] = {"enabled": tax_enabled, "liability": {"type": "self"} if tax_enabled else None,
-                                "provider": "stripe" if tax_enabled else None,
-                                "status": "requires_location_inputs" if tax_enabled else None}
-    session["tax_id_collection"] = {"enabled": bool(tax_ids and tax_ids.bool("enabled")),
-                                    "required": "never"}
+    session["automatic_tax"] = {
+        "enabled": tax_enabled,
+        "liability": {"type": "self"} if tax_enabled else None,
+        "provider": "stripe" if tax_enabled else None,
+        "status": "requires_location_inputs" if tax_enabled else None,
+    }
+    session["tax_id_collection"] = {"enabled": bool(tax_ids and tax_ids.bool("enabled")), "required": "never"}
     session["client_secret"] = None if ui_mode == "hosted" else f"{session['id']}_secret_{secret('x', 24)[2:]}"
     session["url"] = checkout.session_url(state, session) if ui_mode == "hosted" else None
     session["_line_items"] = lines
@@ -161,8 +257,9 @@ def create_session(ctx: Ctx) -> Record:
         from stripesim.billing.discounts import resolve_discounts
 
         products = [state.get(line["price"], "price")["product"] for line in lines]
-        session["_discount_specs"] = resolve_discounts(state, specs, customer=customer, amount_subtotal=None,
-                                                       product_ids=products, param="discounts")
+        session["_discount_specs"] = resolve_discounts(
+            state, specs, customer=customer, amount_subtotal=None, product_ids=products, param="discounts"
+        )
     checkout.totals(state, session)
     state.insert(session)
     return session
@@ -175,8 +272,18 @@ def retrieve_session(ctx: Ctx, session: str) -> Record:
 
 @api("GET", "/v1/checkout/sessions")
 def list_sessions(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "payment_intent", "subscription", "status", "limit", "starting_after",
-                        "ending_before", "created", "customer_details", "payment_link")
+    p = ctx.params.only(
+        "customer",
+        "payment_intent",
+        "subscription",
+        "status",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
+        "customer_details",
+        "payment_link",
+    )
     records = list(ctx.state.all("checkout.session"))
     for key in ("customer", "payment_intent", "subscription", "status"):
         value = p.str(key)
@@ -200,12 +307,16 @@ def session_line_items(ctx: Ctx, session: str) -> Record:
 
 def _outcome_json(state: State, session: Record, outcome: checkout.Outcome) -> Response:
     body = {
-        "status": outcome.status, "redirect_url": outcome.redirect_url, "message": outcome.message,
-        "decline_code": outcome.decline_code, "session": state.snapshot(session),
+        "status": outcome.status,
+        "redirect_url": outcome.redirect_url,
+        "message": outcome.message,
+        "decline_code": outcome.decline_code,
+        "session": state.snapshot(session),
     }
     if outcome.status == "declined":
-        err = CardError(outcome.message or "Your card was declined.", code="card_declined",
-                        decline_code=outcome.decline_code)
+        err = CardError(
+            outcome.message or "Your card was declined.", code="card_declined", decline_code=outcome.decline_code
+        )
         return Response.json(err.body(), status=402)
     return Response.json(body)
 
@@ -216,8 +327,12 @@ def sim_complete(ctx: Ctx, session: str) -> Response:
     p = ctx.params
     record = ctx.state.get(session, "checkout.session")
     outcome = checkout.complete(
-        ctx.state, record, card_number=p.str("card", default="4242424242424242") or "",
-        email=p.str("email"), name=p.str("name"), promotion_code=p.str("promotion_code"),
+        ctx.state,
+        record,
+        card_number=p.str("card", default="4242424242424242") or "",
+        email=p.str("email"),
+        name=p.str("name"),
+        promotion_code=p.str("promotion_code"),
         tax_id=p.str("tax_id"),
     )
     return _outcome_json(ctx.state, record, outcome)
@@ -237,10 +352,19 @@ def authenticate(state: State, session: Record, succeed: bool) -> checkout.Outco
         raise InvalidRequest("This Checkout Session is not waiting for authentication.", param="session")
     if not succeed:
         session.pop("_pending", None)
-        return checkout.Outcome("declined", message="We are unable to authenticate your payment method. "
-                                "Please choose a different payment method and try again.",
-                                decline_code="authentication_required")
+        return checkout.Outcome(
+            "declined",
+            message="We are unable to authenticate your payment method. "
+            "Please choose a different payment method and try again.",
+            decline_code="authentication_required",
+        )
     return checkout.complete(
-        state, session, card_number=pending["card"], email=pending["email"], name=pending["name"],
-        promotion_code=pending["promotion_code"], tax_id=pending["tax_id"], authenticated=True,
+        state,
+        session,
+        card_number=pending["card"],
+        email=pending["email"],
+        name=pending["name"],
+        promotion_code=pending["promotion_code"],
+        tax_id=pending["tax_id"],
+        authenticated=True,
     )

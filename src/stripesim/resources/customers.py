@@ -10,10 +10,27 @@ from stripesim.state import Record, State
 from stripesim.wire import Params
 
 _FIELDS = (
-    "email", "name", "description", "phone", "metadata", "test_clock", "payment_method",
-    "invoice_settings", "address", "preferred_locales", "tax_exempt", "shipping", "balance",
-    "tax_id_data", "invoice_prefix", "tax", "source", "coupon", "promotion_code",
-    "next_invoice_sequence", "validate",
+    "email",
+    "name",
+    "description",
+    "phone",
+    "metadata",
+    "test_clock",
+    "payment_method",
+    "invoice_settings",
+    "address",
+    "preferred_locales",
+    "tax_exempt",
+    "shipping",
+    "balance",
+    "tax_id_data",
+    "invoice_prefix",
+    "tax",
+    "source",
+    "coupon",
+    "promotion_code",
+    "next_invoice_sequence",
+    "validate",
 )
 
 
@@ -64,21 +81,34 @@ def create_customer(ctx: Ctx) -> Record:
     if clock:
         state.get(clock, "test_helpers.test_clock", "test_clock")
     record = new_record(
-        state, "customer", "cus", created=state.now(clock),
-        balance=0, delinquent=False, discount=None, shipping=None, address=None,
-        invoice_prefix=record_prefix(state), next_invoice_sequence=1, tax_exempt="none",
-        test_clock=clock, currency=None, default_source=None,
+        state,
+        "customer",
+        "cus",
+        created=state.now(clock),
+        balance=0,
+        delinquent=False,
+        discount=None,
+        shipping=None,
+        address=None,
+        invoice_prefix=record_prefix(state),
+        next_invoice_sequence=1,
+        tax_exempt="none",
+        test_clock=clock,
+        currency=None,
+        default_source=None,
     )
     record["invoice_settings"] = {
-        "custom_fields": None, "default_payment_method": None, "footer": None,
+        "custom_fields": None,
+        "default_payment_method": None,
+        "footer": None,
         "rendering_options": None,
     }
     state.insert(record)
     pm_id = p.str("payment_method")
     if pm_id:
-        from stripesim.billing.payment_methods import attach
+        from stripesim.billing.payment_methods import attach, resolve
 
-        attach(state, state.get(pm_id, "payment_method", "payment_method"), record)
+        attach(state, resolve(state, pm_id, "payment_method"), record)
     _apply(ctx, record, p)
     state.emit("customer.created", record)
     return record
@@ -142,6 +172,9 @@ def search_customers(ctx: Ctx) -> Record:
     records = [r for r in ctx.state.all("customer") if match(r)]
     limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
     return {
-        "object": "search_result", "data": records[:limit], "has_more": len(records) > limit,
-        "next_page": None, "url": "/v1/customers/search",
+        "object": "search_result",
+        "data": records[:limit],
+        "has_more": len(records) > limit,
+        "next_page": None,
+        "url": "/v1/customers/search",
     }

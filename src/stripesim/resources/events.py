@@ -23,9 +23,7 @@ def retrieve_event(ctx: Ctx, event: str) -> Record:
 
 @api("GET", "/v1/events")
 def list_events(ctx: Ctx) -> Record:
-    p = ctx.params.only(
-        "type", "types", "created", "delivery_success", "limit", "starting_after", "ending_before"
-    )
+    p = ctx.params.only("type", "types", "created", "delivery_success", "limit", "starting_after", "ending_before")
     records = [e for e in ctx.state.all("event") if _live(ctx.state, e)]
     wanted = p.str("type")
     if wanted:

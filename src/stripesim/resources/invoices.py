@@ -16,24 +16,46 @@ def _open_or_draft(invoice: Record, action: str, allowed: tuple[str, ...]) -> No
     if invoice["status"] not in allowed:
         raise InvalidRequest(
             f"You can only {action} an invoice with status {' or '.join(allowed)}; this invoice is "
-            f"{invoice['status']}.", param="invoice", code="invoice_not_editable" if action == "edit" else None,
+            f"{invoice['status']}.",
+            param="invoice",
+            code="invoice_not_editable" if action == "edit" else None,
         )
 
 
 @api("POST", "/v1/invoices")
 def create_invoice(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "auto_advance", "collection_method", "days_until_due", "description",
-                        "metadata", "automatic_tax", "pending_invoice_items_behavior", "currency",
-                        "default_payment_method", "discounts", "subscription", "footer", "default_tax_rates")
+    p = ctx.params.only(
+        "customer",
+        "auto_advance",
+        "collection_method",
+        "days_until_due",
+        "description",
+        "metadata",
+        "automatic_tax",
+        "pending_invoice_items_behavior",
+        "currency",
+        "default_payment_method",
+        "discounts",
+        "subscription",
+        "footer",
+        "default_tax_rates",
+    )
     state = ctx.state
     customer = state.get(p.str("customer", required=True) or "", "customer", "customer")
     automatic = p.sub("automatic_tax")
     invoice = invoices.new_invoice(
-        state, customer, billing_reason="manual", currency=(p.str("currency") or "usd").lower(),
-        collection_method=p.str("collection_method", choices=("charge_automatically", "send_invoice"),
-                                default="charge_automatically") or "charge_automatically",
-        days_until_due=p.int("days_until_due"), description=p.str("description"),
-        automatic_tax=bool(automatic and automatic.bool("enabled")), metadata=p.metadata() or {},
+        state,
+        customer,
+        billing_reason="manual",
+        currency=(p.str("currency") or "usd").lower(),
+        collection_method=p.str(
+            "collection_method", choices=("charge_automatically", "send_invoice"), default="charge_automatically"
+        )
+        or "charge_automatically",
+        days_until_due=p.int("days_until_due"),
+        description=p.str("description"),
+        automatic_tax=bool(automatic and automatic.bool("enabled")),
+        metadata=p.metadata() or {},
     )
     invoice["auto_advance"] = bool(p.bool("auto_advance", default=False))
     invoice["default_tax_rates"] = p.strings("default_tax_rates")
@@ -56,8 +78,9 @@ def update_invoice(ctx: Ctx, invoice: str) -> Record:
         apply_metadata(record, p)
         if p.has("description") or p.has("auto_advance") or p.has("footer"):
             if record["status"] != "draft" and (p.has("description") or p.has("footer")):
-                raise InvalidRequest("Only draft invoices can be edited.", param="description",
-                                     code="invoice_not_editable")
+                raise InvalidRequest(
+                    "Only draft invoices can be edited.", param="description", code="invoice_not_editable"
+                )
             if p.has("description"):
                 record["description"] = p.str("description")
             if p.has("footer"):
@@ -114,12 +137,18 @@ def pay_invoice(ctx: Ctx, invoice: str) -> Record:
         if pi.get("status") == "requires_action":
             from stripesim.errors import CardError
 
-            raise CardError("This payment requires additional user action before it can be completed.",
-                            code="invoice_payment_intent_requires_action", param="invoice")
+            raise CardError(
+                "This payment requires additional user action before it can be completed.",
+                code="invoice_payment_intent_requires_action",
+                param="invoice",
+            )
         from stripesim.errors import CardError
 
-        raise CardError(err.get("message") or "Your card was declined.", code=err.get("code") or "card_declined",
-                        decline_code=err.get("decline_code"))
+        raise CardError(
+            err.get("message") or "Your card was declined.",
+            code=err.get("code") or "card_declined",
+            decline_code=err.get("decline_code"),
+        )
     return record
 
 
@@ -148,8 +177,17 @@ def invoice_lines(ctx: Ctx, invoice: str) -> Record:
 
 @api("GET", "/v1/invoices")
 def list_invoices(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "subscription", "status", "collection_method", "limit", "starting_after",
-                        "ending_before", "created", "due_date")
+    p = ctx.params.only(
+        "customer",
+        "subscription",
+        "status",
+        "collection_method",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
+        "due_date",
+    )
     records = list(ctx.state.all("invoice"))
     for key in ("customer", "status", "collection_method"):
         value = p.str(key)
@@ -163,9 +201,21 @@ def list_invoices(ctx: Ctx) -> Record:
 
 @api("POST", "/v1/invoices/create_preview")
 def create_preview(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "subscription", "subscription_details", "automatic_tax", "discounts",
-                        "currency", "schedule", "schedule_details", "preview_mode", "invoice_items",
-                        "customer_details", "on_behalf_of", "issuer")
+    p = ctx.params.only(
+        "customer",
+        "subscription",
+        "subscription_details",
+        "automatic_tax",
+        "discounts",
+        "currency",
+        "schedule",
+        "schedule_details",
+        "preview_mode",
+        "invoice_items",
+        "customer_details",
+        "on_behalf_of",
+        "issuer",
+    )
     state = ctx.state
     sub = None
     sub_id = p.str("subscription")
@@ -186,8 +236,19 @@ def create_preview(ctx: Ctx) -> Record:
     changes_list: list[changes.ItemChange] = []
     new_specs = None
     if details is not None:
-        details.only("items", "proration_behavior", "proration_date", "billing_cycle_anchor", "cancel_at_period_end",
-                     "cancel_at", "cancel_now", "trial_end", "default_tax_rates", "resume_at", "start_date")
+        details.only(
+            "items",
+            "proration_behavior",
+            "proration_date",
+            "billing_cycle_anchor",
+            "cancel_at_period_end",
+            "cancel_at",
+            "cancel_now",
+            "trial_end",
+            "default_tax_rates",
+            "resume_at",
+            "start_date",
+        )
         proration = details.str("proration_behavior", choices=PRORATION, default=proration) or proration
         at = details.int("proration_date") or now
         anchor = details.raw("billing_cycle_anchor")
@@ -198,8 +259,9 @@ def create_preview(ctx: Ctx) -> Record:
         elif details.has("items"):
             new_specs = item_specs(state, details)
     if sub is None and new_specs is None:
-        raise InvalidRequest("Provide a subscription, or subscription_details[items] to preview a new one.",
-                             param="subscription")
+        raise InvalidRequest(
+            "Provide a subscription, or subscription_details[items] to preview a new one.", param="subscription"
+        )
     automatic = p.sub("automatic_tax")
     discount_ids = None
     if p.has("discounts"):
@@ -207,16 +269,38 @@ def create_preview(ctx: Ctx) -> Record:
 
         discount_ids = make_discounts(ctx, p, customer, [])
     return changes.preview(
-        state, customer, sub, changes_list, proration_behavior=proration, at=at, anchor_now=anchor_now,
-        cancel_at_period_end=cancel_flag, automatic_tax=bool(automatic.bool("enabled")) if automatic else None,
-        discount_ids=discount_ids, new_specs=new_specs,
+        state,
+        customer,
+        sub,
+        changes_list,
+        proration_behavior=proration,
+        at=at,
+        anchor_now=anchor_now,
+        cancel_at_period_end=cancel_flag,
+        automatic_tax=bool(automatic.bool("enabled")) if automatic else None,
+        discount_ids=discount_ids,
+        new_specs=new_specs,
     )
 
 
 @api("POST", "/v1/invoiceitems")
 def create_invoice_item(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "amount", "currency", "description", "invoice", "subscription", "metadata",
-                        "period", "pricing", "quantity", "discountable", "tax_rates", "price_data", "unit_amount_decimal")
+    p = ctx.params.only(
+        "customer",
+        "amount",
+        "currency",
+        "description",
+        "invoice",
+        "subscription",
+        "metadata",
+        "period",
+        "pricing",
+        "quantity",
+        "discountable",
+        "tax_rates",
+        "price_data",
+        "unit_amount_decimal",
+    )
     state = ctx.state
     customer = state.get(p.str("customer", required=True) or "", "customer", "customer")
     invoice_id = p.str("invoice")
@@ -227,23 +311,51 @@ def create_invoice_item(ctx: Ctx) -> Record:
     now = state.now_for(customer)
     sub_id = p.str("subscription")
     item = new_record(
-        state, "invoiceitem", "ii", created=now, amount=amount,
-        currency=(p.str("currency") or "usd").lower(), customer=customer["id"], customer_account=None,
-        date=now, description=p.str("description"), discountable=p.bool("discountable", default=True),
-        discounts=[], invoice=invoice_id, net_amount=amount,
-        parent={"subscription_details": {"subscription": sub_id, "subscription_item": None},
-                "type": "subscription_details"} if sub_id else None,
-        period={"end": now, "start": now}, pricing=None, proration=False, proration_details={"discount_amounts": []},
-        quantity=p.int("quantity", default=1), quantity_decimal=str(p.int("quantity", default=1)),
-        tax_rates=[], test_clock=customer.get("test_clock"),
+        state,
+        "invoiceitem",
+        "ii",
+        created=now,
+        amount=amount,
+        currency=(p.str("currency") or "usd").lower(),
+        customer=customer["id"],
+        customer_account=None,
+        date=now,
+        description=p.str("description"),
+        discountable=p.bool("discountable", default=True),
+        discounts=[],
+        invoice=invoice_id,
+        net_amount=amount,
+        parent={
+            "subscription_details": {"subscription": sub_id, "subscription_item": None},
+            "type": "subscription_details",
+        }
+        if sub_id
+        else None,
+        period={"end": now, "start": now},
+        pricing=None,
+        proration=False,
+        proration_details={"discount_amounts": []},
+        quantity=p.int("quantity", default=1),
+        quantity_decimal=str(p.int("quantity", default=1)),
+        tax_rates=[],
+        test_clock=customer.get("test_clock"),
     )
     apply_metadata(item, p)
     state.insert(item)
     state.emit("invoiceitem.created", item)
     if invoice is not None:
-        invoices.add_line(state, invoice, amount=amount, description=item["description"] or "", price=None,
-                          quantity=item["quantity"], period_start=now, period_end=now, invoice_item=item["id"],
-                          discountable=bool(item["discountable"]))
+        invoices.add_line(
+            state,
+            invoice,
+            amount=amount,
+            description=item["description"] or "",
+            price=None,
+            quantity=item["quantity"],
+            period_start=now,
+            period_end=now,
+            invoice_item=item["id"],
+            discountable=bool(item["discountable"]),
+        )
         with state.changing(invoice):
             invoices.compute_totals(state, invoice)
     return item
@@ -260,8 +372,11 @@ def delete_invoice_item(ctx: Ctx, item: str) -> Record:
     if record.get("invoice"):
         invoice = ctx.state.get(record["invoice"], "invoice")
         _open_or_draft(invoice, "edit", ("draft",))
-        invoice["_lines"] = [line for line in invoice["_lines"]
-                             if (line["parent"].get("invoice_item_details") or {}).get("invoice_item") != item]
+        invoice["_lines"] = [
+            line
+            for line in invoice["_lines"]
+            if (line["parent"].get("invoice_item_details") or {}).get("invoice_item") != item
+        ]
         invoices.compute_totals(ctx.state, invoice)
     record["deleted"] = True
     ctx.state.emit("invoiceitem.deleted", record)

@@ -11,9 +11,22 @@ from stripesim.routes import Ctx, api
 from stripesim.state import Record
 
 _PI_FIELDS = (
-    "amount", "currency", "customer", "payment_method", "confirm", "off_session", "description",
-    "metadata", "setup_future_usage", "receipt_email", "automatic_payment_methods", "return_url",
-    "statement_descriptor", "statement_descriptor_suffix", "capture_method", "payment_method_types",
+    "amount",
+    "currency",
+    "customer",
+    "payment_method",
+    "confirm",
+    "off_session",
+    "description",
+    "metadata",
+    "setup_future_usage",
+    "receipt_email",
+    "automatic_payment_methods",
+    "return_url",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "capture_method",
+    "payment_method_types",
     "error_on_requires_action",
 )
 
@@ -24,7 +37,8 @@ def _confirm(ctx: Ctx, pi: Record, pm_id: str | None, off_session: bool) -> Reco
     if not pm_id:
         raise InvalidRequest(
             "You cannot confirm this PaymentIntent because it's missing a payment method.",
-            param="payment_method", code="payment_intent_unexpected_state",
+            param="payment_method",
+            code="payment_intent_unexpected_state",
         )
     pm = pms.resolve(state, pm_id, "payment_method")
     if pi["customer"] and pm.get("customer") not in (None, pi["customer"]):
@@ -42,9 +56,12 @@ def create_payment_intent(ctx: Ctx) -> Record:
     if customer:
         ctx.state.get(customer, "customer", "customer")
     pi = payments.create_intent(
-        ctx.state, amount=p.int("amount", required=True, minimum=50) or 0,
-        currency=(p.str("currency", required=True) or "").lower(), customer=customer,
-        description=p.str("description"), metadata=p.metadata() or {},
+        ctx.state,
+        amount=p.int("amount", required=True, minimum=50) or 0,
+        currency=(p.str("currency", required=True) or "").lower(),
+        customer=customer,
+        description=p.str("description"),
+        metadata=p.metadata() or {},
         setup_future_usage=p.str("setup_future_usage", choices=("on_session", "off_session")),
     )
     pi["_return_url"] = p.str("return_url")
@@ -71,8 +88,10 @@ def update_payment_intent(ctx: Ctx, pi: str) -> Record:
             record["description"] = p.str("description")
         if p.has("amount"):
             if record["status"] in ("succeeded", "canceled", "processing"):
-                raise InvalidRequest("This PaymentIntent's amount could not be updated because it has a status of "
-                                     f"{record['status']}.", param="amount")
+                raise InvalidRequest(
+                    f"This PaymentIntent's amount could not be updated because it has a status of {record['status']}.",
+                    param="amount",
+                )
             record["amount"] = p.int("amount", minimum=50)
     return record
 
@@ -133,22 +152,29 @@ def list_charges(ctx: Ctx) -> Record:
 
 @api("POST", "/v1/refunds")
 def create_refund(ctx: Ctx) -> Record:
-    p = ctx.params.only("charge", "payment_intent", "amount", "reason", "metadata", "refund_application_fee", "reverse_transfer")
+    p = ctx.params.only(
+        "charge", "payment_intent", "amount", "reason", "metadata", "refund_application_fee", "reverse_transfer"
+    )
     state = ctx.state
     charge_id = p.str("charge")
     if not charge_id:
         pi_id = p.str("payment_intent")
         if not pi_id:
-            raise InvalidRequest("One of the following params should be provided for this request: "
-                                 "payment_intent or charge.", param="charge")
+            raise InvalidRequest(
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                param="charge",
+            )
         pi = state.get(pi_id, "payment_intent", "payment_intent")
         charge_id = pi.get("latest_charge")
         if not charge_id or pi["status"] != "succeeded":
-            raise InvalidRequest("This PaymentIntent does not have a successful charge to refund.",
-                                 param="payment_intent")
+            raise InvalidRequest(
+                "This PaymentIntent does not have a successful charge to refund.", param="payment_intent"
+            )
     charge = state.get(charge_id, "charge", "charge")
     return payments.refund(
-        state, charge, p.int("amount", minimum=1),
+        state,
+        charge,
+        p.int("amount", minimum=1),
         reason=p.str("reason", choices=("duplicate", "fraudulent", "requested_by_customer")),
         metadata=p.metadata() or {},
     )

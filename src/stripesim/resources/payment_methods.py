@@ -24,7 +24,8 @@ def create_payment_method(ctx: Ctx) -> Record:
     else:
         card.only("number", "exp_month", "exp_year", "cvc", "networks")
         pm = pms.create_card(
-            ctx.state, card.str("number", required=True) or "",
+            ctx.state,
+            card.str("number", required=True) or "",
             exp_month=card.int("exp_month", required=True, minimum=1, maximum=12) or 12,
             exp_year=card.int("exp_year", required=True) or 2034,
         )
@@ -102,16 +103,31 @@ def retrieve_customer_payment_method(ctx: Ctx, customer: str, pm: str) -> Record
 def create_setup_intent(ctx: Ctx, customer: str | None, pm: Record | None, usage: str = "off_session") -> Record:
     state = ctx.state
     si = new_record(
-        state, "setup_intent", "seti", created=state.now_for({"customer": customer}),
-        automatic_payment_methods=None, customer=customer, last_setup_error=None,
-        latest_attempt=None, mandate=None, next_action=None, on_behalf_of=None,
-        payment_method=pm["id"] if pm else None, payment_method_configuration_details=None,
-        payment_method_options={"card": {"mandate_options": None, "network": None,
-                                         "request_three_d_secure": "automatic"}},
-        payment_method_types=["card"], single_use_mandate=None,
-        status="succeeded" if pm else "requires_payment_method", usage=usage,
-        flow_directions=None, excluded_payment_method_types=None, application=None,
-        cancellation_reason=None, description=None,
+        state,
+        "setup_intent",
+        "seti",
+        created=state.now_for({"customer": customer}),
+        automatic_payment_methods=None,
+        customer=customer,
+        last_setup_error=None,
+        latest_attempt=None,
+        mandate=None,
+        next_action=None,
+        on_behalf_of=None,
+        payment_method=pm["id"] if pm else None,
+        payment_method_configuration_details=None,
+        payment_method_options={
+            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+        },
+        payment_method_types=["card"],
+        single_use_mandate=None,
+        status="succeeded" if pm else "requires_payment_method",
+        usage=usage,
+        flow_directions=None,
+        excluded_payment_method_types=None,
+        application=None,
+        cancellation_reason=None,
+        description=None,
     )
     si["client_secret"] = f"{si['id']}_secret_sim"
     state.insert(si)
@@ -124,7 +140,16 @@ def create_setup_intent(ctx: Ctx, customer: str | None, pm: Record | None, usage
 
 @api("POST", "/v1/setup_intents")
 def create_setup_intent_route(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "payment_method", "confirm", "usage", "metadata", "payment_method_types", "automatic_payment_methods", "description")
+    p = ctx.params.only(
+        "customer",
+        "payment_method",
+        "confirm",
+        "usage",
+        "metadata",
+        "payment_method_types",
+        "automatic_payment_methods",
+        "description",
+    )
     customer_id = p.str("customer")
     customer = ctx.state.get(customer_id, "customer", "customer") if customer_id else None
     pm = None

@@ -57,12 +57,15 @@ def _tiers(p: Params) -> list[dict[str, Any]]:
         up_to = None if up_to_raw == "inf" else t.int("up_to", required=True)
         unit = t.int("unit_amount")
         flat = t.int("flat_amount")
-        tiers.append({
-            "flat_amount": flat, "flat_amount_decimal": str(flat) if flat is not None else None,
-            "unit_amount": unit,
-            "unit_amount_decimal": t.str("unit_amount_decimal") or (str(unit) if unit is not None else None),
-            "up_to": up_to,
-        })
+        tiers.append(
+            {
+                "flat_amount": flat,
+                "flat_amount_decimal": str(flat) if flat is not None else None,
+                "unit_amount": unit,
+                "unit_amount_decimal": t.str("unit_amount_decimal") or (str(unit) if unit is not None else None),
+                "up_to": up_to,
+            }
+        )
         if up_to is None and i != len(p.list("tiers")) - 1:
             raise InvalidRequest("Only the last tier may have up_to=inf.", param=f"tiers[{i}][up_to]")
     if not tiers or tiers[-1]["up_to"] is not None:
@@ -78,7 +81,8 @@ def claim_lookup_key(state: State, price: Record, key: str | None, transfer: boo
         if other["id"] != price["id"] and other.get("lookup_key") == key:
             if not transfer:
                 raise InvalidRequest(
-                    f"A price ({other['id']}) already uses that lookup key.", param=param,
+                    f"A price ({other['id']}) already uses that lookup key.",
+                    param=param,
                 )
             with state.changing(other):
                 other["lookup_key"] = None
@@ -101,10 +105,21 @@ def create(state: State, p: Params, product: Record | None = None) -> Record:
             raise InvalidRequest("Missing required param: product.", param="product", code="parameter_missing")
     scheme = p.str("billing_scheme", choices=("per_unit", "tiered"), default="per_unit")
     record = new_record(
-        state, "price", "price", created=state.now(), active=p.bool("active", default=True),
-        billing_scheme=scheme, currency=currency, product=product["id"],
-        custom_unit_amount=None, transform_quantity=None, recurring=None, tiers_mode=None,
-        type="one_time", nickname=p.str("nickname"), lookup_key=None,
+        state,
+        "price",
+        "price",
+        created=state.now(),
+        active=p.bool("active", default=True),
+        billing_scheme=scheme,
+        currency=currency,
+        product=product["id"],
+        custom_unit_amount=None,
+        transform_quantity=None,
+        recurring=None,
+        tiers_mode=None,
+        type="one_time",
+        nickname=p.str("nickname"),
+        lookup_key=None,
         tax_behavior=p.str("tax_behavior", choices=("inclusive", "exclusive", "unspecified"), default="unspecified"),
     )
     if scheme == "tiered":
@@ -116,9 +131,7 @@ def create(state: State, p: Params, product: Record | None = None) -> Record:
         amount = p.int("unit_amount", minimum=0)
         decimal = p.str("unit_amount_decimal")
         if amount is None and decimal is None and not p.has("custom_unit_amount"):
-            raise InvalidRequest(
-                "Missing required param: unit_amount.", param="unit_amount", code="parameter_missing"
-            )
+            raise InvalidRequest("Missing required param: unit_amount.", param="unit_amount", code="parameter_missing")
         record["unit_amount"] = amount if amount is not None else (int(Decimal(decimal)) if decimal else None)
         record["unit_amount_decimal"] = decimal or (str(amount) if amount is not None else None)
     recurring = p.sub("recurring")
@@ -128,8 +141,8 @@ def create(state: State, p: Params, product: Record | None = None) -> Record:
         meter = recurring.str("meter")
         if usage == "metered" and not meter:
             raise InvalidRequest(
-                "Metered prices must reference a billing meter (recurring[meter]); usage records "
-                "were removed.", param="recurring[meter]",
+                "Metered prices must reference a billing meter (recurring[meter]); usage records were removed.",
+                param="recurring[meter]",
             )
         if meter:
             state.get(meter, "billing.meter", "recurring[meter]")
@@ -155,9 +168,23 @@ def create(state: State, p: Params, product: Record | None = None) -> Record:
 
 
 _CREATE_FIELDS = (
-    "currency", "product", "product_data", "unit_amount", "unit_amount_decimal", "recurring",
-    "billing_scheme", "tiers", "tiers_mode", "lookup_key", "transfer_lookup_key", "nickname",
-    "metadata", "active", "tax_behavior", "transform_quantity", "custom_unit_amount",
+    "currency",
+    "product",
+    "product_data",
+    "unit_amount",
+    "unit_amount_decimal",
+    "recurring",
+    "billing_scheme",
+    "tiers",
+    "tiers_mode",
+    "lookup_key",
+    "transfer_lookup_key",
+    "nickname",
+    "metadata",
+    "active",
+    "tax_behavior",
+    "transform_quantity",
+    "custom_unit_amount",
     "currency_options",
 )
 
@@ -174,7 +201,9 @@ def retrieve_price(ctx: Ctx, price: str) -> Record:
 
 @api("POST", "/v1/prices/{price}")
 def update_price(ctx: Ctx, price: str) -> Record:
-    p = ctx.params.only("active", "lookup_key", "transfer_lookup_key", "metadata", "nickname", "tax_behavior", "currency_options")
+    p = ctx.params.only(
+        "active", "lookup_key", "transfer_lookup_key", "metadata", "nickname", "tax_behavior", "currency_options"
+    )
     record = ctx.state.get(price, "price")
     if p.has("unit_amount") or p.has("currency"):
         raise InvalidRequest("Prices are immutable: create a new price instead.", param="unit_amount")
@@ -196,8 +225,16 @@ def update_price(ctx: Ctx, price: str) -> Record:
 @api("GET", "/v1/prices")
 def list_prices(ctx: Ctx) -> Record:
     p = ctx.params.only(
-        "active", "currency", "product", "type", "lookup_keys", "recurring", "limit",
-        "starting_after", "ending_before", "created",
+        "active",
+        "currency",
+        "product",
+        "type",
+        "lookup_keys",
+        "recurring",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
     )
     records = list(ctx.state.all("price"))
     active = p.bool("active")
@@ -215,7 +252,9 @@ def list_prices(ctx: Ctx) -> Record:
         interval = recurring.str("interval")
         usage = recurring.str("usage_type")
         records = [
-            r for r in records if r.get("recurring")
+            r
+            for r in records
+            if r.get("recurring")
             and (interval is None or r["recurring"]["interval"] == interval)
             and (usage is None or r["recurring"]["usage_type"] == usage)
         ]
@@ -230,8 +269,13 @@ def search_prices(ctx: Ctx) -> Record:
     match = matcher(p.str("query", required=True) or "")
     records = [r for r in ctx.state.all("price") if match(r)]
     limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {"object": "search_result", "data": records[:limit], "has_more": len(records) > limit,
-            "next_page": None, "url": "/v1/prices/search"}
+    return {
+        "object": "search_result",
+        "data": records[:limit],
+        "has_more": len(records) > limit,
+        "next_page": None,
+        "url": "/v1/prices/search",
+    }
 
 
 @renderer("price")

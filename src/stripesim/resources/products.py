@@ -10,8 +10,17 @@ from stripesim.state import Record, State
 from stripesim.wire import Params
 
 _FIELDS = (
-    "name", "active", "description", "metadata", "tax_code", "unit_label", "images",
-    "marketing_features", "statement_descriptor", "shippable", "url",
+    "name",
+    "active",
+    "description",
+    "metadata",
+    "tax_code",
+    "unit_label",
+    "images",
+    "marketing_features",
+    "statement_descriptor",
+    "shippable",
+    "url",
 )
 
 
@@ -28,9 +37,7 @@ def _apply(record: Record, p: Params) -> None:
     if p.has("images"):
         record["images"] = p.strings("images")
     if p.has("marketing_features"):
-        record["marketing_features"] = [
-            {"name": f.str("name", required=True)} for f in p.list_of("marketing_features")
-        ]
+        record["marketing_features"] = [{"name": f.str("name", required=True)} for f in p.list_of("marketing_features")]
     apply_metadata(record, p)
 
 
@@ -39,8 +46,15 @@ def create(state: State, p: Params, product_id: str | None = None) -> Record:
         raise InvalidRequest(f"Product already exists: {product_id}", param="id", code="resource_already_exists")
     p.str("name", required=True)
     record = new_record(
-        state, "product", "prod", created=state.now(), active=True, type="service",
-        package_dimensions=None, shippable=None, default_price=None,
+        state,
+        "product",
+        "prod",
+        created=state.now(),
+        active=True,
+        type="service",
+        package_dimensions=None,
+        shippable=None,
+        default_price=None,
     )
     if product_id:
         record["id"] = product_id
@@ -121,5 +135,10 @@ def search_products(ctx: Ctx) -> Record:
     match = matcher(p.str("query", required=True) or "")
     records = [r for r in ctx.state.all("product") if match(r)]
     limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {"object": "search_result", "data": records[:limit], "has_more": len(records) > limit,
-            "next_page": None, "url": "/v1/products/search"}
+    return {
+        "object": "search_result",
+        "data": records[:limit],
+        "has_more": len(records) > limit,
+        "next_page": None,
+        "url": "/v1/products/search",
+    }

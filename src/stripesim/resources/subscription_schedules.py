@@ -19,18 +19,41 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
     out = []
     start = first_start
     for i, phase in enumerate(p.list_of("phases", required=True)):
-        phase.only("items", "start_date", "end_date", "iterations", "duration", "proration_behavior", "metadata",
-                   "trial_end", "trial", "billing_cycle_anchor", "default_payment_method", "discounts",
-                   "automatic_tax", "collection_method", "description", "default_tax_rates", "currency")
+        phase.only(
+            "items",
+            "start_date",
+            "end_date",
+            "iterations",
+            "duration",
+            "proration_behavior",
+            "metadata",
+            "trial_end",
+            "trial",
+            "billing_cycle_anchor",
+            "default_payment_method",
+            "discounts",
+            "automatic_tax",
+            "collection_method",
+            "description",
+            "default_tax_rates",
+            "currency",
+        )
         items = []
         for j, item in enumerate(phase.list_of("items", required=True)):
             item.only("price", "quantity", "metadata", "tax_rates", "discounts", "price_data", "plan")
             price_id = item.str("price", required=True) or ""
             price = state.get(price_id, "price", f"phases[{i}][items][{j}][price]")
             if price.get("type") != "recurring":
-                raise InvalidRequest("Schedule phase items need recurring prices.", param=f"phases[{i}][items][{j}][price]")
-            items.append({"price": price_id, "quantity": item.int("quantity", minimum=0, default=1),
-                          "metadata": item.metadata() or {}})
+                raise InvalidRequest(
+                    "Schedule phase items need recurring prices.", param=f"phases[{i}][items][{j}][price]"
+                )
+            items.append(
+                {
+                    "price": price_id,
+                    "quantity": item.int("quantity", minimum=0, default=1),
+                    "metadata": item.metadata() or {},
+                }
+            )
         start_raw = phase.timestamp_or("start_date", "now")
         phase_start = start if i > 0 or start_raw is None else (state.now() if start_raw == "now" else start_raw)
         end = phase.int("end_date")
@@ -45,27 +68,45 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
         if end is None and duration is not None and phase_start is not None:
             from stripesim.billing.periods import add_interval
 
-            end = add_interval(phase_start, duration.str("interval", required=True, choices=("day", "week", "month", "year")) or "month",
-                               duration.int("interval_count", minimum=1, default=1) or 1)
-        out.append(schedules.phase_from_items(
-            state, items, phase_start or 0, end,
-            proration_behavior=phase.str("proration_behavior", choices=_PRORATION, default="create_prorations") or "create_prorations",
-            metadata=phase.metadata() or {},
-        ))
+            end = add_interval(
+                phase_start,
+                duration.str("interval", required=True, choices=("day", "week", "month", "year")) or "month",
+                duration.int("interval_count", minimum=1, default=1) or 1,
+            )
+        out.append(
+            schedules.phase_from_items(
+                state,
+                items,
+                phase_start or 0,
+                end,
+                proration_behavior=phase.str("proration_behavior", choices=_PRORATION, default="create_prorations")
+                or "create_prorations",
+                metadata=phase.metadata() or {},
+            )
+        )
         start = end
     return out
 
 
 @api("POST", "/v1/subscription_schedules")
 def create_schedule(ctx: Ctx) -> Record:
-    p = ctx.params.only("from_subscription", "customer", "phases", "start_date", "end_behavior", "metadata",
-                        "default_settings", "billing_mode")
+    p = ctx.params.only(
+        "from_subscription",
+        "customer",
+        "phases",
+        "start_date",
+        "end_behavior",
+        "metadata",
+        "default_settings",
+        "billing_mode",
+    )
     state = ctx.state
     sub_id = p.str("from_subscription")
     if sub_id:
         if p.has("phases") or p.has("customer"):
-            raise InvalidRequest("You cannot set `phases` or `customer` if `from_subscription` is set.",
-                                 param="from_subscription")
+            raise InvalidRequest(
+                "You cannot set `phases` or `customer` if `from_subscription` is set.", param="from_subscription"
+            )
         schedule = schedules.from_subscription(state, state.get(sub_id, "subscription", "from_subscription"))
         apply_metadata(schedule, p)
         return schedule
@@ -76,7 +117,9 @@ def create_schedule(ctx: Ctx) -> Record:
         raise InvalidRequest("stripesim starts customer schedules now (start_date=now).", param="start_date")
     phases = _phases(state, p, now)
     first = phases[0]
-    specs = [subscriptions.ItemSpec(state.get(i["price"], "price"), i["quantity"], i["metadata"]) for i in first["items"]]
+    specs = [
+        subscriptions.ItemSpec(state.get(i["price"], "price"), i["quantity"], i["metadata"]) for i in first["items"]
+    ]
     sub = subscriptions.create_subscription(state, customer, specs)
     schedule = schedules.from_subscription(state, sub)
     phases[0]["start_date"] = schedule["phases"][0]["start_date"]
@@ -135,8 +178,17 @@ def cancel_schedule(ctx: Ctx, schedule: str) -> Record:
 
 @api("GET", "/v1/subscription_schedules")
 def list_schedules(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "limit", "starting_after", "ending_before", "scheduled", "created",
-                        "canceled_at", "completed_at", "released_at")
+    p = ctx.params.only(
+        "customer",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "scheduled",
+        "created",
+        "canceled_at",
+        "completed_at",
+        "released_at",
+    )
     records = list(ctx.state.all("subscription_schedule"))
     customer = p.str("customer")
     if customer:

@@ -26,8 +26,9 @@ def price_param(state: State, p: Params, *, required: bool) -> Record | None:
         data.only("currency", "product", "unit_amount", "unit_amount_decimal", "recurring", "tax_behavior")
         return create(state, data)
     if required:
-        raise InvalidRequest(f"Missing required param: {p.name('price')}.", param=p.name("price"),
-                             code="parameter_missing")
+        raise InvalidRequest(
+            f"Missing required param: {p.name('price')}.", param=p.name("price"), code="parameter_missing"
+        )
     return None
 
 
@@ -44,27 +45,53 @@ def item_specs(state: State, p: Params, key: str = "items") -> list[ItemSpec]:
 def item_changes(state: State, p: Params, key: str = "items") -> list[changes.ItemChange]:
     out = []
     for item in p.list_of(key):
-        item.only("id", "price", "price_data", "quantity", "deleted", "metadata", "clear_usage", "tax_rates", "discounts", "billing_thresholds", "plan")
-        out.append(changes.ItemChange(
-            item_id=item.str("id"), price=price_param(state, item, required=False),
-            quantity=item.int("quantity", minimum=0), deleted=bool(item.bool("deleted")),
-            metadata=item.metadata(),
-        ))
+        item.only(
+            "id",
+            "price",
+            "price_data",
+            "quantity",
+            "deleted",
+            "metadata",
+            "clear_usage",
+            "tax_rates",
+            "discounts",
+            "billing_thresholds",
+            "plan",
+        )
+        out.append(
+            changes.ItemChange(
+                item_id=item.str("id"),
+                price=price_param(state, item, required=False),
+                quantity=item.int("quantity", minimum=0),
+                deleted=bool(item.bool("deleted")),
+                metadata=item.metadata(),
+            )
+        )
     return out
 
 
-def discount_ids(ctx: Ctx, p: Params, customer: Record, product_ids: list[str], *, subscription: str | None = None) -> list[str]:
+def discount_ids(
+    ctx: Ctx, p: Params, customer: Record, product_ids: list[str], *, subscription: str | None = None
+) -> list[str]:
     specs = p.list_of("discounts")
     if not specs:
         return []
     from stripesim.billing.discounts import create_discount, resolve_discounts
 
-    resolved = resolve_discounts(ctx.state, specs, customer=customer, amount_subtotal=None,
-                                 product_ids=product_ids, param="discounts")
+    resolved = resolve_discounts(
+        ctx.state, specs, customer=customer, amount_subtotal=None, product_ids=product_ids, param="discounts"
+    )
     now = ctx.state.now_for(customer)
     return [
-        create_discount(ctx.state, spec, customer=customer["id"], subscription=subscription, invoice=None,
-                        checkout_session=None, start=now)["id"]
+        create_discount(
+            ctx.state,
+            spec,
+            customer=customer["id"],
+            subscription=subscription,
+            invoice=None,
+            checkout_session=None,
+            start=now,
+        )["id"]
         for spec in resolved
     ]
 
@@ -76,8 +103,9 @@ def trial_end_param(ctx: Ctx, p: Params, customer: Record, specs: list[ItemSpec]
         return None
     if isinstance(trial_end, int):
         if trial_end <= now:
-            raise InvalidRequest("Invalid timestamp: must be an integer Unix timestamp in the future.",
-                                 param="trial_end")
+            raise InvalidRequest(
+                "Invalid timestamp: must be an integer Unix timestamp in the future.", param="trial_end"
+            )
         return trial_end
     days = p.int("trial_period_days", minimum=0, maximum=730)
     if days is None and p.bool("trial_from_plan"):
@@ -86,12 +114,32 @@ def trial_end_param(ctx: Ctx, p: Params, customer: Record, specs: list[ItemSpec]
 
 
 _CREATE = (
-    "customer", "items", "payment_behavior", "default_payment_method", "trial_end",
-    "trial_period_days", "trial_from_plan", "collection_method", "days_until_due", "metadata",
-    "description", "cancel_at_period_end", "cancel_at", "discounts", "automatic_tax",
-    "default_tax_rates", "proration_behavior", "billing_cycle_anchor", "off_session",
-    "payment_settings", "trial_settings", "billing_mode", "currency", "backdate_start_date",
-    "add_invoice_items", "pending_invoice_item_interval",
+    "customer",
+    "items",
+    "payment_behavior",
+    "default_payment_method",
+    "trial_end",
+    "trial_period_days",
+    "trial_from_plan",
+    "collection_method",
+    "days_until_due",
+    "metadata",
+    "description",
+    "cancel_at_period_end",
+    "cancel_at",
+    "discounts",
+    "automatic_tax",
+    "default_tax_rates",
+    "proration_behavior",
+    "billing_cycle_anchor",
+    "off_session",
+    "payment_settings",
+    "trial_settings",
+    "billing_mode",
+    "currency",
+    "backdate_start_date",
+    "add_invoice_items",
+    "pending_invoice_item_interval",
 )
 
 
@@ -106,12 +154,22 @@ def create_subscription(ctx: Ctx) -> Record:
         pm = state.get(pm_id, "payment_method", "default_payment_method")
         if pm.get("customer") != customer["id"]:
             raise InvalidRequest("The payment method must be attached to the customer.", param="default_payment_method")
-    collection = p.str("collection_method", choices=("charge_automatically", "send_invoice"),
-                       default="charge_automatically") or "charge_automatically"
+    collection = (
+        p.str("collection_method", choices=("charge_automatically", "send_invoice"), default="charge_automatically")
+        or "charge_automatically"
+    )
     if collection == "send_invoice" and p.int("days_until_due") is None:
-        raise InvalidRequest("Missing required param: days_until_due.", param="days_until_due", code="parameter_missing")
-    behavior = p.str("payment_behavior", choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
-                     default="allow_incomplete") or "allow_incomplete"
+        raise InvalidRequest(
+            "Missing required param: days_until_due.", param="days_until_due", code="parameter_missing"
+        )
+    behavior = (
+        p.str(
+            "payment_behavior",
+            choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
+            default="allow_incomplete",
+        )
+        or "allow_incomplete"
+    )
     if behavior == "pending_if_incomplete":
         raise InvalidRequest("payment_behavior=pending_if_incomplete is only for updates.", param="payment_behavior")
     automatic = p.sub("automatic_tax")
@@ -125,14 +183,22 @@ def create_subscription(ctx: Ctx) -> Record:
     for i, rate in enumerate(tax_rates):
         state.get(rate, "tax_rate", f"default_tax_rates[{i}]")
     return subscriptions.create_subscription(
-        state, customer, specs, payment_behavior=behavior, default_payment_method=pm_id,
-        trial_end=trial_end_param(ctx, p, customer, specs), collection_method=collection,
-        days_until_due=p.int("days_until_due"), metadata=p.metadata() or {},
-        description=p.str("description"), cancel_at_period_end=bool(p.bool("cancel_at_period_end")),
+        state,
+        customer,
+        specs,
+        payment_behavior=behavior,
+        default_payment_method=pm_id,
+        trial_end=trial_end_param(ctx, p, customer, specs),
+        collection_method=collection,
+        days_until_due=p.int("days_until_due"),
+        metadata=p.metadata() or {},
+        description=p.str("description"),
+        cancel_at_period_end=bool(p.bool("cancel_at_period_end")),
         cancel_at=p.int("cancel_at"),
         discount_ids=discount_ids(ctx, p, customer, [s.price["product"] for s in specs]),
         automatic_tax=bool(automatic.bool("enabled")) if automatic else False,
-        default_tax_rates=tax_rates, missing_payment_method=missing_pm,
+        default_tax_rates=tax_rates,
+        missing_payment_method=missing_pm,
         announce_incomplete=behavior == "default_incomplete",
     )
 
@@ -143,11 +209,29 @@ def retrieve_subscription(ctx: Ctx, sub: str) -> Record:
 
 
 _UPDATE = (
-    "items", "proration_behavior", "proration_date", "payment_behavior", "billing_cycle_anchor",
-    "cancel_at_period_end", "cancel_at", "trial_end", "trial_from_plan", "default_payment_method",
-    "metadata", "description", "discounts", "automatic_tax", "pause_collection", "collection_method",
-    "days_until_due", "default_tax_rates", "off_session", "cancellation_details", "payment_settings",
-    "trial_settings", "billing_thresholds",
+    "items",
+    "proration_behavior",
+    "proration_date",
+    "payment_behavior",
+    "billing_cycle_anchor",
+    "cancel_at_period_end",
+    "cancel_at",
+    "trial_end",
+    "trial_from_plan",
+    "default_payment_method",
+    "metadata",
+    "description",
+    "discounts",
+    "automatic_tax",
+    "pause_collection",
+    "collection_method",
+    "days_until_due",
+    "default_tax_rates",
+    "off_session",
+    "cancellation_details",
+    "payment_settings",
+    "trial_settings",
+    "billing_thresholds",
 )
 
 
@@ -166,8 +250,14 @@ def update_subscription(ctx: Ctx, sub: str) -> Record:
                 param=extra[0],
             )
     proration = p.str("proration_behavior", choices=PRORATION, default="create_prorations") or "create_prorations"
-    behavior = p.str("payment_behavior", choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
-                     default="allow_incomplete") or "allow_incomplete"
+    behavior = (
+        p.str(
+            "payment_behavior",
+            choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
+            default="allow_incomplete",
+        )
+        or "allow_incomplete"
+    )
     at = p.int("proration_date") or now
     if at > record["_period_end"] or at < record["_period_start"]:
         at = now
@@ -176,8 +266,9 @@ def update_subscription(ctx: Ctx, sub: str) -> Record:
     if anchor is not None:
         anchor_now = anchor.str("type", required=True, choices=("now", "unchanged")) == "now"
     elif p.raw("billing_cycle_anchor") is not None:
-        raise InvalidRequest("billing_cycle_anchor is an object on update: {\"type\": \"now\"|\"unchanged\"}.",
-                             param="billing_cycle_anchor")
+        raise InvalidRequest(
+            'billing_cycle_anchor is an object on update: {"type": "now"|"unchanged"}.', param="billing_cycle_anchor"
+        )
     if record.get("schedule") and (p.has("cancel_at_period_end") or p.has("cancel_at")):
         raise InvalidRequest(
             f"The subscription is managed by the subscription schedule `{record['schedule']}`, and updating "
@@ -187,17 +278,34 @@ def update_subscription(ctx: Ctx, sub: str) -> Record:
     if record["status"] == "paused" and p.has("items"):
         raise InvalidRequest("A paused subscription's items cannot be changed; resume it first.", param="items")
     if behavior == "pending_if_incomplete":
-        allowed = {"items", "proration_behavior", "proration_date", "payment_behavior", "billing_cycle_anchor",
-                   "trial_end", "trial_from_plan", "off_session", "expand"}
+        allowed = {
+            "items",
+            "proration_behavior",
+            "proration_date",
+            "payment_behavior",
+            "billing_cycle_anchor",
+            "trial_end",
+            "trial_from_plan",
+            "off_session",
+            "expand",
+        }
         extra = sorted(set(p.data) - allowed)
         if extra:
             raise InvalidRequest(
-                f"payment_behavior=pending_if_incomplete cannot be combined with {extra[0]}.", param=extra[0],
+                f"payment_behavior=pending_if_incomplete cannot be combined with {extra[0]}.",
+                param=extra[0],
             )
     with state.changing(record):
         if p.has("items") or anchor_now:
-            changes.change_items(state, record, item_changes(state, p), proration_behavior=proration,
-                                 payment_behavior=behavior, at=at, anchor_now=anchor_now)
+            changes.change_items(
+                state,
+                record,
+                item_changes(state, p),
+                proration_behavior=proration,
+                payment_behavior=behavior,
+                at=at,
+                anchor_now=anchor_now,
+            )
         _update_fields(ctx, record, p, now)
     return record
 
@@ -230,8 +338,9 @@ def _update_fields(ctx: Ctx, sub: Record, p: Params, now: int) -> None:
         if pm_id:
             pm = state.get(pm_id, "payment_method", "default_payment_method")
             if pm.get("customer") != sub["customer"]:
-                raise InvalidRequest("The payment method must be attached to the customer.",
-                                     param="default_payment_method")
+                raise InvalidRequest(
+                    "The payment method must be attached to the customer.", param="default_payment_method"
+                )
         sub["default_payment_method"] = pm_id or None
     if p.has("description"):
         sub["description"] = p.str("description")
@@ -239,8 +348,11 @@ def _update_fields(ctx: Ctx, sub: Record, p: Params, now: int) -> None:
     automatic = p.sub("automatic_tax")
     if automatic is not None:
         enabled = bool(automatic.bool("enabled"))
-        sub["automatic_tax"] = {"disabled_reason": None, "enabled": enabled,
-                                "liability": {"type": "self"} if enabled else None}
+        sub["automatic_tax"] = {
+            "disabled_reason": None,
+            "enabled": enabled,
+            "liability": {"type": "self"} if enabled else None,
+        }
     if p.has("pause_collection"):
         pause = p.sub("pause_collection")
         if pause is None:
@@ -248,14 +360,15 @@ def _update_fields(ctx: Ctx, sub: Record, p: Params, now: int) -> None:
         else:
             pause.only("behavior", "resumes_at")
             sub["pause_collection"] = {
-                "behavior": pause.str("behavior", required=True, choices=("keep_as_draft", "mark_uncollectible", "void")),
+                "behavior": pause.str(
+                    "behavior", required=True, choices=("keep_as_draft", "mark_uncollectible", "void")
+                ),
                 "resumes_at": pause.int("resumes_at"),
             }
     if p.has("trial_end"):
         value = p.timestamp_or("trial_end", "now")
-        if sub["status"] != "trialing" and value != "now":
-            if not (isinstance(value, int) and value > now):
-                raise InvalidRequest("Invalid trial_end.", param="trial_end")
+        if sub["status"] != "trialing" and value != "now" and not (isinstance(value, int) and value > now):
+            raise InvalidRequest("Invalid trial_end.", param="trial_end")
         if value == "now":
             if sub["status"] == "trialing":
                 subscriptions.end_trial_now(state, sub, now)
@@ -306,8 +419,9 @@ def _final_invoice(state: State, sub: Record, at: int) -> None:
     from stripesim.billing import invoices
 
     customer = state.get(sub["customer"], "customer")
-    invoice = invoices.new_invoice(state, customer, billing_reason="subscription_cycle", currency=sub["currency"],
-                                   subscription=sub, at=at)
+    invoice = invoices.new_invoice(
+        state, customer, billing_reason="subscription_cycle", currency=sub["currency"], subscription=sub, at=at
+    )
     invoices.sweep_pending_items(state, invoice, sub["id"])
     if not invoice["_lines"]:
         return
@@ -340,11 +454,18 @@ def resume_subscription(ctx: Ctx, sub: str) -> Record:
         anchor_now = anchor.str("type", choices=("now", "unchanged"), default="now") == "now"
     elif isinstance(p.raw("billing_cycle_anchor"), str):
         anchor_now = p.str("billing_cycle_anchor", choices=("now", "unchanged")) == "now"
-    behavior = p.str("payment_behavior", choices=("resume_on_payment_attempt", "resume_on_payment_success"),
-                     default="resume_on_payment_attempt")
+    behavior = p.str(
+        "payment_behavior",
+        choices=("resume_on_payment_attempt", "resume_on_payment_success"),
+        default="resume_on_payment_attempt",
+    )
     return subscriptions.resume(
-        ctx.state, record, ctx.state.now_for(record), anchor_now=anchor_now,
-        proration_behavior=p.str("proration_behavior", choices=PRORATION, default="create_prorations") or "create_prorations",
+        ctx.state,
+        record,
+        ctx.state.now_for(record),
+        anchor_now=anchor_now,
+        proration_behavior=p.str("proration_behavior", choices=PRORATION, default="create_prorations")
+        or "create_prorations",
         on_success_only=behavior == "resume_on_payment_success",
     )
 
@@ -362,8 +483,19 @@ def delete_subscription_discount(ctx: Ctx, sub: str) -> Record:
 
 @api("GET", "/v1/subscriptions")
 def list_subscriptions(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "status", "price", "test_clock", "limit", "starting_after",
-                        "ending_before", "created", "collection_method", "automatic_tax", "current_period_end")
+    p = ctx.params.only(
+        "customer",
+        "status",
+        "price",
+        "test_clock",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
+        "collection_method",
+        "automatic_tax",
+        "current_period_end",
+    )
     records = list(ctx.state.all("subscription"))
     status = p.str("status")
     if status is None:
@@ -390,8 +522,13 @@ def search_subscriptions(ctx: Ctx) -> Record:
     match = matcher(p.str("query", required=True) or "")
     records = [r for r in ctx.state.all("subscription") if match(r)]
     limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {"object": "search_result", "data": records[:limit], "has_more": len(records) > limit,
-            "next_page": None, "url": "/v1/subscriptions/search"}
+    return {
+        "object": "search_result",
+        "data": records[:limit],
+        "has_more": len(records) > limit,
+        "next_page": None,
+        "url": "/v1/subscriptions/search",
+    }
 
 
 # ----- subscription items ---------------------------------------------------------------------
@@ -399,8 +536,9 @@ def search_subscriptions(ctx: Ctx) -> Record:
 def list_items(ctx: Ctx) -> Record:
     p = ctx.params.only("subscription", "limit", "starting_after", "ending_before")
     sub = ctx.state.get(p.str("subscription", required=True) or "", "subscription", "subscription")
-    return paginate(list(reversed(subscriptions.items_of(ctx.state, sub))), p,
-                    f"/v1/subscription_items?subscription={sub['id']}")
+    return paginate(
+        list(reversed(subscriptions.items_of(ctx.state, sub))), p, f"/v1/subscription_items?subscription={sub['id']}"
+    )
 
 
 @api("GET", "/v1/subscription_items/{item}")
@@ -413,31 +551,68 @@ def _item_update(ctx: Ctx, sub: Record, change: changes.ItemChange, p: Params) -
     behavior = p.str("payment_behavior", default="allow_incomplete") or "allow_incomplete"
     now = ctx.state.now_for(sub)
     with ctx.state.changing(sub):
-        changes.change_items(ctx.state, sub, [change], proration_behavior=proration,
-                             payment_behavior=behavior, at=p.int("proration_date") or now)
+        changes.change_items(
+            ctx.state,
+            sub,
+            [change],
+            proration_behavior=proration,
+            payment_behavior=behavior,
+            at=p.int("proration_date") or now,
+        )
 
 
 @api("POST", "/v1/subscription_items")
 def create_item(ctx: Ctx) -> Record:
-    p = ctx.params.only("subscription", "price", "price_data", "quantity", "metadata", "proration_behavior",
-                        "proration_date", "payment_behavior", "tax_rates")
+    p = ctx.params.only(
+        "subscription",
+        "price",
+        "price_data",
+        "quantity",
+        "metadata",
+        "proration_behavior",
+        "proration_date",
+        "payment_behavior",
+        "tax_rates",
+    )
     sub = ctx.state.get(p.str("subscription", required=True) or "", "subscription", "subscription")
     price = price_param(ctx.state, p, required=True)
     before = set(sub["_items"])
-    _item_update(ctx, sub, changes.ItemChange(price=price, quantity=p.int("quantity", minimum=0, default=1),
-                                              metadata=p.metadata()), p)
+    _item_update(
+        ctx,
+        sub,
+        changes.ItemChange(price=price, quantity=p.int("quantity", minimum=0, default=1), metadata=p.metadata()),
+        p,
+    )
     new = [i for i in sub["_items"] if i not in before]
     return ctx.state.get(new[0], "subscription_item")
 
 
 @api("POST", "/v1/subscription_items/{item}")
 def update_item(ctx: Ctx, item: str) -> Record:
-    p = ctx.params.only("price", "price_data", "quantity", "metadata", "proration_behavior", "proration_date",
-                        "payment_behavior", "tax_rates", "off_session")
+    p = ctx.params.only(
+        "price",
+        "price_data",
+        "quantity",
+        "metadata",
+        "proration_behavior",
+        "proration_date",
+        "payment_behavior",
+        "tax_rates",
+        "off_session",
+    )
     record = ctx.state.get(item, "subscription_item")
     sub = ctx.state.get(record["subscription"], "subscription")
-    _item_update(ctx, sub, changes.ItemChange(item_id=item, price=price_param(ctx.state, p, required=False),
-                                              quantity=p.int("quantity", minimum=0), metadata=p.metadata()), p)
+    _item_update(
+        ctx,
+        sub,
+        changes.ItemChange(
+            item_id=item,
+            price=price_param(ctx.state, p, required=False),
+            quantity=p.int("quantity", minimum=0),
+            metadata=p.metadata(),
+        ),
+        p,
+    )
     return ctx.state.get(item, "subscription_item")
 
 
@@ -447,8 +622,11 @@ def delete_item(ctx: Ctx, item: str) -> Record:
     record = ctx.state.get(item, "subscription_item")
     sub = ctx.state.get(record["subscription"], "subscription")
     if len(sub["_items"]) == 1:
-        raise InvalidRequest("A subscription must have at least one active plan. To cancel a subscription, "
-                             "delete the subscription instead.", param="item")
+        raise InvalidRequest(
+            "A subscription must have at least one active plan. To cancel a subscription, "
+            "delete the subscription instead.",
+            param="item",
+        )
     _item_update(ctx, sub, changes.ItemChange(item_id=item, deleted=True), p)
     return {"id": item, "object": "subscription_item", "deleted": True}
 

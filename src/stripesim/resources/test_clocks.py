@@ -20,8 +20,15 @@ def create_clock(ctx: Ctx) -> Record:
     p = ctx.params.only("frozen_time", "name")
     frozen = p.int("frozen_time", required=True)
     record = new_record(
-        ctx.state, KIND, "clock", created=ctx.now(), frozen_time=frozen, name=p.str("name"),
-        status="ready", status_details={}, deletes_after=ctx.now() + 30 * 24 * 3600,
+        ctx.state,
+        KIND,
+        "clock",
+        created=ctx.now(),
+        frozen_time=frozen,
+        name=p.str("name"),
+        status="ready",
+        status_details={},
+        deletes_after=ctx.now() + 30 * 24 * 3600,
     )
     ctx.state.insert(record)
     ctx.state.emit("test_helpers.test_clock.created", record)

@@ -14,7 +14,9 @@ from stripesim.wire import Params
 def _events(p: Params) -> list[str]:
     events = p.strings("enabled_events")
     if not events:
-        raise InvalidRequest("Missing required param: enabled_events.", param="enabled_events", code="parameter_missing")
+        raise InvalidRequest(
+            "Missing required param: enabled_events.", param="enabled_events", code="parameter_missing"
+        )
     return events
 
 
@@ -29,9 +31,16 @@ def _url(p: Params) -> str:
 def create_endpoint(ctx: Ctx) -> Record:
     p = ctx.params.only("url", "enabled_events", "description", "metadata", "api_version", "connect")
     record = new_record(
-        ctx.state, "webhook_endpoint", "we", created=ctx.now(), url=_url(p),
-        enabled_events=_events(p), description=p.str("description"), status="enabled",
-        api_version=p.str("api_version"), application=None,
+        ctx.state,
+        "webhook_endpoint",
+        "we",
+        created=ctx.now(),
+        url=_url(p),
+        enabled_events=_events(p),
+        description=p.str("description"),
+        status="enabled",
+        api_version=p.str("api_version"),
+        application=None,
     )
     record["secret"] = secret("whsec")
     apply_metadata(record, p)
