@@ -111,6 +111,18 @@ class Settings(BaseSettings):
         le=30,
         validation_alias=_alias("PAYWIRE_STRIPE_RATE_LIMIT_BACKOFF"),
     )
+    # Where Checkout and the portal send the browser back, relative to APP_URL. Landing on
+    # the success page grants nothing: access follows the verified webhook.
+    checkout_success_path: str = Field(
+        "/billing/success?session_id={CHECKOUT_SESSION_ID}",
+        validation_alias=_alias("PAYWIRE_CHECKOUT_SUCCESS_PATH"),
+    )
+    checkout_cancel_path: str = Field(
+        "/pricing?checkout=canceled", validation_alias=_alias("PAYWIRE_CHECKOUT_CANCEL_PATH")
+    )
+    portal_return_path: str = Field(
+        "/billing", validation_alias=_alias("PAYWIRE_PORTAL_RETURN_PATH")
+    )
     auth_token_leeway: int = Field(30, ge=0, le=600, validation_alias=_alias("PAYWIRE_AUTH_LEEWAY"))
     log_level: str = Field("INFO", validation_alias=_alias("PAYWIRE_LOG_LEVEL"))
 
@@ -215,6 +227,9 @@ class Settings(BaseSettings):
 
     def secret_key(self) -> str:
         return require_stripe_key(self)
+
+    def app_link(self, path: str) -> str:
+        return self.app_url + (path if path.startswith("/") else "/" + path)
 
 
 # Environment variable names, for messages built from pydantic's field names.

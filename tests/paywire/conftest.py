@@ -5,19 +5,33 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.catalog import Catalog, load_catalog
+from paywire.catalog.sync import push
+from paywire.config import Settings, load_settings
 from paywire.db.engine import make_engine, make_session_factory
 from paywire.db.migrate import upgrade_to_head
+from paywire.service import start_worker_thread
 from paywire.stripe import StripeGateway
+from paywire.web.app import create_app
+from paywire.web.auth import issue_token
+from tests.support.processes import free_port
 from tests.support.stripesim import TEST_KEY, Sim
+
+AUTH_SECRET = "paywire-test-suite-auth-secret-0123456789"
 
 PG_ENV = "PAYWIRE_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", *(["postgresql"] if os.environ.get(PG_ENV) else [])]
@@ -128,3 +142,132 @@ def gateway(sim: Sim, sleeps: list[float]) -> StripeGateway:
 @pytest.fixture
 def catalog() -> Catalog:
     return load_catalog()
+
+
+def start_uvicorn(app: Any, port: int | None = None) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve an ASGI app for real (HTTP over a socket) from a thread."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the app did not start")
+        time.sleep(0.02)
+    return server, thread
+
+
+def stop_uvicorn(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], httpx.Client]]:
+    """Serve any ASGI app over real HTTP; returns an httpx client bound to it."""
+    running: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+
+    def serve(app: Any) -> httpx.Client:
+        server, thread = start_uvicorn(app)
+        port = server.config.port
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
+        running.append((server, thread, client))
+        return client
+
+    yield serve
+    for server, thread, client in running:
+        client.close()
+        stop_uvicorn(server, thread)
+
+
+@dataclass
+class Service:
+    """paywire running for real: uvicorn on a port, against stripesim and the test DB."""
+
+    url: str
+    settings: Settings
+    sessions: sessionmaker[Session]
+    webhook_endpoint_id: str
+    engine: Engine
+    server: uvicorn.Server
+    thread: threading.Thread
+    stop_worker: threading.Event = field(default_factory=threading.Event)
+    worker: threading.Thread | None = None
+
+    def token_for(self, user_id: str, email: str | None = None, ttl: int = 3600) -> str:
+        return issue_token(AUTH_SECRET, user_id, email, ttl)
+
+    def headers_for(self, user_id: str, email: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token_for(user_id, email)}"}
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
+
+
+def _start_service(
+    sim: Sim, database_url: str, catalog: Catalog, with_worker: bool, **overrides: Any
+) -> Service:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The endpoint first, so its signing secret is known before the app starts.
+    endpoint = sim.client().v1.webhook_endpoints.create(
+        params={"url": f"{url}/webhooks/stripe", "enabled_events": ["*"]}
+    )
+    values: dict[str, Any] = {
+        "STRIPE_SECRET_KEY": TEST_KEY,
+        "STRIPE_WEBHOOK_SECRET": endpoint.secret,
+        "STRIPE_API_BASE": sim.url,
+        "DATABASE_URL": database_url,
+        "APP_URL": url,
+        "PAYWIRE_AUTH_SECRET": AUTH_SECRET,
+        "PAYWIRE_STRIPE_RATE_LIMIT_BACKOFF": 0.05,
+        "PAYWIRE_WORKER_POLL_INTERVAL": 0.1,
+        "PAYWIRE_CHECKOUT_RATE_LIMIT": "1000/minute",  # tests of the limit set their own
+        "_env_file": None,
+    }
+    values.update(overrides)
+    settings = load_settings(**values)
+    push(catalog, StripeGateway.from_settings(settings))
+    server, thread = start_uvicorn(create_app(settings), port)
+    engine = make_engine(database_url)
+    service = Service(
+        url, settings, make_session_factory(engine), endpoint.id, engine, server, thread
+    )
+    if with_worker:
+        service.worker = start_worker_thread(settings, service.stop_worker)
+    return service
+
+
+def _stop_service(service: Service) -> None:
+    service.stop_worker.set()
+    if service.worker is not None:
+        service.worker.join(timeout=15)
+    stop_uvicorn(service.server, service.thread)
+    service.engine.dispose()
+
+
+@pytest.fixture
+def make_paywire_service(
+    sim: Sim, database_url: str, catalog: Catalog
+) -> Iterator[Callable[..., Service]]:
+    """Start paywire with setting overrides, e.g. `make_paywire_service(
+    PAYWIRE_CHECKOUT_RATE_LIMIT="2/minute")`; `with_worker=False` leaves events unprocessed."""
+    started: list[Service] = []
+
+    def make(with_worker: bool = True, **overrides: Any) -> Service:
+        service = _start_service(sim, database_url, catalog, with_worker, **overrides)
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        _stop_service(service)
+
+
+@pytest.fixture
+def paywire_service(make_paywire_service: Callable[..., Service]) -> Service:
+    """paywire (API, webhook receiver and worker) with the default catalog pushed."""
+    return make_paywire_service()

@@ -1,0 +1,190 @@
+"""Starting a Checkout: what the user may buy, at the catalog's price, once.
+
+The request names a plan (with interval and quantity) or a one-time product; the price
+comes from the catalog via its Stripe lookup key, never from the client. A user with a
+live subscription is sent to plan change or the portal instead of a second subscription.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from paywire.billing.customers import get_or_create_customer
+from paywire.billing.errors import (
+    AlreadySubscribed,
+    BillingUnavailable,
+    IntervalNotOffered,
+    InvalidChoice,
+    InvalidQuantity,
+    PlanNotFound,
+    ProductNotFound,
+)
+from paywire.billing.prices import PriceBook
+from paywire.catalog import Catalog, OneTimeProduct, Plan
+from paywire.config import Settings
+from paywire.db.models import Customer
+from paywire.db.repositories import orders, subscriptions
+from paywire.metrics import CHECKOUT_SESSIONS
+from paywire.stripe import StripeGateway, StripeUnavailable
+from paywire.stripe import idempotency as keys
+
+ALREADY_SUBSCRIBED = (
+    "You already have a subscription. Change your plan or manage billing in the portal "
+    "(POST /api/billing-portal) instead of starting a new checkout."
+)
+
+
+@dataclass(frozen=True)
+class SubscriptionChoice:
+    plan: Plan
+    interval: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PurchaseChoice:
+    product: OneTimeProduct
+
+
+Choice = SubscriptionChoice | PurchaseChoice
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    url: str
+    session_id: str
+
+
+def choose(
+    catalog: Catalog,
+    *,
+    plan: str | None = None,
+    interval: str | None = None,
+    quantity: int | None = None,
+    product: str | None = None,
+) -> Choice:
+    """Validate a request against the catalog. Pure."""
+    if plan and product:
+        raise InvalidChoice("Name either a plan or a product, not both.", field="product")
+    if product:
+        if interval is not None or quantity not in (None, 1):
+            field = "interval" if interval is not None else "quantity"
+            raise InvalidChoice(f"A one-time product takes no {field}.", field=field)
+        found = catalog.product(product)
+        if found is None:
+            raise ProductNotFound(f"No product {product!r} is for sale.")
+        return PurchaseChoice(found)
+    if not plan:
+        raise PlanNotFound("Name a plan (with an interval) or a product.")
+    found_plan = catalog.plan(plan)
+    if found_plan is None:
+        raise PlanNotFound(f"No plan {plan!r}; choose one of {', '.join(catalog.plans)}.")
+    if interval not in found_plan.prices:
+        offered = " or ".join(found_plan.prices)
+        raise IntervalNotOffered(f"The {found_plan.name} plan is billed per {offered}.")
+    wanted = 1 if quantity is None else quantity
+    if not found_plan.per_seat and wanted != 1:
+        raise InvalidQuantity(f"The {found_plan.name} plan is not sold per seat.")
+    if not 1 <= wanted <= found_plan.max_quantity:
+        raise InvalidQuantity(f"Quantity must be between 1 and {found_plan.max_quantity}.")
+    return SubscriptionChoice(found_plan, str(interval), wanted)
+
+
+def trial_days_for(settings: Settings, session: Session, customer: Customer) -> int:
+    """A trial only for a user who never had one."""
+    if settings.trial_days <= 0 or customer.trial_used:
+        return 0
+    if subscriptions.had_trial(session, customer.user_id):
+        return 0
+    return settings.trial_days
+
+
+def start_checkout(
+    session: Session,
+    gateway: StripeGateway,
+    prices: PriceBook,
+    settings: Settings,
+    *,
+    user_id: str,
+    email: str | None,
+    choice: Choice,
+    now: float | None = None,
+) -> CheckoutStarted:
+    """Create (or, for a repeated request, find again) the user's Checkout Session."""
+    _refuse_if_subscribed(session, gateway, user_id)
+    customer = get_or_create_customer(session, gateway, user_id=user_id, email=email)
+    if customer.stripe_customer_id and _has_live_subscription_in_stripe(gateway, customer):
+        raise AlreadySubscribed(ALREADY_SUBSCRIBED)
+    bucket = keys.time_bucket(time.time() if now is None else now)
+    success_url = settings.app_link(settings.checkout_success_path)
+    cancel_url = settings.app_link(settings.checkout_cancel_path)
+    try:
+        if isinstance(choice, SubscriptionChoice):
+            lookup_key = choice.plan.lookup_key(choice.interval)
+            price_id = prices.price_id_for(lookup_key)
+            trial_days = trial_days_for(settings, session, customer)
+            created = gateway.create_subscription_checkout(
+                user_id=user_id,
+                customer_id=customer.stripe_customer_id,
+                price_id=price_id,
+                quantity=choice.quantity,
+                plan=choice.plan.key,
+                interval=choice.interval,
+                trial_days=trial_days,
+                automatic_tax=settings.automatic_tax,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                idempotency_key=keys.checkout_subscription(
+                    user_id,
+                    choice.plan.key,
+                    choice.interval,
+                    choice.quantity,
+                    bucket,
+                    variant=f"{price_id}:{trial_days}",
+                ),
+            )
+            CHECKOUT_SESSIONS.labels(mode="subscription").inc()
+        else:
+            product = choice.product
+            price_id = prices.price_id_for(product.lookup_key)
+            created = gateway.create_purchase_checkout(
+                user_id=user_id,
+                customer_id=customer.stripe_customer_id,
+                price_id=price_id,
+                product=product.key,
+                automatic_tax=settings.automatic_tax,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                idempotency_key=keys.checkout_purchase(
+                    user_id, product.key, bucket, variant=price_id
+                ),
+            )
+            orders.open_pending_order(
+                session,
+                user_id=user_id,
+                stripe_customer_id=customer.stripe_customer_id,
+                checkout_session_id=created["id"],
+                product=product.key,
+                grants_plan=product.grants_plan,
+            )
+            CHECKOUT_SESSIONS.labels(mode="payment").inc()
+    except StripeUnavailable as exc:
+        raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
+    return CheckoutStarted(url=created["url"], session_id=created["id"])
+
+
+def _refuse_if_subscribed(session: Session, gateway: StripeGateway, user_id: str) -> None:
+    if subscriptions.live_for_user(session, user_id):
+        raise AlreadySubscribed(ALREADY_SUBSCRIBED)
+
+
+def _has_live_subscription_in_stripe(gateway: StripeGateway, customer: Customer) -> bool:
+    """The mirror can lag a just-finished checkout; Stripe cannot."""
+    try:
+        found = gateway.list_subscriptions_of_customer(customer.stripe_customer_id)
+    except StripeUnavailable as exc:
+        raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
+    return any(s.get("status") in subscriptions.LIVE_STATUSES for s in found)

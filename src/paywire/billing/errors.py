@@ -1,0 +1,60 @@
+"""Billing outcomes a caller can act on. The web edge maps each to an HTTP status, once.
+
+`field` names the request field at fault, when there is one, for `{"error": {"field"}}`.
+"""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class InvalidChoice(BillingError):
+    """The request names nothing the catalog sells, or mixes plan and product."""
+
+
+class PlanNotFound(InvalidChoice):
+    field = "plan"
+
+
+class ProductNotFound(InvalidChoice):
+    field = "product"
+
+
+class IntervalNotOffered(InvalidChoice):
+    field = "interval"
+
+
+class InvalidQuantity(InvalidChoice):
+    field = "quantity"
+
+
+class AlreadySubscribed(BillingError):
+    """The user has a live subscription: change plan or manage it in the portal instead."""
+
+
+class NoBillingAccount(BillingError):
+    """The user never started a checkout, so there is no Stripe customer to manage."""
+
+
+class PriceUnavailable(BillingError):
+    """The catalog's price is missing or drifted in Stripe (`paywire catalog push`)."""
+
+
+class BillingUnavailable(BillingError):
+    """Stripe cannot be reached right now; nothing changed, try again shortly."""
+
+
+class AccessDenied(BillingError):
+    """The user's entitlement lacks a feature or plan; `reason` says why."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,19 @@
+"""The HTTP edge: the billing API, health and metrics, the dev pages, auth and guards."""
+
+from paywire.web.app import create_app, mount, router
+from paywire.web.auth import CurrentUser, Principal, current_user
+from paywire.web.context import PaywireContext, get_context
+from paywire.web.guards import require_feature, require_plan
+
+__all__ = [
+    "CurrentUser",
+    "PaywireContext",
+    "Principal",
+    "create_app",
+    "current_user",
+    "get_context",
+    "mount",
+    "require_feature",
+    "require_plan",
+    "router",
+]

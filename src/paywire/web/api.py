@@ -1,0 +1,139 @@
+"""The billing API: `POST /api/checkout`, `POST /api/billing-portal`, `GET /api/billing`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from paywire.billing.checkout import choose, start_checkout
+from paywire.billing.entitlements import Entitlement, entitlement_for
+from paywire.billing.errors import BillingError
+from paywire.billing.portal import open_portal
+from paywire.web.auth import CurrentUser, Principal
+from paywire.web.context import Context, PaywireContext
+from paywire.web.errors import ApiError, api_error
+
+MAX_BODY_BYTES = 16 * 1024
+# Whatever a client might send to set its own price: always refused, by name.
+PRICE_FIELDS = {
+    "price",
+    "price_id",
+    "prices",
+    "amount",
+    "unit_amount",
+    "currency",
+    "line_items",
+    "total",
+}
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    plan: str | None = None
+    interval: str | None = None
+    quantity: int | None = None
+    product: str | None = None
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "The request body is too large.")
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ApiError(400, "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return data
+
+
+def parse_checkout(data: dict[str, Any]) -> CheckoutRequest:
+    for key in data:
+        if key in PRICE_FIELDS:
+            raise ApiError(
+                400,
+                "Prices and amounts come from the catalog: name a plan (with interval and "
+                "quantity) or a product.",
+                field=key,
+            )
+    try:
+        return CheckoutRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        message = "Unknown field." if first["type"] == "extra_forbidden" else first["msg"]
+        raise ApiError(400, message, field=field) from None
+
+
+def load_entitlement(context: PaywireContext, user: Principal) -> Entitlement:
+    with context.sessions() as session:
+        return entitlement_for(
+            session,
+            user.user_id,
+            catalog=context.catalog,
+            grace_seconds=context.settings.grace_seconds,
+            gateway=context.gateway,
+        )
+
+
+def build_api_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["billing"])
+
+    @router.post("/checkout")
+    async def checkout(request: Request, user: CurrentUser, context: Context) -> dict[str, str]:
+        retry_after = context.checkout_limiter.retry_after(user.user_id)
+        if retry_after is not None:
+            raise ApiError(
+                429,
+                "Too many checkout attempts; try again shortly.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        wanted = parse_checkout(await read_json_object(request))
+
+        def run() -> dict[str, str]:
+            choice = choose(
+                context.catalog,
+                plan=wanted.plan,
+                interval=wanted.interval,
+                quantity=wanted.quantity,
+                product=wanted.product,
+            )
+            with context.sessions() as session:
+                started = start_checkout(
+                    session,
+                    context.gateway,
+                    context.prices,
+                    context.settings,
+                    user_id=user.user_id,
+                    email=user.email,
+                    choice=choice,
+                )
+            return {"url": started.url, "id": started.session_id}
+
+        try:
+            return await run_in_threadpool(run)
+        except BillingError as exc:
+            raise api_error(exc) from None
+
+    @router.post("/billing-portal")
+    def billing_portal(user: CurrentUser, context: Context) -> dict[str, str]:
+        try:
+            with context.sessions() as session:
+                url = open_portal(session, context.gateway, context.settings, user_id=user.user_id)
+        except BillingError as exc:
+            raise api_error(exc) from None
+        return {"url": url}
+
+    @router.get("/billing")
+    def billing(user: CurrentUser, context: Context) -> dict[str, Any]:
+        return load_entitlement(context, user).as_dict()
+
+    return router

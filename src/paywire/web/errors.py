@@ -1,0 +1,71 @@
+"""Errors at the HTTP edge: every billing outcome maps to one status, here and only here.
+
+The body is always `{"error": {"message", "field", ...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from paywire.billing.errors import (
+    AccessDenied,
+    AlreadySubscribed,
+    BillingError,
+    BillingUnavailable,
+    InvalidChoice,
+    NoBillingAccount,
+    PriceUnavailable,
+)
+
+RETRY_AFTER_UNAVAILABLE = "5"
+
+
+class ApiError(HTTPException):
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.payload: dict[str, Any] = {"error": {"message": message, "field": field, **extra}}
+        super().__init__(status_code=status_code, detail=self.payload, headers=headers)
+
+
+def api_error(exc: BillingError) -> ApiError:
+    """The HTTP face of a billing outcome."""
+    if isinstance(exc, InvalidChoice):
+        return ApiError(400, exc.message, field=exc.field)
+    if isinstance(exc, AlreadySubscribed):
+        return ApiError(409, exc.message, code="already_subscribed", portal="/api/billing-portal")
+    if isinstance(exc, NoBillingAccount):
+        return ApiError(404, exc.message, code="no_billing_account")
+    if isinstance(exc, AccessDenied):
+        return ApiError(403, exc.message, reason=exc.reason)
+    if isinstance(exc, PriceUnavailable | BillingUnavailable):
+        return ApiError(503, exc.message, headers={"Retry-After": RETRY_AFTER_UNAVAILABLE})
+    return ApiError(400, exc.message, field=exc.field)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render paywire's errors (and FastAPI's own validation errors) as `{"error": …}`."""
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(exc.payload, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        body = {"error": {"message": first.get("msg", "Invalid request"), "field": field}}
+        return JSONResponse(body, status_code=400)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

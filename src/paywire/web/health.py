@@ -1,0 +1,45 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from paywire.db.migrate import engine_is_current
+from paywire.metrics import render_latest
+from paywire.web.context import Context
+
+
+def build_health_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process answers; says nothing about its dependencies."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz(context: Context) -> JSONResponse:
+        """Ready to serve: the database answers and is migrated to head."""
+        checks: dict[str, Any] = {}
+        try:
+            with context.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if engine_is_current(context.engine) else "behind"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    def metrics() -> Response:
+        payload, content_type = render_latest()
+        return Response(payload, media_type=content_type)
+
+    return router

@@ -1,0 +1,27 @@
+"""Per-user rate limit on starting checkouts (the `limits` library, in memory).
+
+In memory means per process: with several API processes each allows the rate. That
+bounds abuse well enough for an endpoint whose Stripe calls are idempotent anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+
+class CheckoutLimiter:
+    def __init__(self, rate: str) -> None:
+        self._item = parse(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def retry_after(self, user_id: str) -> int | None:
+        """Count one attempt; None if allowed, else seconds until the next is."""
+        if self._limiter.hit(self._item, "checkout", user_id):
+            return None
+        stats = self._limiter.get_window_stats(self._item, "checkout", user_id)
+        return max(1, math.ceil(stats.reset_time - time.time()))
