@@ -11,7 +11,7 @@ from stripesim.state import Record, State
 from stripesim.wire import Params, merge_metadata
 
 
-def new_record(state: State, object_type: str, prefix: str, *, created: int, **fields: Any) -> Record:
+def new_record(state: State, object_type: str, prefix: str, /, *, created: int, **fields: Any) -> Record:
     """A record of `object_type` with every field of the API's shape, filled from `fields`."""
     record = blank(object_type)
     record.update(id=new_id(prefix), created=created)
