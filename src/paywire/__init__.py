@@ -26,9 +26,7 @@ def router(settings: Settings | None = None, *, context: PaywireContext | None =
     return build(settings, context=context)
 
 
-def mount(
-    app: FastAPI, settings: Settings | None = None, *, context: PaywireContext | None = None
-) -> PaywireContext:
+def mount(app: FastAPI, settings: Settings | None = None, *, context: PaywireContext | None = None) -> PaywireContext:
     """Mount paywire in an existing FastAPI app: routes, error format and context."""
     from paywire.web.app import mount as do_mount
 

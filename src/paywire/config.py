@@ -89,9 +89,7 @@ class Settings(BaseSettings):
         le=60,
         validation_alias=_alias("PAYWIRE_WORKER_POLL_INTERVAL"),
     )
-    stripe_timeout: float = Field(
-        30.0, gt=0, le=300, validation_alias=_alias("PAYWIRE_STRIPE_TIMEOUT")
-    )
+    stripe_timeout: float = Field(30.0, gt=0, le=300, validation_alias=_alias("PAYWIRE_STRIPE_TIMEOUT"))
     stripe_max_network_retries: int = Field(
         2,
         ge=0,
@@ -120,9 +118,7 @@ class Settings(BaseSettings):
     checkout_cancel_path: str = Field(
         "/pricing?checkout=canceled", validation_alias=_alias("PAYWIRE_CHECKOUT_CANCEL_PATH")
     )
-    portal_return_path: str = Field(
-        "/billing", validation_alias=_alias("PAYWIRE_PORTAL_RETURN_PATH")
-    )
+    portal_return_path: str = Field("/billing", validation_alias=_alias("PAYWIRE_PORTAL_RETURN_PATH"))
     auth_token_leeway: int = Field(30, ge=0, le=600, validation_alias=_alias("PAYWIRE_AUTH_LEEWAY"))
     log_level: str = Field("INFO", validation_alias=_alias("PAYWIRE_LOG_LEVEL"))
 
@@ -141,9 +137,7 @@ class Settings(BaseSettings):
             return None
         key = value.get_secret_value()
         if not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
-            raise ValueError(
-                "must be a secret key (sk_test_…/sk_live_…) or a restricted key (rk_…)"
-            )
+            raise ValueError("must be a secret key (sk_test_…/sk_live_…) or a restricted key (rk_…)")
         return value
 
     @field_validator("stripe_webhook_secrets")
@@ -234,11 +228,7 @@ class Settings(BaseSettings):
 
 # Environment variable names, for messages built from pydantic's field names.
 _ENV_NAMES = {
-    name: (
-        field.validation_alias.choices[0]
-        if isinstance(field.validation_alias, AliasChoices)
-        else name
-    )
+    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name)
     for name, field in Settings.model_fields.items()
 }
 

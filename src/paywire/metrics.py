@@ -15,27 +15,17 @@ from prometheus_client import (
     generate_latest,
 )
 
-WEBHOOKS_RECEIVED = Counter(
-    "paywire_webhooks_received", "Webhook requests received at /webhooks/stripe."
-)
+WEBHOOKS_RECEIVED = Counter("paywire_webhooks_received", "Webhook requests received at /webhooks/stripe.")
 WEBHOOKS_REJECTED = Counter(
     "paywire_webhooks_rejected",
     "Webhook requests refused before storing (bad signature, stale, too large, malformed).",
     ["reason"],
 )
 WEBHOOKS_STORED = Counter("paywire_webhooks_stored", "Verified events stored in the inbox.")
-WEBHOOKS_DUPLICATES = Counter(
-    "paywire_webhooks_duplicates", "Verified events already in the inbox (redeliveries)."
-)
-WEBHOOKS_PROCESSED = Counter(
-    "paywire_webhooks_processed", "Inbox events processed successfully.", ["type"]
-)
-WEBHOOKS_FAILED = Counter(
-    "paywire_webhooks_failed", "Inbox event processing attempts that failed.", ["type"]
-)
-WEBHOOKS_UNHANDLED = Counter(
-    "paywire_webhooks_unhandled", "Inbox events of a type no handler knows.", ["type"]
-)
+WEBHOOKS_DUPLICATES = Counter("paywire_webhooks_duplicates", "Verified events already in the inbox (redeliveries).")
+WEBHOOKS_PROCESSED = Counter("paywire_webhooks_processed", "Inbox events processed successfully.", ["type"])
+WEBHOOKS_FAILED = Counter("paywire_webhooks_failed", "Inbox event processing attempts that failed.", ["type"])
+WEBHOOKS_UNHANDLED = Counter("paywire_webhooks_unhandled", "Inbox events of a type no handler knows.", ["type"])
 WEBHOOKS_DEAD = Counter(
     "paywire_webhooks_dead",
     "Inbox events given up on after the retry bound (dead letters).",
@@ -56,12 +46,8 @@ WEBHOOK_PROCESSING_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 INBOX_DEPTH = Gauge("paywire_inbox_depth", "Inbox events waiting to be processed.")
-STRIPE_API_ERRORS = Counter(
-    "paywire_stripe_api_errors", "Errors from Stripe API calls, by kind.", ["type"]
-)
-CHECKOUT_SESSIONS = Counter(
-    "paywire_checkout_sessions", "Checkout Sessions created, by mode.", ["mode"]
-)
+STRIPE_API_ERRORS = Counter("paywire_stripe_api_errors", "Errors from Stripe API calls, by kind.", ["type"])
+CHECKOUT_SESSIONS = Counter("paywire_checkout_sessions", "Checkout Sessions created, by mode.", ["mode"])
 
 
 def render_latest() -> tuple[bytes, str]:

@@ -56,8 +56,7 @@ def require_migrated(settings: Settings) -> None:
     if not is_current(settings.database_url):
         raise ConfigError(
             "DATABASE_URL",
-            f"{settings.database_url_for_logs} is not migrated to the current schema; "
-            "run `paywire migrate`",
+            f"{settings.database_url_for_logs} is not migrated to the current schema; run `paywire migrate`",
         )
 
 
@@ -79,15 +78,13 @@ def serve(
     app = create_app(settings)
     stop = threading.Event()
     worker = start_worker_thread(settings, stop) if with_worker else None
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     if on_started is not None:
-        threading.Thread(
-            target=_notify_when_started, args=(server, on_started), daemon=True
-        ).start()
+        threading.Thread(target=_notify_when_started, args=(server, on_started), daemon=True).start()
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; stopping is the normal way out
     finally:
         stop.set()
         if worker is not None:
@@ -108,7 +105,10 @@ def run_worker_alone(settings: Settings) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run(settings, stop)
+    try:
+        run(settings, stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 def _notify_when_started(server: object, callback: Callable[[], None]) -> None:

@@ -158,9 +158,7 @@ def start_checkout(
                 automatic_tax=settings.automatic_tax,
                 success_url=success_url,
                 cancel_url=cancel_url,
-                idempotency_key=keys.checkout_purchase(
-                    user_id, product.key, bucket, variant=price_id
-                ),
+                idempotency_key=keys.checkout_purchase(user_id, product.key, bucket, variant=price_id),
             )
             orders.open_pending_order(
                 session,

@@ -16,9 +16,7 @@ from paywire.db.repositories import test_clocks
 from paywire.stripe import StripeError, StripeGateway
 
 
-def customer_now(
-    session: Session, customer: Customer | None, gateway: StripeGateway | None = None
-) -> int:
+def customer_now(session: Session, customer: Customer | None, gateway: StripeGateway | None = None) -> int:
     """Unix seconds in the customer's time."""
     if customer is None or not customer.test_clock_id:
         return int(time.time())
@@ -30,9 +28,7 @@ def customer_now(
             fresh = gateway.retrieve_test_clock(customer.test_clock_id)
         except StripeError:
             return int(time.time())
-        saved = test_clocks.save_clock(
-            session, fresh["id"], frozen_time=fresh["frozen_time"], status=fresh["status"]
-        )
+        saved = test_clocks.save_clock(session, fresh["id"], frozen_time=fresh["frozen_time"], status=fresh["status"])
         session.commit()
         return saved.frozen_time
     return int(time.time())

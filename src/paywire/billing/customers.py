@@ -51,9 +51,7 @@ def get_or_create_customer(
         session.rollback()
     winner = customers.find_by_user(session, user_id)
     if winner is None:  # the conflict was on the Stripe id, held by another user
-        raise RuntimeError(
-            f"Stripe customer {stripe_customer['id']} is already linked to another user"
-        )
+        raise RuntimeError(f"Stripe customer {stripe_customer['id']} is already linked to another user")
     if winner.stripe_customer_id != stripe_customer["id"]:
         log.warning(
             "user %s: orphan Stripe customer %s (kept %s)",

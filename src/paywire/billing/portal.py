@@ -16,9 +16,7 @@ from paywire.stripe import idempotency as keys
 PORTAL_WINDOW_SECONDS = 60
 
 
-def open_portal(
-    session: Session, gateway: StripeGateway, settings: Settings, *, user_id: str
-) -> str:
+def open_portal(session: Session, gateway: StripeGateway, settings: Settings, *, user_id: str) -> str:
     """The URL of a portal session for `user_id`'s customer; no customer, no portal."""
     customer = customers.find_by_user(session, user_id)
     if customer is None:
@@ -27,9 +25,7 @@ def open_portal(
         created = gateway.create_portal_session(
             customer_id=customer.stripe_customer_id,
             return_url=settings.app_link(settings.portal_return_path),
-            idempotency_key=keys.portal_session(
-                user_id, keys.time_bucket(time.time(), PORTAL_WINDOW_SECONDS)
-            ),
+            idempotency_key=keys.portal_session(user_id, keys.time_bucket(time.time(), PORTAL_WINDOW_SECONDS)),
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc

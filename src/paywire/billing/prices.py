@@ -18,9 +18,7 @@ DEFAULT_TTL_SECONDS = 300.0
 
 
 class PriceBook:
-    def __init__(
-        self, catalog: Catalog, gateway: StripeGateway, ttl: float = DEFAULT_TTL_SECONDS
-    ) -> None:
+    def __init__(self, catalog: Catalog, gateway: StripeGateway, ttl: float = DEFAULT_TTL_SECONDS) -> None:
         self._catalog = catalog
         self._gateway = gateway
         self._ttl = ttl
@@ -36,13 +34,10 @@ class PriceBook:
         if price is None or not _matches(spec, price):
             price = self._lookup(lookup_key, refresh=True)
         if price is None:
-            raise PriceUnavailable(
-                f"The price {lookup_key} is not in Stripe; run `paywire catalog push`."
-            )
+            raise PriceUnavailable(f"The price {lookup_key} is not in Stripe; run `paywire catalog push`.")
         if not price.get("active", True) or not _matches(spec, price):
             raise PriceUnavailable(
-                f"The Stripe price for {lookup_key} differs from the catalog; "
-                "run `paywire catalog check`."
+                f"The Stripe price for {lookup_key} differs from the catalog; run `paywire catalog check`."
             )
         return str(price["id"])
 
@@ -57,9 +52,7 @@ class PriceBook:
                 try:
                     self._prices = self._gateway.list_prices_by_lookup_keys(self._specs)
                 except StripeUnavailable as exc:
-                    raise BillingUnavailable(
-                        "Billing is temporarily unavailable; try again."
-                    ) from exc
+                    raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
                 self._loaded_at = time.monotonic()
             return self._prices.get(lookup_key)
 

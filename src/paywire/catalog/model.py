@@ -111,9 +111,7 @@ class Catalog(_Strict):
             for section in ("plans", "products"):
                 entries = data.get(section)
                 if isinstance(entries, dict):
-                    data[section] = {
-                        k: {**v, "key": k} if isinstance(v, dict) else v for k, v in entries.items()
-                    }
+                    data[section] = {k: {**v, "key": k} if isinstance(v, dict) else v for k, v in entries.items()}
         return data
 
     @model_validator(mode="after")
@@ -125,9 +123,7 @@ class Catalog(_Strict):
             raise ValueError("plan ranks must be distinct (they order upgrades and downgrades)")
         for product in self.products.values():
             if product.grants_plan not in self.plans:
-                raise ValueError(
-                    f"product {product.key!r} grants unknown plan {product.grants_plan!r}"
-                )
+                raise ValueError(f"product {product.key!r} grants unknown plan {product.grants_plan!r}")
         keys = [spec.lookup_key for spec in self.price_specs()]
         if len(set(keys)) != len(keys):
             raise ValueError("lookup keys collide between plans and products")
@@ -159,13 +155,9 @@ class Catalog(_Strict):
         return None
 
     def product_specs(self) -> list[ProductSpec]:
-        specs = [
-            ProductSpec(p.product_id, p.name, p.description, {"paywire_plan": p.key})
-            for p in self.plans.values()
-        ]
+        specs = [ProductSpec(p.product_id, p.name, p.description, {"paywire_plan": p.key}) for p in self.plans.values()]
         specs += [
-            ProductSpec(p.product_id, p.name, p.description, {"paywire_product": p.key})
-            for p in self.products.values()
+            ProductSpec(p.product_id, p.name, p.description, {"paywire_product": p.key}) for p in self.products.values()
         ]
         return specs
 
@@ -178,11 +170,7 @@ class Catalog(_Strict):
                 specs.append(PriceSpec(key, plan.product_id, amount, self.currency, interval, meta))
         for product in self.products.values():
             meta = {"paywire_product": product.key}
-            specs.append(
-                PriceSpec(
-                    product.lookup_key, product.product_id, product.price, self.currency, None, meta
-                )
-            )
+            specs.append(PriceSpec(product.lookup_key, product.product_id, product.price, self.currency, None, meta))
         return specs
 
     def lookup_keys(self) -> list[str]:

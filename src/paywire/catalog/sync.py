@@ -50,9 +50,7 @@ def _product_differences(spec: ProductSpec, found: dict[str, Any]) -> list[Drift
     if not found.get("active", True):
         drift.append(Drift("product", spec.product_id, "inactive"))
     if found.get("name") != spec.name:
-        drift.append(
-            Drift("product", spec.product_id, "name", f"{found.get('name')!r} != {spec.name!r}")
-        )
+        drift.append(Drift("product", spec.product_id, "name", f"{found.get('name')!r} != {spec.name!r}"))
     metadata = found.get("metadata") or {}
     wrong = {k: v for k, v in spec.metadata.items() if metadata.get(k) != v}
     if wrong:
@@ -185,9 +183,7 @@ def _push_price(spec: PriceSpec, found: dict[str, Any] | None, gateway: StripeGa
         # 24 h key window must create a third price, not replay the first.
         idempotency_key=keys.catalog_price(
             spec.lookup_key,
-            keys.fingerprint(
-                spec.unit_amount, spec.currency, spec.interval, spec.product_id, previous
-            ),
+            keys.fingerprint(spec.unit_amount, spec.currency, spec.interval, spec.product_id, previous),
         ),
     )
     if found is None:

@@ -113,9 +113,7 @@ class Subscription(Base):
     quantity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     current_period_start: Mapped[int | None] = mapped_column(StripeTime)
     current_period_end: Mapped[int | None] = mapped_column(StripeTime)
-    cancel_at_period_end: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cancel_at: Mapped[int | None] = mapped_column(StripeTime)
     canceled_at: Mapped[int | None] = mapped_column(StripeTime)
     ended_at: Mapped[int | None] = mapped_column(StripeTime)

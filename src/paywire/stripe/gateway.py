@@ -114,9 +114,7 @@ class StripeGateway:
         so this is a repair tool, not the way to find a customer just created)."""
         escaped = user_id.replace("\\", "\\\\").replace("'", "\\'")
         query = f"metadata['user_id']:'{escaped}'"
-        result = self._call(
-            lambda: self._client.v1.customers.search(params={"query": query, "limit": 100})
-        )
+        result = self._call(lambda: self._client.v1.customers.search(params={"query": query, "limit": 100}))
         return [plain(c) for c in result.data]
 
     # ----- checkout and portal ----------------------------------------------------------
@@ -172,29 +170,19 @@ class StripeGateway:
         )
         return self._create(self._client.v1.checkout.sessions.create, params, idempotency_key)
 
-    def retrieve_checkout_session(
-        self, session_id: str, *, expand: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    def retrieve_checkout_session(self, session_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
         params: Params = {"expand": list(expand)} if expand else {}
-        return plain(
-            self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params))
-        )
+        return plain(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params)))
 
-    def create_portal_session(
-        self, *, customer_id: str, return_url: str, idempotency_key: str
-    ) -> dict[str, Any]:
+    def create_portal_session(self, *, customer_id: str, return_url: str, idempotency_key: str) -> dict[str, Any]:
         # Portal sessions carry no metadata in Stripe's API; they are short-lived links.
         params: Params = {"customer": customer_id, "return_url": return_url}
         return self._create(self._client.v1.billing_portal.sessions.create, params, idempotency_key)
 
     # ----- subscriptions, invoices, payments (the mirror re-reads these) ----------------
-    def retrieve_subscription(
-        self, subscription_id: str, *, expand: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    def retrieve_subscription(self, subscription_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
         params: Params = {"expand": list(expand)} if expand else {}
-        return plain(
-            self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params))
-        )
+        return plain(self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params)))
 
     def list_subscriptions_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
         params: Params = {"customer": customer_id, "status": "all", "limit": 100}
@@ -204,20 +192,14 @@ class StripeGateway:
         params: Params = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.invoices.retrieve(invoice_id, params)))
 
-    def retrieve_payment_intent(
-        self, payment_intent_id: str, *, expand: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    def retrieve_payment_intent(self, payment_intent_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
         params: Params = {"expand": list(expand)} if expand else {}
-        return plain(
-            self._call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id, params))
-        )
+        return plain(self._call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id, params)))
 
     def retrieve_event(self, event_id: str) -> dict[str, Any]:
         return plain(self._call(lambda: self._client.v1.events.retrieve(event_id)))
 
-    def list_events(
-        self, *, created_after: int | None = None, types: Sequence[str] = ()
-    ) -> list[dict[str, Any]]:
+    def list_events(self, *, created_after: int | None = None, types: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Events Stripe still keeps (30 days), oldest first: the way to recover missed ones."""
         params: Params = {"limit": 100}
         if created_after is not None:
@@ -260,9 +242,7 @@ class StripeGateway:
         return self._create(self._client.v1.products.create, params, idempotency_key)
 
     def update_product(self, product_id: str, changes: Params) -> dict[str, Any]:
-        return plain(
-            self._call(lambda: self._client.v1.products.update(product_id, params=changes))
-        )
+        return plain(self._call(lambda: self._client.v1.products.update(product_id, params=changes)))
 
     def create_price(
         self,
@@ -314,20 +294,14 @@ class StripeGateway:
     def create_test_clock(self, *, frozen_time: int, name: str) -> dict[str, Any]:
         self._refuse_in_livemode("test clocks")
         params: Params = {"frozen_time": frozen_time, "name": name}
-        return plain(
-            self._call(lambda: self._client.v1.test_helpers.test_clocks.create(params=params))
-        )
+        return plain(self._call(lambda: self._client.v1.test_helpers.test_clocks.create(params=params)))
 
     def retrieve_test_clock(self, clock_id: str) -> dict[str, Any]:
         self._refuse_in_livemode("test clocks")
-        return plain(
-            self._call(lambda: self._client.v1.test_helpers.test_clocks.retrieve(clock_id))
-        )
+        return plain(self._call(lambda: self._client.v1.test_helpers.test_clocks.retrieve(clock_id)))
 
     # ----- webhooks ---------------------------------------------------------------------
-    def verify_webhook(
-        self, payload: bytes, signature_header: str | None, secrets: Sequence[str]
-    ) -> dict[str, Any]:
+    def verify_webhook(self, payload: bytes, signature_header: str | None, secrets: Sequence[str]) -> dict[str, Any]:
         """Verify with the SDK against each configured secret (several during rotation);
         raises `WebhookSignatureInvalid` when none matches or the timestamp is stale."""
         return verify_webhook(payload, signature_header, secrets)
@@ -337,9 +311,7 @@ class StripeGateway:
         if self.livemode:
             raise StripeMisconfigured(f"{what} exist in test mode only")
 
-    def _create(
-        self, method: Callable[..., Any], params: Params, idempotency_key: str
-    ) -> dict[str, Any]:
+    def _create(self, method: Callable[..., Any], params: Params, idempotency_key: str) -> dict[str, Any]:
         options = {"idempotency_key": idempotency_key}
         return plain(self._call(lambda: method(params=params, options=options)))
 
@@ -362,9 +334,7 @@ class StripeGateway:
             except stripe.RateLimitError as exc:
                 STRIPE_API_ERRORS.labels(type="rate_limit").inc()
                 if attempt >= self._rate_limit_retries:
-                    raise StripeUnavailable(
-                        "Stripe kept rate limiting the request", request_id=exc.request_id
-                    ) from exc
+                    raise StripeUnavailable("Stripe kept rate limiting the request", request_id=exc.request_id) from exc
                 delay = self._backoff_delay(attempt, exc)
                 log.warning("stripe rate limited; retry %d in %.2fs", attempt + 1, delay)
                 self._sleep(delay)
@@ -415,9 +385,7 @@ def translate(exc: stripe.StripeError) -> StripeError:
         STRIPE_API_ERRORS.labels(type="rate_limit").inc()
         return StripeUnavailable("Stripe is rate limiting requests", request_id=request_id)
     STRIPE_API_ERRORS.labels(type="api_error").inc()
-    return StripeUnavailable(
-        f"Stripe failed ({exc.http_status or 'no status'})", request_id=request_id
-    )
+    return StripeUnavailable(f"Stripe failed ({exc.http_status or 'no status'})", request_id=request_id)
 
 
 def verify_webhook(

@@ -31,9 +31,7 @@ def customer_create(user_id: str) -> str:
     return _key("customer", "create", user_id)
 
 
-def checkout_subscription(
-    user_id: str, plan: str, interval: str, quantity: int, bucket: int, variant: str = ""
-) -> str:
+def checkout_subscription(user_id: str, plan: str, interval: str, quantity: int, bucket: int, variant: str = "") -> str:
     """`variant` distinguishes otherwise equal requests whose Stripe parameters differ
     (e.g. the price behind a lookup key moved), which Stripe would refuse under one key."""
     return _key("checkout", user_id, plan, interval, quantity, bucket, variant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,9 +14,12 @@ from paywire.billing.checkout import choose, start_checkout
 from paywire.billing.entitlements import Entitlement, entitlement_for
 from paywire.billing.errors import BillingError
 from paywire.billing.portal import open_portal
+from paywire.stripe import StripeError
 from paywire.web.auth import CurrentUser, Principal
 from paywire.web.context import Context, PaywireContext
-from paywire.web.errors import ApiError, api_error
+from paywire.web.errors import ApiError, edge_error
+
+log = logging.getLogger("paywire.web")
 
 MAX_BODY_BYTES = 16 * 1024
 # Whatever a client might send to set its own price: always refused, by name.
@@ -60,8 +64,7 @@ def parse_checkout(data: dict[str, Any]) -> CheckoutRequest:
         if key in PRICE_FIELDS:
             raise ApiError(
                 400,
-                "Prices and amounts come from the catalog: name a plan (with interval and "
-                "quantity) or a product.",
+                "Prices and amounts come from the catalog: name a plan (with interval and quantity) or a product.",
                 field=key,
             )
     try:
@@ -120,16 +123,18 @@ def build_api_router() -> APIRouter:
 
         try:
             return await run_in_threadpool(run)
-        except BillingError as exc:
-            raise api_error(exc) from None
+        except (BillingError, StripeError) as exc:
+            log.warning("checkout for %s failed: %r", user.user_id, exc)
+            raise edge_error(exc) from None
 
     @router.post("/billing-portal")
     def billing_portal(user: CurrentUser, context: Context) -> dict[str, str]:
         try:
             with context.sessions() as session:
                 url = open_portal(session, context.gateway, context.settings, user_id=user.user_id)
-        except BillingError as exc:
-            raise api_error(exc) from None
+        except (BillingError, StripeError) as exc:
+            log.warning("portal for %s failed: %r", user.user_id, exc)
+            raise edge_error(exc) from None
         return {"url": url}
 
     @router.get("/billing")

@@ -62,9 +62,7 @@ def router(settings: Settings | None = None, *, context: PaywireContext | None =
     return combined
 
 
-def mount(
-    app: FastAPI, settings: Settings | None = None, *, context: PaywireContext | None = None
-) -> PaywireContext:
+def mount(app: FastAPI, settings: Settings | None = None, *, context: PaywireContext | None = None) -> PaywireContext:
     """Mount paywire in a host app: its routes, its error format, its context."""
     settings = settings or (context.settings if context else load_settings())
     context = context or PaywireContext.build(settings)
@@ -74,9 +72,7 @@ def mount(
     return context
 
 
-def create_app(
-    settings: Settings | None = None, *, context: PaywireContext | None = None
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, context: PaywireContext | None = None) -> FastAPI:
     """paywire as a standalone service."""
     settings = settings or (context.settings if context else load_settings())
     app = FastAPI(

@@ -49,9 +49,7 @@ def _render(context: PaywireContext) -> str:
         for p in catalog.products.values()
     ]
     return _templates.from_string(text).render(
-        catalog_json=json.dumps(
-            {"currency": catalog.currency, "plans": plans, "products": products}
-        ),
+        catalog_json=json.dumps({"currency": catalog.currency, "plans": plans, "products": products}),
         stripe_api_base=context.settings.stripe_api_base or "",
     )
 

@@ -20,6 +20,7 @@ from paywire.billing.errors import (
     NoBillingAccount,
     PriceUnavailable,
 )
+from paywire.stripe import CardDeclined, StripeError, StripeMisconfigured, StripeUnavailable
 
 RETRY_AFTER_UNAVAILABLE = "5"
 
@@ -51,6 +52,23 @@ def api_error(exc: BillingError) -> ApiError:
     if isinstance(exc, PriceUnavailable | BillingUnavailable):
         return ApiError(503, exc.message, headers={"Retry-After": RETRY_AFTER_UNAVAILABLE})
     return ApiError(400, exc.message, field=exc.field)
+
+
+def stripe_api_error(exc: StripeError) -> ApiError:
+    """Stripe errors that reach the edge: paywire sent something Stripe would not take."""
+    if isinstance(exc, CardDeclined):
+        return ApiError(402, exc.message, code="card_declined")
+    if isinstance(exc, StripeUnavailable):
+        return ApiError(
+            503, "Billing is temporarily unavailable; try again.", headers={"Retry-After": RETRY_AFTER_UNAVAILABLE}
+        )
+    if isinstance(exc, StripeMisconfigured):
+        return ApiError(503, "Billing is misconfigured; the operator has been told.")
+    return ApiError(502, "Stripe refused the request.", request_id=exc.request_id)
+
+
+def edge_error(exc: BillingError | StripeError) -> ApiError:
+    return api_error(exc) if isinstance(exc, BillingError) else stripe_api_error(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

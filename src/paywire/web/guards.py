@@ -23,9 +23,7 @@ def require_feature(feature: str) -> Callable[..., object]:
     async def dependency(user: CurrentUser, context: Context) -> Entitlement:
         entitlement = await run_in_threadpool(load_entitlement, context, user)
         if not entitlement.access:
-            raise ApiError(
-                403, f"No active plan gives access to {feature}.", reason=entitlement.reason
-            )
+            raise ApiError(403, f"No active plan gives access to {feature}.", reason=entitlement.reason)
         if feature not in entitlement.features:
             raise ApiError(
                 403,
@@ -48,9 +46,7 @@ def require_plan(plan: str, *, or_higher: bool = True) -> Callable[..., object]:
         if not entitlement.access or entitlement.plan is None:
             raise ApiError(403, f"This needs the {wanted.name} plan.", reason=entitlement.reason)
         held = context.catalog.plan(entitlement.plan)
-        enough = held is not None and (
-            held.rank >= wanted.rank if or_higher else held.key == wanted.key
-        )
+        enough = held is not None and (held.rank >= wanted.rank if or_higher else held.key == wanted.key)
         if not enough:
             raise ApiError(
                 403,

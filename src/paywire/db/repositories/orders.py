@@ -25,9 +25,7 @@ def for_user(session: Session, user_id: str) -> Sequence[Order]:
 
 
 def paid_for_user(session: Session, user_id: str) -> Sequence[Order]:
-    return session.scalars(
-        select(Order).where(Order.user_id == user_id, Order.status.in_(PAID_STATES))
-    ).all()
+    return session.scalars(select(Order).where(Order.user_id == user_id, Order.status.in_(PAID_STATES))).all()
 
 
 def open_pending_order(

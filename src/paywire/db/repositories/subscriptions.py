@@ -31,18 +31,14 @@ def for_user(session: Session, user_id: str) -> Sequence[Subscription]:
 
 def live_for_user(session: Session, user_id: str) -> Sequence[Subscription]:
     return session.scalars(
-        select(Subscription).where(
-            Subscription.user_id == user_id, Subscription.status.in_(LIVE_STATUSES)
-        )
+        select(Subscription).where(Subscription.user_id == user_id, Subscription.status.in_(LIVE_STATUSES))
     ).all()
 
 
 def had_trial(session: Session, user_id: str) -> bool:
     """Whether any mirrored subscription of the user ever had a trial."""
     found = session.scalar(
-        select(Subscription.id)
-        .where(Subscription.user_id == user_id, Subscription.trial_start.is_not(None))
-        .limit(1)
+        select(Subscription.id).where(Subscription.user_id == user_id, Subscription.trial_start.is_not(None)).limit(1)
     )
     return found is not None
 
@@ -113,9 +109,7 @@ def lock_for_update(session: Session, subscription_id: str) -> tuple[bool, int |
         .values(stripe_version=Subscription.stripe_version)
         .execution_options(synchronize_session=False)
     )
-    found = session.execute(
-        select(Subscription.stripe_version).where(Subscription.id == subscription_id)
-    ).first()
+    found = session.execute(select(Subscription.stripe_version).where(Subscription.id == subscription_id)).first()
     if found is None:
         return False, None
     return True, found[0]

@@ -53,12 +53,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
     )
     with op.batch_alter_table("invoices", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_invoices_stripe_customer_id"), ["stripe_customer_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_invoices_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_invoices_stripe_customer_id"), ["stripe_customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_invoices_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "orders",
@@ -85,9 +81,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("checkout_session_id", name=op.f("uq_orders_checkout_session_id")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_orders_stripe_customer_id"), ["stripe_customer_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_orders_stripe_customer_id"), ["stripe_customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -117,9 +111,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
     )
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_subscriptions_stripe_customer_id"), ["stripe_customer_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_subscriptions_stripe_customer_id"), ["stripe_customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_subscriptions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -149,17 +141,14 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(length=255), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "state IN ('pending', 'processing', 'processed', 'failed', 'dead', 'ignored', "
-            "'livemode_mismatch')",
+            "state IN ('pending', 'processing', 'processed', 'failed', 'dead', 'ignored', 'livemode_mismatch')",
             name=op.f("ck_webhook_events_state"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
     )
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.create_index("ix_webhook_events_object_id", ["object_id"], unique=False)
-        batch_op.create_index(
-            "ix_webhook_events_state_next_attempt_at", ["state", "next_attempt_at"], unique=False
-        )
+        batch_op.create_index("ix_webhook_events_state_next_attempt_at", ["state", "next_attempt_at"], unique=False)
 
     op.create_table(
         "subscription_items",
@@ -180,9 +169,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscription_items")),
     )
     with op.batch_alter_table("subscription_items", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_subscription_items_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_subscription_items_subscription_id"), ["subscription_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,120 @@
+"""`paywire serve` and `paywire dev` as real processes, stopped as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from paywire.db.migrate import upgrade_to_head
+from tests.support.processes import free_port, wait_http
+from tests.support.stripesim import TEST_KEY, Sim
+
+PAYWIRE = [sys.executable, "-m", "paywire.cli.main"]
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYWIRE_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(values)
+    return env
+
+
+def _wait_for_line(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = log.read_text(errors="replace") if log.exists() else ""
+        if text in content:
+            return content
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode}:\n{content}")
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared:\n{log.read_text(errors='replace')}")
+
+
+def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path}/serve.sqlite3"
+    upgrade_to_head(database)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*PAYWIRE, "serve", "--port", str(port)],
+            env=_env(
+                STRIPE_SECRET_KEY=TEST_KEY,
+                STRIPE_API_BASE=sim.url,
+                DATABASE_URL=database,
+                STRIPE_WEBHOOK_SECRET="whsec_test",
+                PAYWIRE_AUTH_SECRET="s" * 40,
+            ),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False)
+        assert ready.status_code == 200
+        assert "whsec_test" not in log.read_text() and "s" * 40 not in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+
+
+def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    log = tmp_path / "dev.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*PAYWIRE, "dev", "--port", str(port), "--stripesim-port", str(sim_port)],
+            env=_env(),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    app, sim_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}"
+    try:
+        output = _wait_for_line(log, "paywire dev is running", proc)
+        assert f"{app}/" in output and sim_url in output
+        assert httpx.get(f"{app}/readyz", trust_env=False).status_code == 200
+        page = httpx.get(f"{app}/", trust_env=False)
+        assert page.status_code == 200 and "Development only" in page.text
+        token = httpx.post(f"{app}/dev/sign-in", json={"user_id": "dev-user"}, trust_env=False).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        billing = httpx.get(f"{app}/api/billing", headers=auth, trust_env=False)
+        assert billing.json()["access"] is False
+        checkout = httpx.post(
+            f"{app}/api/checkout",
+            json={"plan": "pro", "interval": "month", "quantity": 2},
+            headers=auth,
+            trust_env=False,
+            timeout=30,
+        )
+        assert checkout.status_code == 200, checkout.text
+        assert checkout.json()["url"].startswith(sim_url)
+        endpoints = httpx.get(
+            f"{sim_url}/v1/webhook_endpoints",
+            auth=("sk_test_paywire_dev_local_only", ""),
+            trust_env=False,
+        ).json()["data"]
+        assert [e["url"] for e in endpoints] == [f"{app}/webhooks/stripe"]
+        remembered = json.loads((tmp_path / "var" / "dev-webhook-endpoint.json").read_text())
+        assert remembered["id"] == endpoints[0]["id"]
+        assert (tmp_path / "var" / "paywire-dev.sqlite3").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    assert "paywire dev: stopped" in log.read_text()
+    for url in (f"{app}/healthz", f"{sim_url}/_sim/health"):
+        try:
+            httpx.get(url, timeout=1, trust_env=False)
+        except httpx.HTTPError:
+            continue
+        raise AssertionError(f"{url} still answers after Ctrl-C")
