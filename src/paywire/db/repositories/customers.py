@@ -46,3 +46,17 @@ def mark_trial_used(session: Session, user_id: str, at: datetime | None = None) 
         .where(Customer.user_id == user_id, Customer.trial_used.is_(False))
         .values(trial_used=True, trial_used_at=at or utcnow(), updated_at=utcnow())
     )
+
+
+def update_details(
+    session: Session, stripe_customer_id: str, *, email: str | None, test_clock_id: str | None
+) -> bool:
+    """Follow Stripe's copy of a customer's email and test clock (the events pipeline calls
+    this on `customer.updated`). True if a row was there to update."""
+    result = session.execute(
+        update(Customer)
+        .where(Customer.stripe_customer_id == stripe_customer_id)
+        .values(email=email, test_clock_id=test_clock_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,33 @@
+"""`customer.subscription.*`: the subscription mirror.
+
+Every event about a subscription, whatever it says changed, leads to one thing: re-read the
+subscription (prices expanded, for the plan) and write it, subject to the version rule in
+`paywire.events.mirror`. A canceled subscription stays retrievable in Stripe, so `deleted`
+takes the same path and mirrors status `canceled`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paywire.events.handlers._event import event_object_id
+from paywire.events.mirror import HandlerContext, refresh_subscription
+
+
+def on_subscription_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
+    return refresh_subscription(ctx, event_object_id(event))
+
+
+HANDLERS = {
+    f"customer.subscription.{change}": on_subscription_changed
+    for change in (
+        "created",
+        "updated",
+        "deleted",
+        "paused",
+        "resumed",
+        "pending_update_applied",
+        "pending_update_expired",
+        "trial_will_end",
+    )
+}
