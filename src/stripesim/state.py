@@ -95,6 +95,7 @@ class SimConfig:
     dispute_delay_s: int = 60  # 4000000000000259: a dispute opens this long after the charge
     events_kept_s: int = 30 * 24 * 3600
     checkout_expires_s: int = 24 * 3600
+    upcoming_invoice_days: float = 3.0  # invoice.upcoming this long before a renewal; 0 = off
 
 
 class State:
@@ -214,6 +215,10 @@ class State:
             },
             "type": event_type,
         }
+        # Retention is counted in the time of the clock the object lives on.
+        event["_clock"] = (
+            record["id"] if record.get("object") == "test_helpers.test_clock" else self.clock_of(record)
+        )
         self.insert(event)
         for listener in self.listeners:
             listener(event)

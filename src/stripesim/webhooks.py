@@ -177,7 +177,7 @@ class Dispatcher:
         if faults.failed_so_far < faults.fail_first:
             faults.failed_so_far += 1
             return False, None, "simulated failure (fail_first)"
-        payload = orjson.dumps(event, option=orjson.OPT_INDENT_2)
+        payload = orjson.dumps(self.state.render(event), option=orjson.OPT_INDENT_2)
         headers = {
             "content-type": "application/json; charset=utf-8",
             "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",

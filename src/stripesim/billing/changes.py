@@ -392,11 +392,14 @@ def apply_pending_update(state: State, sub: Record) -> None:
         at=data["at"],
         items_changed=True,
     )
+    was_pending = sub.get("pending_update") is not None
     with state.changing(sub):
         apply_plan(state, sub, plan)
         sub["pending_update"] = None
         if sub["status"] in ("past_due", "unpaid", "incomplete"):
             sub["status"] = "active"
+    if was_pending:  # paid at once, the update was never pending in Stripe's eyes
+        state.emit("customer.subscription.pending_update_applied", sub)
 
 
 def expire_pending_update(state: State, sub: Record) -> None:
@@ -406,6 +409,7 @@ def expire_pending_update(state: State, sub: Record) -> None:
         invoices.void(state, invoice)
     with state.changing(sub):
         sub["pending_update"] = None
+    state.emit("customer.subscription.pending_update_expired", sub)
 
 
 # ----- previews -----------------------------------------------------------------------------

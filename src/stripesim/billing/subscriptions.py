@@ -630,8 +630,30 @@ def _next_due(state: State, sub: Record) -> int | None:
         candidates.append(warn_at)
     if sub.get("cancel_at") and sub["cancel_at"] <= sub["_period_end"]:
         candidates.append(sub["cancel_at"])
+    upcoming_at = _upcoming_at(state, sub)
+    if upcoming_at is not None:
+        candidates.append(upcoming_at)
     candidates.append(sub["_period_end"])
     return min(candidates)
+
+
+def _upcoming_at(state: State, sub: Record) -> int | None:
+    """When `invoice.upcoming` is due for this period (Stripe's "upcoming renewal events")."""
+    days = state.config.upcoming_invoice_days
+    if days <= 0 or sub["cancel_at_period_end"] or sub.get("_upcoming_sent_for") == sub["_period_end"]:
+        return None
+    at = sub["_period_end"] - int(days * DAY)
+    return at if at > sub["_period_start"] else None
+
+
+def announce_upcoming(state: State, sub: Record) -> None:
+    from stripesim.billing import changes
+
+    customer = state.get(sub["customer"], "customer")
+    preview = changes.preview(state, customer, sub, [], proration_behavior="create_prorations", at=state.now_for(sub))
+    preview["id"] = None  # the upcoming invoice has no id, as on Stripe
+    sub["_upcoming_sent_for"] = sub["_period_end"]
+    state.emit("invoice.upcoming", preview)
 
 
 @timer("subscription", _next_due, priority=80)
@@ -665,6 +687,12 @@ def advance_subscription(state: State, sub: Record, at: int) -> None:
         return
     if sub.get("cancel_at") and sub["cancel_at"] <= at:
         cancel_now(state, sub, sub["cancel_at"], reason="cancellation_requested")
+        return
+    upcoming_at = _upcoming_at(state, sub)
+    if upcoming_at is not None and upcoming_at <= at < sub["_period_end"]:
+        announce_upcoming(state, sub)
+        return
+    if at < sub["_period_end"]:
         return
     if sub["cancel_at_period_end"]:
         cancel_now(state, sub, sub["_period_end"], reason="cancellation_requested")

@@ -9,7 +9,7 @@ from stripesim.state import Record, State
 
 
 def _live(state: State, event: Record) -> bool:
-    age = state.now() - event["created"]
+    age = state.now(event.get("_clock")) - event["created"]
     return age <= state.config.events_kept_s
 
 

@@ -262,3 +262,52 @@ def test_changing_plan_during_a_trial_keeps_the_trial_end(sim: Sim, stripe_clien
     assert updated.trial_end == sub.trial_end
     assert subscription_period(updated)[1] == sub.trial_end
     assert stripe_client.v1.invoice_items.list(params={"pending": True}).data == []
+
+
+def test_pending_update_outcomes_are_announced(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    catalog, clock, customer, sub = pro_subscriber(sim, stripe_client)
+    target = premium(stripe_client, catalog)
+    with_card(stripe_client, customer, CARD_DECLINE)
+    item = sub["items"].data[0]
+    change = {
+        "items": [{"id": item.id, "price": target.id}],
+        "proration_behavior": "always_invoice",
+        "payment_behavior": "pending_if_incomplete",
+    }
+    stripe_client.v1.subscriptions.update(sub.id, params=change)
+    sim.advance(stripe_client, clock.id, HALF_FEB + 23 * 3600 + 60)
+    assert stripe_client.v1.events.list(params={"type": "customer.subscription.pending_update_expired"}).data
+
+    with_card(stripe_client, customer)
+    stripe_client.v1.subscriptions.update(
+        sub.id, params={**change, "items": [{"id": item.id, "price": catalog.pro_year.id}]}
+    )
+    # Paid at once: the update never waited, so nothing is announced as applied.
+    assert stripe_client.v1.events.list(params={"type": "customer.subscription.pending_update_applied"}).data == []
+
+
+def test_paying_a_pending_update_later_announces_it_applied(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    catalog, _, customer, sub = pro_subscriber(sim, stripe_client)
+    target = premium(stripe_client, catalog)
+    with_card(stripe_client, customer, CARD_DECLINE)
+    item = sub["items"].data[0]
+    updated = stripe_client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item.id, "price": target.id}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
+    with_card(stripe_client, customer)
+    stripe_client.v1.invoices.pay(updated.latest_invoice)
+    applied = stripe_client.v1.events.list(params={"type": "customer.subscription.pending_update_applied"}).data
+    assert len(applied) == 1 and applied[0].data.object["items"].data[0].price.id == target.id
+
+
+def test_events_are_kept_for_thirty_days_of_clock_time(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    _, clock, _, sub = pro_subscriber(sim, stripe_client)
+    assert stripe_client.v1.events.list(params={"type": "customer.subscription.created"}).data
+    sim.advance(stripe_client, clock.id, HALF_FEB + 31 * 86400)
+    assert stripe_client.v1.events.list(params={"type": "customer.subscription.created"}).data == []
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
