@@ -227,8 +227,8 @@ class Settings(BaseSettings):
 
 
 # Environment variable names, for messages built from pydantic's field names.
-_ENV_NAMES = {
-    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name)
+_ENV_NAMES: dict[str, str] = {
+    name: str(field.validation_alias.choices[0]) if isinstance(field.validation_alias, AliasChoices) else name
     for name, field in Settings.model_fields.items()
 }
 

@@ -8,6 +8,7 @@ row is unique per user, so only one insert wins and the others read the winner's
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -64,7 +65,7 @@ def get_or_create_customer(
 
 def _create_in_stripe(
     gateway: StripeGateway, user_id: str, email: str | None, test_clock: str | None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     try:
         return gateway.create_customer(
             user_id=user_id,

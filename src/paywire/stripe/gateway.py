@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import stripe
 
@@ -171,7 +171,7 @@ class StripeGateway:
         return self._create(self._client.v1.checkout.sessions.create, params, idempotency_key)
 
     def retrieve_checkout_session(self, session_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
-        params: Params = {"expand": list(expand)} if expand else {}
+        params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params)))
 
     def create_portal_session(self, *, customer_id: str, return_url: str, idempotency_key: str) -> dict[str, Any]:
@@ -181,7 +181,7 @@ class StripeGateway:
 
     # ----- subscriptions, invoices, payments (the mirror re-reads these) ----------------
     def retrieve_subscription(self, subscription_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
-        params: Params = {"expand": list(expand)} if expand else {}
+        params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.subscriptions.retrieve(subscription_id, params)))
 
     def list_subscriptions_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
@@ -189,11 +189,11 @@ class StripeGateway:
         return self._list_all(self._client.v1.subscriptions.list, params)
 
     def retrieve_invoice(self, invoice_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
-        params: Params = {"expand": list(expand)} if expand else {}
+        params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.invoices.retrieve(invoice_id, params)))
 
     def retrieve_payment_intent(self, payment_intent_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
-        params: Params = {"expand": list(expand)} if expand else {}
+        params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id, params)))
 
     def retrieve_event(self, event_id: str) -> dict[str, Any]:
@@ -242,7 +242,7 @@ class StripeGateway:
         return self._create(self._client.v1.products.create, params, idempotency_key)
 
     def update_product(self, product_id: str, changes: Params) -> dict[str, Any]:
-        return plain(self._call(lambda: self._client.v1.products.update(product_id, params=changes)))
+        return plain(self._call(lambda: self._client.v1.products.update(product_id, params=cast(Any, changes))))
 
     def create_price(
         self,
@@ -270,7 +270,7 @@ class StripeGateway:
         return self._create(self._client.v1.prices.create, params, idempotency_key)
 
     def update_price(self, price_id: str, changes: Params) -> dict[str, Any]:
-        return plain(self._call(lambda: self._client.v1.prices.update(price_id, params=changes)))
+        return plain(self._call(lambda: self._client.v1.prices.update(price_id, params=cast(Any, changes))))
 
     # ----- webhook endpoints and test clocks (setup and test mode) ----------------------
     def create_webhook_endpoint(
@@ -293,7 +293,7 @@ class StripeGateway:
 
     def create_test_clock(self, *, frozen_time: int, name: str) -> dict[str, Any]:
         self._refuse_in_livemode("test clocks")
-        params: Params = {"frozen_time": frozen_time, "name": name}
+        params: Any = {"frozen_time": frozen_time, "name": name}
         return plain(self._call(lambda: self._client.v1.test_helpers.test_clocks.create(params=params)))
 
     def retrieve_test_clock(self, clock_id: str) -> dict[str, Any]:
