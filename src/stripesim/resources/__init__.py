@@ -2,6 +2,7 @@
 
 from stripesim.resources import (  # noqa: F401
     billing_meters,
+    billing_portal,
     checkout_sessions,
     coupons,
     customers,
@@ -19,3 +20,5 @@ from stripesim.resources import (  # noqa: F401
     test_clocks,
     webhook_endpoints,
 )
+
+from stripesim import pages  # noqa: E402,F401  (hosted pages register their routes)
