@@ -78,6 +78,7 @@ class Simulator:
                 self.engine.run_due(None, self.state.now())
             except Exception:
                 log.exception("stripesim: real-time tick failed")
+            self.state.sweep_idempotency()
             if self._dirty and time.monotonic() - last_save > 5:
                 self.persist()
                 last_save = time.monotonic()
@@ -134,6 +135,7 @@ class Simulator:
 
     @staticmethod
     async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+        headers["content-length"] = str(len(body))
         await send(
             {
                 "type": "http.response.start",

@@ -90,10 +90,11 @@ class IdempotencyError(StripeError):
 class RateLimited(StripeError):
     status = 429
 
-    def __init__(self) -> None:
+    def __init__(self, retry_after: int = 1) -> None:
         super().__init__(
             "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
             code="rate_limit",
+            headers={"retry-after": str(retry_after)},
         )
 
 

@@ -252,6 +252,13 @@ class State:
             return None
         return fingerprint, status, body
 
+    def sweep_idempotency(self) -> None:
+        """Forget idempotency keys older than 24 hours, as Stripe does."""
+        cutoff = time.time() - 24 * 3600
+        stale = [key for key, (_, _, _, stored_at) in self.idempotency.items() if stored_at < cutoff]
+        for key in stale:
+            del self.idempotency[key]
+
     def idempotent_store(self, api_key: str, key: str, fingerprint: bytes, status: int, body: bytes) -> None:
         self.idempotency[(api_key, key)] = (fingerprint, status, body, time.time())
 
