@@ -117,9 +117,7 @@ def json_type(value: Any) -> str:
     return "null"
 
 
-def compare(
-    ours: dict[str, Any], fixture: dict[str, Any] | None, cls: type | None, path: str
-) -> list[str]:
+def compare(ours: dict[str, Any], fixture: dict[str, Any] | None, cls: type | None, path: str) -> list[str]:
     problems: list[str] = []
     hints = annotations(cls)
     if fixture is not None:
@@ -144,10 +142,7 @@ def compare(
                 "object",
             }:
                 continue
-            problems.append(
-                f"{where}: {json_type(value)} {value!r:.60}, Stripe's fixture has a "
-                f"{json_type(expected)}"
-            )
+            problems.append(f"{where}: {json_type(value)} {value!r:.60}, Stripe's fixture has a {json_type(expected)}")
             continue
         if key in FREE_FORM_KEYS or (hint is not None and is_free_form(hint)):
             continue
@@ -166,9 +161,7 @@ def compare(
             for i, item in enumerate(value):
                 if not isinstance(item, dict):
                     if sample is not None and json_type(item) != json_type(sample):
-                        problems.append(
-                            f"{where}[{i}]: {json_type(item)}, fixture has {json_type(sample)}"
-                        )
+                        problems.append(f"{where}[{i}]: {json_type(item)}, fixture has {json_type(sample)}")
                     continue
                 item_cls = inner_cls
                 if item.get("object") and sdk_class(item["object"]) is not None:

@@ -34,9 +34,7 @@ def test_coupon_create_retrieve_update_delete(stripe_client: stripe.StripeClient
     assert "applies_to" not in c  # includable: only with expand[]
     got = stripe_client.v1.coupons.retrieve(c.id)
     assert got.to_dict() == c.to_dict()
-    updated = stripe_client.v1.coupons.update(
-        c.id, params={"name": "Renamed", "metadata": {"x": "1"}}
-    )
+    updated = stripe_client.v1.coupons.update(c.id, params={"name": "Renamed", "metadata": {"x": "1"}})
     assert updated.name == "Renamed"
     assert updated.metadata.to_dict() == {"campaign": "fall", "x": "1"}
     event = _events(stripe_client, "coupon.updated")[0]
@@ -66,9 +64,7 @@ def test_coupon_with_custom_id_amount_off_and_applies_to(
     )
     assert c.id == "FIVEOFF" and c.amount_off == 500 and c.currency == "usd"
     assert "applies_to" not in c
-    shown = stripe_client.v1.coupons.retrieve(
-        "FIVEOFF", params={"expand": ["applies_to", "currency_options"]}
-    )
+    shown = stripe_client.v1.coupons.retrieve("FIVEOFF", params={"expand": ["applies_to", "currency_options"]})
     assert shown.applies_to.products == [product.id]
     assert shown.currency_options["eur"].amount_off == 450
     listed = stripe_client.v1.coupons.list(params={"expand": ["data.applies_to"]})
@@ -118,18 +114,14 @@ def test_coupon_list_paginates_newest_first(stripe_client: stripe.StripeClient) 
 
 
 def test_coupon_redeem_by_turns_it_invalid(stripe_client: stripe.StripeClient) -> None:
-    c = stripe_client.v1.coupons.create(
-        params={"percent_off": 10, "redeem_by": int(time.time()) + 2}
-    )
+    c = stripe_client.v1.coupons.create(params={"percent_off": 10, "redeem_by": int(time.time()) + 2})
     assert c.valid is True
     deadline = time.monotonic() + 10
     while stripe_client.v1.coupons.retrieve(c.id).valid and time.monotonic() < deadline:
         time.sleep(0.2)
     assert stripe_client.v1.coupons.retrieve(c.id).valid is False
     with pytest.raises(stripe.InvalidRequestError) as info:
-        stripe_client.v1.promotion_codes.create(
-            params={"promotion": {"type": "coupon", "coupon": c.id}}
-        )
+        stripe_client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": c.id}})
     assert info.value.code == "coupon_expired"
 
 
@@ -160,9 +152,7 @@ def test_promotion_code_lifecycle(stripe_client: stripe.StripeClient) -> None:
     assert p.restrictions.first_time_transaction is True
     assert p.restrictions.minimum_amount == 1000 and p.restrictions.minimum_amount_currency == "usd"
     assert p.customer_account is None
-    expanded = stripe_client.v1.promotion_codes.retrieve(
-        p.id, params={"expand": ["promotion.coupon", "customer"]}
-    )
+    expanded = stripe_client.v1.promotion_codes.retrieve(p.id, params={"expand": ["promotion.coupon", "customer"]})
     assert expanded.promotion.coupon.id == c.id and expanded.promotion.coupon.percent_off == 20
     assert expanded.customer.email == "p@example.com"
     off = stripe_client.v1.promotion_codes.update(p.id, params={"active": False})
@@ -174,13 +164,9 @@ def test_promotion_code_lifecycle(stripe_client: stripe.StripeClient) -> None:
 
 def test_promotion_code_generated_code_and_uniqueness(stripe_client: stripe.StripeClient) -> None:
     c = stripe_client.v1.coupons.create(params={"percent_off": 5})
-    generated = stripe_client.v1.promotion_codes.create(
-        params={"promotion": {"type": "coupon", "coupon": c.id}}
-    )
+    generated = stripe_client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": c.id}})
     assert generated.code and generated.code.isalnum()
-    stripe_client.v1.promotion_codes.create(
-        params={"promotion": {"type": "coupon", "coupon": c.id}, "code": "SAVE"}
-    )
+    stripe_client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": c.id}, "code": "SAVE"})
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.promotion_codes.create(
             params={"promotion": {"type": "coupon", "coupon": c.id}, "code": "save"}
@@ -206,9 +192,7 @@ def test_promotion_code_generated_code_and_uniqueness(stripe_client: stripe.Stri
         ({"restrictions": {"minimum_amount": 100}}, "restrictions[minimum_amount_currency]"),
     ],
 )
-def test_promotion_code_validation(
-    stripe_client: stripe.StripeClient, extra: dict[str, object], param: str
-) -> None:
+def test_promotion_code_validation(stripe_client: stripe.StripeClient, extra: dict[str, object], param: str) -> None:
     c = stripe_client.v1.coupons.create(params={"percent_off": 5})
     params: dict[str, object] = {"promotion": {"type": "coupon", "coupon": c.id}, **extra}
     with pytest.raises(stripe.InvalidRequestError) as info:
@@ -275,17 +259,11 @@ def test_tax_rate_lifecycle(stripe_client: stripe.StripeClient) -> None:
         params={"display_name": "GST", "percentage": 7.5, "inclusive": True, "state": "CA"}
     )
     assert inclusive.percentage == 7.5 and inclusive.state == "CA"
-    archived = stripe_client.v1.tax_rates.update(
-        r.id, params={"active": False, "display_name": "MwSt"}
-    )
+    archived = stripe_client.v1.tax_rates.update(r.id, params={"active": False, "display_name": "MwSt"})
     assert archived.active is False and archived.display_name == "MwSt"
     assert stripe_client.v1.tax_rates.retrieve(r.id).display_name == "MwSt"
-    assert [x.id for x in stripe_client.v1.tax_rates.list(params={"active": True}).data] == [
-        inclusive.id
-    ]
-    assert [x.id for x in stripe_client.v1.tax_rates.list(params={"inclusive": False}).data] == [
-        r.id
-    ]
+    assert [x.id for x in stripe_client.v1.tax_rates.list(params={"active": True}).data] == [inclusive.id]
+    assert [x.id for x in stripe_client.v1.tax_rates.list(params={"inclusive": False}).data] == [r.id]
     types = [e.type for e in stripe_client.v1.events.list(params={"limit": 3}).data]
     assert types == ["tax_rate.updated", "tax_rate.created", "tax_rate.created"]
 
@@ -307,18 +285,14 @@ def test_tax_rate_lifecycle(stripe_client: stripe.StripeClient) -> None:
         ),
     ],
 )
-def test_tax_rate_validation(
-    stripe_client: stripe.StripeClient, params: dict[str, object], param: str
-) -> None:
+def test_tax_rate_validation(stripe_client: stripe.StripeClient, params: dict[str, object], param: str) -> None:
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.tax_rates.create(params=params)  # type: ignore[arg-type]
     assert info.value.param == param and info.value.http_status == 400
 
 
 def test_tax_rate_percentage_is_immutable(stripe_client: stripe.StripeClient) -> None:
-    r = stripe_client.v1.tax_rates.create(
-        params={"display_name": "X", "percentage": 5, "inclusive": False}
-    )
+    r = stripe_client.v1.tax_rates.create(params={"display_name": "X", "percentage": 5, "inclusive": False})
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.tax_rates.update(r.id, params={"percentage": 6})  # type: ignore[typeddict-unknown-key]
     assert info.value.param == "percentage"

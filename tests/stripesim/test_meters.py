@@ -69,9 +69,7 @@ def test_meter_lifecycle(stripe_client: stripe.StripeClient) -> None:
     assert off.status == "inactive" and off.status_transitions.deactivated_at is not None
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.billing.meters.deactivate(m.id)
-    assert [
-        x.id for x in stripe_client.v1.billing.meters.list(params={"status": "inactive"}).data
-    ] == [m.id]
+    assert [x.id for x in stripe_client.v1.billing.meters.list(params={"status": "inactive"}).data] == [m.id]
     assert stripe_client.v1.billing.meters.list(params={"status": "active"}).data == []
     on = stripe_client.v1.billing.meters.reactivate(m.id)
     assert on.status == "active" and on.status_transitions.deactivated_at is None
@@ -140,16 +138,12 @@ def test_meter_event_shape_and_defaults(stripe_client: stripe.StripeClient) -> N
         ({"stripe_customer_id": "CUS"}, "payload[value]"),
     ],
 )
-def test_meter_event_validation(
-    stripe_client: stripe.StripeClient, payload: dict[str, str], param: str
-) -> None:
+def test_meter_event_validation(stripe_client: stripe.StripeClient, payload: dict[str, str], param: str) -> None:
     _meter(stripe_client)
     cus = stripe_client.v1.customers.create()
     payload = {k: (cus.id if v == "CUS" else v) for k, v in payload.items()}
     with pytest.raises(stripe.InvalidRequestError) as info:
-        stripe_client.v1.billing.meter_events.create(
-            params={"event_name": "api_calls", "payload": payload}
-        )
+        stripe_client.v1.billing.meter_events.create(params={"event_name": "api_calls", "payload": payload})
     assert info.value.param == param
 
 
@@ -190,9 +184,7 @@ def test_timestamp_window(stripe_client: stripe.StripeClient) -> None:
         assert info.value.param == "timestamp"
 
 
-def test_timestamp_defaults_to_the_customers_clock(
-    sim: Sim, stripe_client: stripe.StripeClient
-) -> None:
+def test_timestamp_defaults_to_the_customers_clock(sim: Sim, stripe_client: stripe.StripeClient) -> None:
     frozen = 1_767_225_600  # 2026-01-01T00:00:00Z
     clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen})
     cus = stripe_client.v1.customers.create(params={"test_clock": clock.id})
@@ -202,10 +194,7 @@ def test_timestamp_defaults_to_the_customers_clock(
     with pytest.raises(stripe.InvalidRequestError):
         _send(stripe_client, cus.id, "1", ts=frozen - 36 * 86400)
     _send(stripe_client, cus.id, "4", ts=frozen - 86400)
-    assert (
-        _summaries(stripe_client, m.id, cus.id, frozen - 86400, frozen + 60)[0].aggregated_value
-        == 7
-    )
+    assert _summaries(stripe_client, m.id, cus.id, frozen - 86400, frozen + 60)[0].aggregated_value == 7
 
 
 @pytest.mark.parametrize(("formula", "expected"), [("sum", 17.5), ("count", 3), ("last", 2.5)])
@@ -287,9 +276,7 @@ def test_summary_validation(stripe_client: stripe.StripeClient) -> None:
     ]
     for params, param in cases:
         with pytest.raises(stripe.InvalidRequestError) as info:
-            stripe_client.v1.billing.meters.event_summaries.list(
-                m.id, params={"customer": cus.id, **params}
-            )  # type: ignore[typeddict-item]
+            stripe_client.v1.billing.meters.event_summaries.list(m.id, params={"customer": cus.id, **params})  # type: ignore[typeddict-item]
         assert info.value.param == param, params
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.billing.meters.event_summaries.list(

@@ -58,13 +58,9 @@ def check(objects: list[Json], resources: dict[str, Json]) -> list[str]:
     for obj in objects:
         key = fixture_key(obj)
         if key not in resources:
-            problems.append(
-                f"{key} ({obj.get('id')}): no example object of this type in the fixture"
-            )
+            problems.append(f"{key} ({obj.get('id')}): no example object of this type in the fixture")
             continue
-        problems += compare(
-            obj, resources[key], sdk_class(obj["object"]), f"{key}({obj.get('id')})"
-        )
+        problems += compare(obj, resources[key], sdk_class(obj["object"]), f"{key}({obj.get('id')})")
     return problems
 
 
@@ -189,11 +185,7 @@ def _promotion_code(c: stripe.StripeClient, sim: Sim) -> list[Json]:
     coupon = c.v1.coupons.create(params={"percent_off": 5})
     cus = c.v1.customers.create()
     return [
-        raw(
-            c.v1.promotion_codes.create(
-                params={"promotion": {"type": "coupon", "coupon": coupon.id}}
-            )
-        ),
+        raw(c.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": coupon.id}})),
         raw(
             c.v1.promotion_codes.create(
                 params={
@@ -225,11 +217,7 @@ def _tax_rate(c: stripe.StripeClient, sim: Sim) -> list[Json]:
                 }
             )
         ),
-        raw(
-            c.v1.tax_rates.create(
-                params={"display_name": "GST", "percentage": 5, "inclusive": True}
-            )
-        ),
+        raw(c.v1.tax_rates.create(params={"display_name": "GST", "percentage": 5, "inclusive": True})),
     ]
 
 
@@ -297,9 +285,7 @@ def _webhook_endpoint(c: stripe.StripeClient, sim: Sim) -> list[Json]:
 
 
 def _deleted_webhook_endpoint(c: stripe.StripeClient, sim: Sim) -> list[Json]:
-    we = c.v1.webhook_endpoints.create(
-        params={"url": "http://127.0.0.1:9/h", "enabled_events": ["*"]}
-    )
+    we = c.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/h", "enabled_events": ["*"]})
     return [raw(c.v1.webhook_endpoints.delete(we.id))]
 
 
@@ -391,13 +377,9 @@ def _billing_flows(c: stripe.StripeClient, sim: Sim, flows: Flows) -> None:
             "recurring": {"interval": "month"},
         }
     )
-    one_time = c.v1.prices.create(
-        params={"product": product.id, "currency": "usd", "unit_amount": 700}
-    )
+    one_time = c.v1.prices.create(params={"product": product.id, "currency": "usd", "unit_amount": 700})
     coupon = c.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
-    rate = c.v1.tax_rates.create(
-        params={"display_name": "VAT", "percentage": 10, "inclusive": False}
-    )
+    rate = c.v1.tax_rates.create(params={"display_name": "VAT", "percentage": 10, "inclusive": False})
     cus = c.v1.customers.create(params={"email": "flow@example.com"})
     pm = flows.run(
         "payment_methods.create",
@@ -410,9 +392,7 @@ def _billing_flows(c: stripe.StripeClient, sim: Sim, flows: Flows) -> None:
         )
         flows.run(
             "customers.update",
-            lambda: c.v1.customers.update(
-                cus.id, params={"invoice_settings": {"default_payment_method": pm.id}}
-            ),
+            lambda: c.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}}),
         )
     sub = flows.run(
         "subscriptions.create",
@@ -472,9 +452,7 @@ def _billing_flows(c: stripe.StripeClient, sim: Sim, flows: Flows) -> None:
         sim.complete_checkout(session.id)
     flows.run(
         "billing_portal.sessions.create",
-        lambda: c.v1.billing_portal.sessions.create(
-            params={"customer": cus.id, "return_url": "http://127.0.0.1/back"}
-        ),
+        lambda: c.v1.billing_portal.sessions.create(params={"customer": cus.id, "return_url": "http://127.0.0.1/back"}),
     )
     for name, lister in [
         ("customers", lambda: c.v1.customers.list(params={"limit": 100})),

@@ -20,8 +20,14 @@ from stripesim.state import Record, State
 from stripesim.wire import Params
 
 _TERMS = (
-    "id", "percent_off", "amount_off", "currency", "duration", "duration_in_months",
-    "_applies_to", "_currency_options",
+    "id",
+    "percent_off",
+    "amount_off",
+    "currency",
+    "duration",
+    "duration_in_months",
+    "_applies_to",
+    "_currency_options",
 )
 
 
@@ -61,7 +67,8 @@ def resolve_discounts(
             if found is None or found.get("deleted"):
                 raise _missing("discount", value, where)
             resolved = {
-                "coupon": found["source"]["coupon"], "promotion_code": found["promotion_code"],
+                "coupon": found["source"]["coupon"],
+                "promotion_code": found["promotion_code"],
                 "discount": value,
             }
         elif key == "coupon":
@@ -73,15 +80,17 @@ def resolve_discounts(
             if promo is None:
                 raise _missing("promotion code", value, where)
             check_promotion_code(
-                state, promo, customer=customer, amount_subtotal=amount_subtotal,
-                product_ids=product_ids, param=where, currency=currency,
+                state,
+                promo,
+                customer=customer,
+                amount_subtotal=amount_subtotal,
+                product_ids=product_ids,
+                param=where,
+                currency=currency,
             )
-            resolved = {"coupon": promo["promotion"]["coupon"], "promotion_code": promo["id"],
-                        "discount": None}
+            resolved = {"coupon": promo["promotion"]["coupon"], "promotion_code": promo["id"], "discount": None}
         if resolved["coupon"] in seen:
-            raise InvalidRequest(
-                f"The coupon {resolved['coupon']} is applied more than once.", param=where
-            )
+            raise InvalidRequest(f"The coupon {resolved['coupon']} is applied more than once.", param=where)
         seen.add(resolved["coupon"])
         out.append(resolved)
     return out
@@ -112,8 +121,9 @@ def check_coupon(
 
     if not still_valid(state, coupon):
         raise InvalidRequest(
-            f"Coupon expired: {coupon['id']}. It is past its redeem_by date or has reached "
-            "its max_redemptions.", param=param, code="coupon_expired",
+            f"Coupon expired: {coupon['id']}. It is past its redeem_by date or has reached its max_redemptions.",
+            param=param,
+            code="coupon_expired",
         )
     applies = coupon.get("_applies_to")
     if applies and product_ids and not set(applies["products"]) & set(product_ids):
@@ -127,7 +137,8 @@ def check_coupon(
         if currency.lower() != coupon["currency"] and currency.lower() not in options:
             raise InvalidRequest(
                 f"The coupon {coupon['id']} is for {coupon['currency']} and cannot be applied "
-                f"to a purchase in {currency.lower()}.", param=param,
+                f"to a purchase in {currency.lower()}.",
+                param=param,
             )
 
 
@@ -158,27 +169,27 @@ def check_promotion_code(
         )
     if promo["customer"] is not None and (customer is None or customer["id"] != promo["customer"]):
         raise InvalidRequest(
-            f"The promotion code {code} cannot be redeemed by this customer: it is restricted "
-            "to another customer.", param=param,
+            f"The promotion code {code} cannot be redeemed by this customer: it is restricted to another customer.",
+            param=param,
         )
     restrictions = promo["restrictions"]
-    if restrictions["first_time_transaction"] and customer is not None and has_transacted(
-        state, customer["id"]
-    ):
+    if restrictions["first_time_transaction"] and customer is not None and has_transacted(state, customer["id"]):
         raise InvalidRequest(
-            f"The promotion code {code} cannot be redeemed because the customer has prior "
-            "transactions.", param=param,
+            f"The promotion code {code} cannot be redeemed because the customer has prior transactions.",
+            param=param,
         )
     minimum = _minimum(restrictions, currency)
     if minimum is not None and amount_subtotal is not None and amount_subtotal < minimum[0]:
         raise InvalidRequest(
             f"The promotion code {code} requires a minimum amount of {minimum[0]} "
-            f"{minimum[1]}; this purchase is {amount_subtotal}.", param=param,
+            f"{minimum[1]}; this purchase is {amount_subtotal}.",
+            param=param,
         )
     coupon = state.find(promo["promotion"]["coupon"], "coupon")
     if coupon is None or coupon.get("deleted"):
         raise InvalidRequest(
-            f"The promotion code {code}'s coupon no longer exists.", param=param,
+            f"The promotion code {code}'s coupon no longer exists.",
+            param=param,
             code="coupon_expired",
         )
     check_coupon(state, coupon, product_ids=product_ids, currency=currency, param=param)
@@ -238,11 +249,19 @@ def create_discount(
         raise _missing("coupon", spec["coupon"], "discounts")
     record = blank("discount")
     record.update(
-        id=new_id("di"), object="discount", checkout_session=checkout_session,
-        customer=customer, customer_account=None, invoice=invoice, invoice_item=None,
-        promotion_code=spec.get("promotion_code"), subscription=subscription,
-        subscription_item=None, start=start,
-        source={"coupon": coupon["id"], "type": "coupon"}, end=None,
+        id=new_id("di"),
+        object="discount",
+        checkout_session=checkout_session,
+        customer=customer,
+        customer_account=None,
+        invoice=invoice,
+        invoice_item=None,
+        promotion_code=spec.get("promotion_code"),
+        subscription=subscription,
+        subscription_item=None,
+        start=start,
+        source={"coupon": coupon["id"], "type": "coupon"},
+        end=None,
     )
     if coupon["duration"] == "repeating":
         record["end"] = add_months(start, int(coupon["duration_in_months"]))

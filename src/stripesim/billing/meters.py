@@ -57,9 +57,7 @@ def record_event(
     """Validate and store one meter event; returns the `billing.meter_event` object."""
     meters = [m for m in meters_for(state, event_name) if m["status"] == "active"]
     if not meters:
-        raise InvalidRequest(
-            f"No active meter was found for event_name '{event_name}'.", param="event_name"
-        )
+        raise InvalidRequest(f"No active meter was found for event_name '{event_name}'.", param="event_name")
     meter = meters[0]
     customer_key = meter["customer_mapping"]["event_payload_key"]
     value_key = meter["value_settings"]["event_payload_key"]
@@ -72,7 +70,8 @@ def record_event(
     customer = state.find(customer_id, "customer")
     if customer is None or customer.get("deleted"):
         raise InvalidRequest(
-            f"No such customer: '{customer_id}'", param=f"payload[{customer_key}]",
+            f"No such customer: '{customer_id}'",
+            param=f"payload[{customer_key}]",
             code="resource_missing",
         )
     raw_value = payload.get(value_key)
@@ -92,17 +91,15 @@ def record_event(
         timestamp = now
     elif timestamp < now - PAST_LIMIT_S or timestamp > now + FUTURE_LIMIT_S:
         raise InvalidRequest(
-            "Invalid timestamp: must be within the past 35 calendar days or up to 5 minutes "
-            "in the future.", param="timestamp",
+            "Invalid timestamp: must be within the past 35 calendar days or up to 5 minutes in the future.",
+            param="timestamp",
         )
     identifiers = _identifiers(state)
     wall = time.time()
     if identifier:
         seen = identifiers.get(identifier)
         if seen is not None and wall - seen < IDENTIFIER_WINDOW_S:
-            raise InvalidRequest(
-                f"An event already exists with identifier {identifier}.", param="identifier"
-            )
+            raise InvalidRequest(f"An event already exists with identifier {identifier}.", param="identifier")
     else:
         from stripesim.ids import new_id
 
@@ -112,8 +109,12 @@ def record_event(
     by_customer = _events(state).setdefault(event_name, {})
     by_customer.setdefault(customer_id, []).append([timestamp, raw_value, identifier])
     return {
-        "object": "billing.meter_event", "created": now, "event_name": event_name,
-        "identifier": identifier, "livemode": False, "payload": dict(payload),
+        "object": "billing.meter_event",
+        "created": now,
+        "event_name": event_name,
+        "identifier": identifier,
+        "livemode": False,
+        "payload": dict(payload),
         "timestamp": timestamp,
     }
 
@@ -159,9 +160,7 @@ def usage_for(state: State, meter_id: str, customer_id: str, start: int, end: in
     """A customer's usage on a meter over [start, end), by the meter's formula."""
     meter = state.get(meter_id, "billing.meter", "meter")
     events = customer_events(state, meter, customer_id)
-    return aggregate(
-        meter["default_aggregation"]["formula"], (e for e in events if start <= e[0] < end)
-    )
+    return aggregate(meter["default_aggregation"]["formula"], (e for e in events if start <= e[0] < end))
 
 
 def summaries(
@@ -181,14 +180,16 @@ def summaries(
     out = []
     for span_start, span_end, span_events in reversed(spans):
         value = aggregate(formula, span_events)
-        out.append({
-            # Deterministic ids, so starting_after/ending_before work across requests.
-            "id": f"mtrusg_{meter['id']}_{customer_id}_{span_start}_{span_end}",
-            "object": "billing.meter_event_summary",
-            "aggregated_value": float(value),
-            "end_time": span_end,
-            "livemode": False,
-            "meter": meter["id"],
-            "start_time": span_start,
-        })
+        out.append(
+            {
+                # Deterministic ids, so starting_after/ending_before work across requests.
+                "id": f"mtrusg_{meter['id']}_{customer_id}_{span_start}_{span_end}",
+                "object": "billing.meter_event_summary",
+                "aggregated_value": float(value),
+                "end_time": span_end,
+                "livemode": False,
+                "meter": meter["id"],
+                "start_time": span_start,
+            }
+        )
     return out

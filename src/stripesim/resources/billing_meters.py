@@ -22,8 +22,12 @@ _WINDOWS = {"hour": 3600, "day": 86400}
 @api("POST", "/v1/billing/meters")
 def create_meter(ctx: Ctx) -> Record:
     p = ctx.params.only(
-        "customer_mapping", "default_aggregation", "display_name", "event_name",
-        "event_time_window", "value_settings",
+        "customer_mapping",
+        "default_aggregation",
+        "display_name",
+        "event_name",
+        "event_time_window",
+        "value_settings",
     )
     state = ctx.state
     display_name = p.str("display_name", required=True, max_length=250)
@@ -47,13 +51,22 @@ def create_meter(ctx: Ctx) -> Record:
         value_key = sub.str("event_payload_key", required=True, max_length=100) or "value"
     if any(m["status"] == "active" for m in metering.meters_for(state, event_name)):
         raise InvalidRequest(
-            f"An active meter with event_name '{event_name}' already exists.", param="event_name",
+            f"An active meter with event_name '{event_name}' already exists.",
+            param="event_name",
         )
     now = ctx.now()
     record = new_record(
-        state, KIND, "mtr", created=now, updated=now, display_name=display_name,
-        event_name=event_name, status="active", status_transitions={"deactivated_at": None},
-        customer_mapping=mapping, default_aggregation={"formula": formula},
+        state,
+        KIND,
+        "mtr",
+        created=now,
+        updated=now,
+        display_name=display_name,
+        event_name=event_name,
+        status="active",
+        status_transitions={"deactivated_at": None},
+        customer_mapping=mapping,
+        default_aggregation={"formula": formula},
         value_settings={"event_payload_key": value_key},
         event_time_window=p.str("event_time_window", choices=("day", "hour")),
     )
@@ -85,9 +98,7 @@ def _set_status(ctx: Ctx, meter: str, status: str) -> Record:
     record = state.get(meter, KIND)
     if record["status"] == status:
         raise InvalidRequest(f"The meter {meter} is already {status}.", param="id")
-    if status == "active" and any(
-        m["status"] == "active" for m in metering.meters_for(state, record["event_name"])
-    ):
+    if status == "active" and any(m["status"] == "active" for m in metering.meters_for(state, record["event_name"])):
         raise InvalidRequest(
             f"An active meter with event_name '{record['event_name']}' already exists.",
             param="id",
@@ -96,8 +107,7 @@ def _set_status(ctx: Ctx, meter: str, status: str) -> Record:
     record["status"] = status
     record["status_transitions"] = {"deactivated_at": now if status == "inactive" else None}
     record["updated"] = now
-    state.emit("billing.meter.deactivated" if status == "inactive" else "billing.meter.reactivated",
-               record)
+    state.emit("billing.meter.deactivated" if status == "inactive" else "billing.meter.reactivated", record)
     return record
 
 
@@ -129,8 +139,11 @@ def create_meter_event(ctx: Ctx) -> dict[str, Any]:
     if len(values) != len(payload.data):
         raise InvalidRequest("Invalid payload: values must be strings.", param="payload")
     return metering.record_event(
-        ctx.state, event_name=event_name, payload=values,
-        identifier=p.str("identifier", max_length=100), timestamp=p.int("timestamp"),
+        ctx.state,
+        event_name=event_name,
+        payload=values,
+        identifier=p.str("identifier", max_length=100),
+        timestamp=p.int("timestamp"),
     )
 
 
@@ -149,16 +162,25 @@ def create_adjustment(ctx: Ctx) -> dict[str, Any]:
             param="cancel[identifier]",
         )
     return {
-        "object": "billing.meter_event_adjustment", "cancel": {"identifier": identifier},
-        "event_name": event_name, "livemode": False, "status": "complete", "type": "cancel",
+        "object": "billing.meter_event_adjustment",
+        "cancel": {"identifier": identifier},
+        "event_name": event_name,
+        "livemode": False,
+        "status": "complete",
+        "type": "cancel",
     }
 
 
 @api("GET", "/v1/billing/meters/{meter}/event_summaries")
 def list_event_summaries(ctx: Ctx, meter: str) -> Record:
     p = ctx.params.only(
-        "customer", "start_time", "end_time", "value_grouping_window", "limit",
-        "starting_after", "ending_before",
+        "customer",
+        "start_time",
+        "end_time",
+        "value_grouping_window",
+        "limit",
+        "starting_after",
+        "ending_before",
     )
     state = ctx.state
     record = state.get(meter, KIND)
@@ -168,9 +190,7 @@ def list_event_summaries(ctx: Ctx, meter: str) -> Record:
     end = p.int("end_time", required=True) or 0
     for key, value in (("start_time", start), ("end_time", end)):
         if value % 60:
-            raise InvalidRequest(
-                f"Invalid {key}: must be aligned with minute boundaries.", param=key
-            )
+            raise InvalidRequest(f"Invalid {key}: must be aligned with minute boundaries.", param=key)
     if end <= start:
         raise InvalidRequest("end_time must be after start_time.", param="end_time")
     grouping = p.str("value_grouping_window", choices=tuple(_WINDOWS))
@@ -180,7 +200,8 @@ def list_event_summaries(ctx: Ctx, meter: str) -> Record:
             if value % window:
                 raise InvalidRequest(
                     f"Invalid {key}: with value_grouping_window={grouping} it must be aligned "
-                    f"with {grouping} boundaries (UTC).", param=key,
+                    f"with {grouping} boundaries (UTC).",
+                    param=key,
                 )
     data = metering.summaries(state, record, customer, start, end, window)
     return paginate(data, p, f"/v1/billing/meters/{meter}/event_summaries")

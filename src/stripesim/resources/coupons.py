@@ -17,8 +17,18 @@ DURATIONS = ("once", "repeating", "forever")
 # Includable fields and the private keys that hold them.
 _INCLUDABLE = {"applies_to": "_applies_to", "currency_options": "_currency_options"}
 _CREATE = (
-    "amount_off", "applies_to", "currency", "currency_options", "duration", "duration_in_months",
-    "id", "max_redemptions", "metadata", "name", "percent_off", "redeem_by",
+    "amount_off",
+    "applies_to",
+    "currency",
+    "currency_options",
+    "duration",
+    "duration_in_months",
+    "id",
+    "max_redemptions",
+    "metadata",
+    "name",
+    "percent_off",
+    "redeem_by",
 )
 
 
@@ -52,15 +62,14 @@ def _terms(state: State, p: Params, now: int) -> dict[str, object]:
         )
     currency = (p.str("currency") or "").lower() or None
     if percent is not None and not 0 < percent <= 100:
-        raise InvalidRequest(
-            "Invalid percent_off: must be greater than 0 and at most 100.", param="percent_off"
-        )
+        raise InvalidRequest("Invalid percent_off: must be greater than 0 and at most 100.", param="percent_off")
     if amount is not None:
         if amount < 1:
             raise InvalidRequest("Invalid amount_off: must be at least 1.", param="amount_off")
         if currency is None:
             raise InvalidRequest(
-                "You must pass currency when passing amount_off.", param="currency",
+                "You must pass currency when passing amount_off.",
+                param="currency",
                 code="parameter_missing",
             )
     duration = p.str("duration", choices=DURATIONS, default="once")
@@ -68,7 +77,8 @@ def _terms(state: State, p: Params, now: int) -> dict[str, object]:
     if duration == "repeating" and months is None:
         raise InvalidRequest(
             "Missing required param: duration_in_months (required when duration is repeating).",
-            param="duration_in_months", code="parameter_missing",
+            param="duration_in_months",
+            code="parameter_missing",
         )
     if duration != "repeating" and months is not None:
         raise InvalidRequest(
@@ -87,9 +97,14 @@ def _terms(state: State, p: Params, now: int) -> dict[str, object]:
         for i, product in enumerate(products):
             state.get(product, "product", f"applies_to[products][{i}]")
     return {
-        "percent_off": percent, "amount_off": amount, "currency": currency,
-        "duration": duration, "duration_in_months": months, "redeem_by": redeem_by,
-        "max_redemptions": p.int("max_redemptions", minimum=1), "name": name,
+        "percent_off": percent,
+        "amount_off": amount,
+        "currency": currency,
+        "duration": duration,
+        "duration_in_months": months,
+        "redeem_by": redeem_by,
+        "max_redemptions": p.int("max_redemptions", minimum=1),
+        "name": name,
         "_applies_to": {"products": products} if products is not None else None,
         "_currency_options": _currency_options(p),
     }
@@ -101,18 +116,20 @@ def create(state: State, p: Params) -> Record:
     if coupon_id is not None:
         existing = state.find(coupon_id)
         # A deleted coupon's id may be used again; discounts keep their own copy of its terms.
-        reusable = existing is not None and existing.get("object") == "coupon" and existing.get(
-            "deleted"
-        )
+        reusable = existing is not None and existing.get("object") == "coupon" and existing.get("deleted")
         if existing is not None and not reusable:
-            raise InvalidRequest(
-                "Coupon already exists.", param="id", code="resource_already_exists"
-            )
+            raise InvalidRequest("Coupon already exists.", param="id", code="resource_already_exists")
         if existing is not None:
             state.remove(coupon_id)
     terms = _terms(state, p, now)
     record = new_record(
-        state, "coupon", "", created=now, times_redeemed=0, valid=True, **terms,
+        state,
+        "coupon",
+        "",
+        created=now,
+        times_redeemed=0,
+        valid=True,
+        **terms,
     )
     record["id"] = coupon_id or _new_id()
     apply_metadata(record, p)
@@ -182,8 +199,5 @@ def delete_coupon(ctx: Ctx, coupon: str) -> Record:
 def list_coupons(ctx: Ctx) -> Record:
     p = ctx.params.only("limit", "starting_after", "ending_before", "created")
     wanted = _includable.take(ctx, tuple(_INCLUDABLE), in_list=True)
-    records = [
-        _includable.include(r, wanted, _INCLUDABLE)
-        for r in created_filter(p, list(ctx.state.all("coupon")))
-    ]
+    records = [_includable.include(r, wanted, _INCLUDABLE) for r in created_filter(p, list(ctx.state.all("coupon")))]
     return paginate(records, p, "/v1/coupons")

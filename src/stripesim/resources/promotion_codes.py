@@ -50,14 +50,14 @@ def _currency_options(p: Params | None) -> dict[str, dict[str, int]] | None:
 
 def _restrictions(p: Params | None) -> dict[str, object]:
     out: dict[str, object] = {
-        "currency_options": None, "first_time_transaction": False,
-        "minimum_amount": None, "minimum_amount_currency": None,
+        "currency_options": None,
+        "first_time_transaction": False,
+        "minimum_amount": None,
+        "minimum_amount_currency": None,
     }
     if p is None:
         return out
-    p.only(
-        "currency_options", "first_time_transaction", "minimum_amount", "minimum_amount_currency"
-    )
+    p.only("currency_options", "first_time_transaction", "minimum_amount", "minimum_amount_currency")
     out["first_time_transaction"] = bool(p.bool("first_time_transaction", default=False))
     minimum = p.int("minimum_amount", minimum=0)
     currency = (p.str("minimum_amount_currency") or "").lower() or None
@@ -75,8 +75,15 @@ def _restrictions(p: Params | None) -> dict[str, object]:
 @api("POST", "/v1/promotion_codes")
 def create_promotion_code(ctx: Ctx) -> Record:
     p = ctx.params.only(
-        "active", "code", "customer", "customer_account", "expires_at", "max_redemptions",
-        "metadata", "promotion", "restrictions",
+        "active",
+        "code",
+        "customer",
+        "customer_account",
+        "expires_at",
+        "max_redemptions",
+        "metadata",
+        "promotion",
+        "restrictions",
     )
     state = ctx.state
     promotion = p.sub("promotion", required=True)
@@ -90,7 +97,8 @@ def create_promotion_code(ctx: Ctx) -> Record:
     if not still_valid(state, coupon):
         raise InvalidRequest(
             f"Coupon {coupon_id} is no longer valid and cannot be used for a new promotion code.",
-            param="promotion[coupon]", code="coupon_expired",
+            param="promotion[coupon]",
+            code="coupon_expired",
         )
     code = p.str("code") or _generated_code()
     if not _CODE.match(code):
@@ -101,7 +109,8 @@ def create_promotion_code(ctx: Ctx) -> Record:
     active = bool(p.bool("active", default=True))
     if active and active_with_code(state, code) is not None:
         raise InvalidRequest(
-            f"An active promotion code with `code: {code}` already exists.", param="code",
+            f"An active promotion code with `code: {code}` already exists.",
+            param="code",
             code="resource_already_exists",
         )
     customer = p.str("customer")
@@ -118,9 +127,17 @@ def create_promotion_code(ctx: Ctx) -> Record:
                 param="expires_at",
             )
     record = new_record(
-        state, "promotion_code", "promo", created=now, active=active, code=code,
-        customer=customer or None, customer_account=None, expires_at=expires_at,
-        max_redemptions=p.int("max_redemptions", minimum=1), times_redeemed=0,
+        state,
+        "promotion_code",
+        "promo",
+        created=now,
+        active=active,
+        code=code,
+        customer=customer or None,
+        customer_account=None,
+        expires_at=expires_at,
+        max_redemptions=p.int("max_redemptions", minimum=1),
+        times_redeemed=0,
         promotion={"type": "coupon", "coupon": coupon_id},
         restrictions=_restrictions(p.sub("restrictions")),
     )
@@ -153,15 +170,11 @@ def update_promotion_code(ctx: Ctx, promotion_code: str) -> Record:
     state = ctx.state
     record = state.get(promotion_code, "promotion_code")
     active = p.bool("active")
-    if (
-        active
-        and not record["active"]
-        and active_with_code(state, record["code"], other_than=record["id"]) is not None
-    ):
-            raise InvalidRequest(
-                f"An active promotion code with `code: {record['code']}` already exists.",
-                param="active",
-            )
+    if active and not record["active"] and active_with_code(state, record["code"], other_than=record["id"]) is not None:
+        raise InvalidRequest(
+            f"An active promotion code with `code: {record['code']}` already exists.",
+            param="active",
+        )
     restrictions = p.sub("restrictions")
     with state.changing(record):
         if active is not None:
@@ -179,8 +192,15 @@ def update_promotion_code(ctx: Ctx, promotion_code: str) -> Record:
 @api("GET", "/v1/promotion_codes")
 def list_promotion_codes(ctx: Ctx) -> Record:
     p = ctx.params.only(
-        "active", "code", "coupon", "created", "customer", "customer_account", "limit",
-        "starting_after", "ending_before",
+        "active",
+        "code",
+        "coupon",
+        "created",
+        "customer",
+        "customer_account",
+        "limit",
+        "starting_after",
+        "ending_before",
     )
     records = list(ctx.state.all("promotion_code"))
     active = p.bool("active")

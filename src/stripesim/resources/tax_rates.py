@@ -12,12 +12,34 @@ from stripesim.state import Record
 from stripesim.wire import Params
 
 TAX_TYPES = (
-    "admissions_tax", "amusement_tax", "attendance_tax", "communications_tax",
-    "digital_excise_tax", "entertainment_tax", "get_fund", "gross_receipts_tax", "gst",
-    "hospitality_tax", "hst", "igst", "jct", "lease_tax", "luxury_tax",
-    "mass_transit_parking_tax", "nhil", "parking_tax", "pst", "qst", "resort_tax",
-    "retail_delivery_fee", "rst", "sales_tax", "service_tax", "tourism_tax",
-    "utility_users_tax", "vat",
+    "admissions_tax",
+    "amusement_tax",
+    "attendance_tax",
+    "communications_tax",
+    "digital_excise_tax",
+    "entertainment_tax",
+    "get_fund",
+    "gross_receipts_tax",
+    "gst",
+    "hospitality_tax",
+    "hst",
+    "igst",
+    "jct",
+    "lease_tax",
+    "luxury_tax",
+    "mass_transit_parking_tax",
+    "nhil",
+    "parking_tax",
+    "pst",
+    "qst",
+    "resort_tax",
+    "retail_delivery_fee",
+    "rst",
+    "sales_tax",
+    "service_tax",
+    "tourism_tax",
+    "utility_users_tax",
+    "vat",
 )
 _TEXT = ("country", "description", "jurisdiction", "state")
 
@@ -51,29 +73,42 @@ def _apply(record: Record, p: Params) -> None:
 @api("POST", "/v1/tax_rates")
 def create_tax_rate(ctx: Ctx) -> Record:
     p = ctx.params.only(
-        "active", "country", "description", "display_name", "inclusive", "jurisdiction",
-        "metadata", "percentage", "state", "tax_type",
+        "active",
+        "country",
+        "description",
+        "display_name",
+        "inclusive",
+        "jurisdiction",
+        "metadata",
+        "percentage",
+        "state",
+        "tax_type",
     )
     p.str("display_name", required=True)
     percentage = p.float("percentage")
     if percentage is None:
-        raise InvalidRequest(
-            "Missing required param: percentage.", param="percentage", code="parameter_missing"
-        )
+        raise InvalidRequest("Missing required param: percentage.", param="percentage", code="parameter_missing")
     if not 0 <= percentage <= 100:
-        raise InvalidRequest(
-            "Invalid percentage: must be between 0 and 100.", param="percentage"
-        )
+        raise InvalidRequest("Invalid percentage: must be between 0 and 100.", param="percentage")
     inclusive = p.bool("inclusive")
     if inclusive is None:
-        raise InvalidRequest(
-            "Missing required param: inclusive.", param="inclusive", code="parameter_missing"
-        )
+        raise InvalidRequest("Missing required param: inclusive.", param="inclusive", code="parameter_missing")
     record = new_record(
-        ctx.state, "tax_rate", "txr", created=ctx.now(), active=True, inclusive=inclusive,
-        percentage=percentage, effective_percentage=percentage, flat_amount=None,
-        jurisdiction_level=None, rate_type="percentage", tax_type=None,
-        country=None, description=None, jurisdiction=None,
+        ctx.state,
+        "tax_rate",
+        "txr",
+        created=ctx.now(),
+        active=True,
+        inclusive=inclusive,
+        percentage=percentage,
+        effective_percentage=percentage,
+        flat_amount=None,
+        jurisdiction_level=None,
+        rate_type="percentage",
+        tax_type=None,
+        country=None,
+        description=None,
+        jurisdiction=None,
     )
     record["state"] = None  # not a keyword above: new_record's first parameter is `state`
     _apply(record, p)
@@ -91,7 +126,13 @@ def retrieve_tax_rate(ctx: Ctx, tax_rate: str) -> Record:
 @api("POST", "/v1/tax_rates/{tax_rate}")
 def update_tax_rate(ctx: Ctx, tax_rate: str) -> Record:
     p = ctx.params.only(
-        "active", "country", "description", "display_name", "jurisdiction", "metadata", "state",
+        "active",
+        "country",
+        "description",
+        "display_name",
+        "jurisdiction",
+        "metadata",
+        "state",
         "tax_type",
     )
     record = ctx.state.get(tax_rate, "tax_rate")
@@ -102,9 +143,7 @@ def update_tax_rate(ctx: Ctx, tax_rate: str) -> Record:
 
 @api("GET", "/v1/tax_rates")
 def list_tax_rates(ctx: Ctx) -> Record:
-    p = ctx.params.only(
-        "active", "inclusive", "created", "limit", "starting_after", "ending_before"
-    )
+    p = ctx.params.only("active", "inclusive", "created", "limit", "starting_after", "ending_before")
     records = list(ctx.state.all("tax_rate"))
     for key in ("active", "inclusive"):
         value = p.bool(key)

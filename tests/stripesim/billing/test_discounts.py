@@ -26,9 +26,7 @@ def make_state() -> State:
 
 
 def coupon(state: State, **params: Any) -> Record:
-    return coupons.create(
-        state, Params({k: str(v) if not isinstance(v, dict) else v for k, v in params.items()})
-    )
+    return coupons.create(state, Params({k: str(v) if not isinstance(v, dict) else v for k, v in params.items()}))
 
 
 def promo(state: State, coupon_id: str, **fields: Any) -> Record:
@@ -460,9 +458,7 @@ def test_percent_off_rounds_half_up() -> None:
 
 def test_amount_off_is_capped_and_per_currency() -> None:
     state = make_state()
-    d = _discount(
-        state, amount_off=500, currency="usd", currency_options={"eur": {"amount_off": "400"}}
-    )
+    d = _discount(state, amount_off=500, currency="usd", currency_options={"eur": {"amount_off": "400"}})
     assert discounts.discount_amount(state, d, 2000, at=T0) == 500
     assert discounts.discount_amount(state, d, 300, at=T0) == 300
     assert discounts.discount_amount(state, d, 0, at=T0) == 0
