@@ -28,6 +28,7 @@ import pytest
 import stripe
 
 from tests.stripesim.shape_check import compare, fixture_key, sdk_class
+from tests.stripesim.shape_scenarios_billing import BILLING_SCENARIOS
 from tests.support.stripesim import Sim
 
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
@@ -325,9 +326,10 @@ SCENARIOS: list[tuple[str, Callable[[stripe.StripeClient, Sim], list[Json]]]] = 
     ("deleted_test_helpers.test_clock", _deleted_test_clock),
     ("event", _event),
 ]
+ALL_SCENARIOS = SCENARIOS + BILLING_SCENARIOS
 
 
-@pytest.mark.parametrize(("object_type", "scenario"), SCENARIOS, ids=[t for t, _ in SCENARIOS])
+@pytest.mark.parametrize(("object_type", "scenario"), ALL_SCENARIOS, ids=[t for t, _ in ALL_SCENARIOS])
 def test_shape(
     object_type: str,
     scenario: Callable[[stripe.StripeClient, Sim], list[Json]],
