@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 import stripe
 
+from tests.support.billing_world import Catalog
+
 GOOD_EXPIRY = {"card_expiry": "12 / 34", "card_cvc": "123"}
 
 
@@ -52,3 +54,30 @@ def follow(web: httpx.Client, response: httpx.Response) -> httpx.Response:
     """Follow one redirect on stripesim (a 303 to one of its own pages)."""
     assert response.status_code == 303, response.text[:500]
     return web.get(path_of(response.headers["location"]))
+
+
+def full_features(catalog: Catalog) -> dict[str, Any]:
+    return {
+        "customer_update": {"enabled": True, "allowed_updates": ["email", "name"]},
+        "invoice_history": {"enabled": True},
+        "payment_method_update": {"enabled": True},
+        "subscription_cancel": {"enabled": True, "mode": "immediately", "proration_behavior": "create_prorations",
+                                "cancellation_reason": {"enabled": True, "options": ["too_expensive", "other"]}},
+        "subscription_update": {
+            "enabled": True, "default_allowed_updates": ["price", "quantity"], "proration_behavior": "always_invoice",
+            "products": [
+                {"product": catalog.basic_month.product, "prices": [catalog.basic_month.id]},
+                {"product": catalog.pro_month.product, "prices": [catalog.pro_month.id, catalog.pro_year.id],
+                 "adjustable_quantity": {"enabled": True, "minimum": 1, "maximum": 5}},
+            ],
+            "schedule_at_period_end": {"conditions": [{"type": "decreasing_item_amount"}]},
+        },
+    }
+
+
+def subscribed_customer(client: stripe.StripeClient, catalog: Catalog) -> tuple[Any, Any]:
+    customer = client.v1.customers.create(params={"email": "c@example.com"})
+    pm = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": pm.id}})
+    sub = client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": catalog.basic_month.id}]})
+    return customer, sub
