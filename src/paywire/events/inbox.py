@@ -10,8 +10,9 @@ An event's life:
     livemode_mismatch: kept for the record, never claimed.
 
 Workers claim with `FOR UPDATE SKIP LOCKED` on PostgreSQL and with one conditional UPDATE
-on SQLite. Two events about the same Stripe object are never processing at once: a claim
-skips every object that has a live claim, and takes at most one event per object.
+on SQLite, oldest received first (a retried event keeps its place in the line). Two
+events about the same Stripe object are never processing at once: a claim skips every
+object that has a live claim, and takes at most one event per object.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -121,9 +122,9 @@ def store(session: Session, event: NewEvent, now: datetime | None = None) -> boo
     elif dialect == "sqlite":
         statement = sqlite_insert(WebhookEvent).values(values).on_conflict_do_nothing()
     else:  # pragma: no cover - paywire supports the two above
-        statement = insert(WebhookEvent).values(values)
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+        raise NotImplementedError(f"no inbox for {dialect}")
+    # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.
+    return session.execute(statement.returning(WebhookEvent.id)).first() is not None
 
 
 def find(session: Session, event_id: str) -> WebhookEvent | None:
@@ -174,7 +175,7 @@ def _choose_postgresql(session: Session, limit: int, now: datetime) -> list[str]
     candidates = session.execute(
         select(WebhookEvent.id, WebhookEvent.object_id)
         .where(_due(now), or_(WebhookEvent.object_id.is_(None), ~_object_busy(now)))
-        .order_by(WebhookEvent.next_attempt_at, WebhookEvent.received_at, WebhookEvent.id)
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
         .limit(limit * SCAN_FACTOR)
         .with_for_update(skip_locked=True, of=WebhookEvent)
     ).all()
@@ -233,16 +234,11 @@ def _mark_claimed(
         ranked = (
             select(
                 WebhookEvent.id,
-                WebhookEvent.next_attempt_at,
                 WebhookEvent.received_at,
                 func.row_number()
                 .over(
                     partition_by=func.coalesce(WebhookEvent.object_id, WebhookEvent.id),
-                    order_by=(
-                        WebhookEvent.next_attempt_at,
-                        WebhookEvent.received_at,
-                        WebhookEvent.id,
-                    ),
+                    order_by=(WebhookEvent.received_at, WebhookEvent.id),
                 )
                 .label("rank"),
             )
@@ -250,10 +246,7 @@ def _mark_claimed(
             .subquery()
         )
         target = WebhookEvent.id.in_(
-            select(ranked.c.id)
-            .where(ranked.c.rank == 1)
-            .order_by(ranked.c.next_attempt_at, ranked.c.received_at, ranked.c.id)
-            .limit(limit)
+            select(ranked.c.id).where(ranked.c.rank == 1).order_by(ranked.c.received_at, ranked.c.id).limit(limit)
         )
     rows = session.execute(
         update(WebhookEvent)
@@ -270,12 +263,11 @@ def _mark_claimed(
             WebhookEvent.object_id,
             WebhookEvent.payload,
             WebhookEvent.attempts,
-            WebhookEvent.next_attempt_at,
             WebhookEvent.received_at,
         )
         .execution_options(synchronize_session=False)
     ).all()
-    rows = sorted(rows, key=lambda r: (r.next_attempt_at or now, r.received_at, r.id))
+    rows = sorted(rows, key=lambda r: (r.received_at, r.id))
     return [ClaimedEvent(r.id, r.type, r.object_id, r.payload, r.attempts) for r in rows]
 
 
