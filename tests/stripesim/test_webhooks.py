@@ -132,10 +132,10 @@ def test_unreachable_endpoint_is_retried(sim: Sim, stripe_client: stripe.StripeC
         params={"url": f"http://127.0.0.1:{free_port()}/nobody", "enabled_events": ["*"]}
     )
     stripe_client.v1.customers.create()
-    wait_until(lambda: len(attempts(sim)) >= 3)
-    log = attempts(sim)
-    assert all(a["ok"] is False and a["status"] is None and a["error"] for a in log)
     event = stripe_client.v1.events.list().data[0]
+    wait_until(lambda: len([a for a in attempts(sim) if a["event"] == event.id]) >= 3)
+    log = [a for a in attempts(sim) if a["event"] == event.id]
+    assert all(a["ok"] is False and a["status"] is None and a["error"] for a in log)
     assert event.pending_webhooks == 1
     assert stripe_client.v1.events.list(params={"delivery_success": False}).data[0].id == event.id
 
@@ -148,8 +148,8 @@ def test_retry_now_skips_the_backoff(sim: Sim, stripe_client: stripe.StripeClien
     receiver.wait_for(1, "/later")
     time.sleep(0.3)
     assert len(receiver.got("/later")) == 1  # the retry waits an hour
-    assert sim.get("webhooks/attempts")["pending"] == 1
-    assert sim.control("webhooks/retry_now")["due"] == 1
+    assert sim.get("webhooks/attempts")["pending"] >= 1  # the retry is waiting
+    assert sim.control("webhooks/retry_now")["due"] >= 1
     second = receiver.wait_for(2, "/later", timeout=5)[1]
     assert second.event is not None
     wait_until(lambda: sim.get("webhooks/attempts")["pending"] == 0)
@@ -165,13 +165,13 @@ def test_duplicate_rate_delivers_twice(sim: Sim, stripe_client: stripe.StripeCli
     got = receiver.wait_for(4, "/dup")
     ids = [d.event.id for d in got]  # type: ignore[union-attr]
     assert len(set(ids)) == 2 and all(ids.count(i) == 2 for i in ids)
-    assert sum(1 for a in attempts(sim) if a["duplicate"]) == 2
+    assert sum(1 for a in attempts(sim) if a["duplicate"] and a["event"] in ids) == 2
     # Duplicates do not count against pending_webhooks.
     wait_until(lambda: all(e.pending_webhooks == 0 for e in stripe_client.v1.events.list().data))
 
 
 def test_reorder_window_shuffles_deliveries(sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
-    sim.control("faults", {"webhooks": {"reorder_window_ms": 800}})
+    sim.control("faults", {"webhooks": {"reorder_window_ms": 1500}})
     endpoint(stripe_client, receiver, "/order", ["customer.created"])
     created = [stripe_client.v1.customers.create().id for _ in range(12)]
     got = receiver.wait_for(12, "/order")
@@ -198,7 +198,7 @@ def test_fail_first_fails_attempts_without_a_request(
     stripe_client.v1.customers.create()
     (delivery,) = receiver.wait_for(1, "/ff")
     assert delivery.event is not None
-    log = attempts(sim)
+    log = [a for a in attempts(sim) if a["event"] == delivery.event.id]
     assert [a["ok"] for a in log] == [False, False, True]
     assert all("fail_first" in str(a["error"]) for a in log[:2])
     assert sim.get("faults")["webhooks"]["failed_so_far"] == 2
