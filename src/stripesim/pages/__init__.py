@@ -3,4 +3,4 @@
 Importing this package registers their routes.
 """
 
-from stripesim.pages import authenticate, checkout, invoice, portal, receipt  # noqa: F401
+from stripesim.pages import authenticate, checkout, invoice, portal, portal_login, receipt  # noqa: F401

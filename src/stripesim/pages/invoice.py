@@ -88,6 +88,16 @@ def _pay_form(invoice: Record, card: CardEntry | None, errors: dict[str, str]) -
     )
 
 
+def _waiting_for_authentication(state: State, invoice: Record) -> str:
+    """A payment that waits for 3D Secure can be confirmed from here (the SCA email's link)."""
+    pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
+    if pi is None or pi["status"] != "requires_action":
+        return ""
+    return (f"<div class=\"banner info\">Your bank needs you to confirm this payment. "
+            f"<a href=\"/authenticate/{e(pi['id'])}\" id=\"confirm-payment\">Confirm payment</a> "
+            "or pay with another card below.</div>")
+
+
 def billed_to(invoice: Record) -> str:
     return f"{invoice.get('customer_name') or ''} {invoice.get('customer_email') or invoice['customer']}".strip()
 
@@ -129,7 +139,7 @@ def render(state: State, invoice: Record, *, card: CardEntry | None = None, erro
             f"<div class=\"card\"><h2>Invoice {e(invoice['number'])}</h2>{lines_table(state, invoice)}</div>")
     right = ""
     if status == "open" and invoice["amount_remaining"] > 0:
-        right = banner(message) + _pay_form(invoice, card, errors)
+        right = banner(message) + _waiting_for_authentication(state, invoice) + _pay_form(invoice, card, errors)
     body = f"<div class=\"grid\"><div>{left}</div><div>{right}</div></div>"
     return document(f"Invoice {invoice['number']} · stripesim", body, script=CARD_SCRIPT)
 

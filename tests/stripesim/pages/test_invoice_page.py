@@ -82,6 +82,23 @@ def test_card_needing_authentication_goes_through_the_challenge(
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "paid"
 
 
+def test_invoice_waiting_for_authentication_links_to_the_challenge(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    customer = stripe_client.v1.customers.create(params={"email": "sca@example.com"})
+    with_card(stripe_client, customer, CARD_3DS)
+    sub = stripe_client.v1.subscriptions.create(params={"customer": customer.id,
+                                                        "items": [{"price": catalog.pro_month.id}]})
+    invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice)
+    intent = stripe_client.v1.payment_intents.list(params={"customer": customer.id}).data[0]
+    page = web.get(path_of(invoice.hosted_invoice_url)).text
+    assert "Your bank needs you to confirm this payment." in page
+    assert f'href="/authenticate/{intent.id}"' in page
+    web.post(f"/authenticate/{intent.id}", data={"result": "succeed"})
+    assert stripe_client.v1.invoices.retrieve(invoice.id).status == "paid"
+    assert "Your bank needs you" not in web.get(path_of(invoice.hosted_invoice_url)).text
+
+
 def test_incomplete_card_fields_are_reported(web: httpx.Client, stripe_client: stripe.StripeClient,
                                              catalog: Catalog) -> None:
     _, invoice = unpaid_subscription(stripe_client, catalog)

@@ -376,3 +376,27 @@ def test_retention_offer_keeps_the_subscription(web: httpx.Client, stripe_client
     assert path_of(answer.headers["location"]).endswith("?done=offer")
     kept = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert kept.status == "active" and kept.cancel_at_period_end is False and len(kept.discounts) == 1
+
+
+def test_login_page_signs_a_customer_in(web: httpx.Client, stripe_client: stripe.StripeClient,
+                                        catalog: Catalog) -> None:
+    customer, _ = subscribed_customer(stripe_client, catalog)
+    config = stripe_client.v1.billing_portal.configurations.create(params={
+        "features": full_features(catalog), "login_page": {"enabled": True}})
+    login = path_of(config.login_page.url)
+    assert "Manage your billing" in web.get(login).text
+    invalid = web.post(login, data={"email": "nope"})
+    assert invalid.status_code == 400 and field_error(invalid.text, "email") == "Enter a valid email address."
+    unknown = web.post(login, data={"email": "stranger@example.com"})
+    assert unknown.status_code == 404 and "No customer uses this email address." in unknown.text
+    marker = latest_event_id(stripe_client)
+    answer = web.post(login, data={"email": "C@Example.com"})
+    assert answer.status_code == 303
+    created = events_after(stripe_client, marker)
+    assert types(created) == ["billing_portal.session.created"]
+    session = created[0].data.object
+    assert session.customer == customer.id and session.configuration == config.id
+    assert path_of(answer.headers["location"]) == f"/p/session/{session.id}"
+    assert "Basic · $5.00 per month" in follow(web, answer).text
+    stripe_client.v1.billing_portal.configurations.update(config.id, params={"login_page": {"enabled": False}})
+    assert web.get(login).status_code == 404
