@@ -187,6 +187,7 @@ def test_promotion_code_generated_code_and_uniqueness(stripe_client: stripe.Stri
         ({"promotion": {"type": "coupon", "coupon": "NOPE"}}, "promotion[coupon]"),
         ({"promotion": {"type": "coupon"}}, "promotion[coupon]"),
         ({"code": "has space"}, "code"),
+        ({"code": "under_score"}, "code"),
         ({"expires_at": 1000}, "expires_at"),
         ({"customer": "cus_missing"}, "customer"),
         ({"restrictions": {"minimum_amount": 100}}, "restrictions[minimum_amount_currency]"),
@@ -307,3 +308,17 @@ def test_unknown_ids_are_resource_missing(sim: Sim, stripe_client: stripe.Stripe
         with pytest.raises(stripe.InvalidRequestError) as info:
             call()
         assert info.value.http_status == 404 and info.value.code == "resource_missing"
+
+
+def test_promotion_code_text_is_unique_per_customer(stripe_client: stripe.StripeClient) -> None:
+    c = stripe_client.v1.coupons.create(params={"percent_off": 5})
+    a, b = stripe_client.v1.customers.create(), stripe_client.v1.customers.create()
+    promotion = {"type": "coupon", "coupon": c.id}
+    stripe_client.v1.promotion_codes.create(params={"promotion": promotion, "code": "VIP"})
+    # The same text may be active once per customer it is restricted to.
+    stripe_client.v1.promotion_codes.create(params={"promotion": promotion, "code": "vip", "customer": a.id})
+    stripe_client.v1.promotion_codes.create(params={"promotion": promotion, "code": "Vip", "customer": b.id})
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.promotion_codes.create(params={"promotion": promotion, "code": "VIP", "customer": a.id})
+    assert info.value.param == "code"
+    assert len(stripe_client.v1.promotion_codes.list(params={"code": "vip"}).data) == 3

@@ -218,11 +218,15 @@ def has_transacted(state: State, customer_id: str) -> bool:
     )
 
 
-def find_promotion_code(state: State, code: str) -> Record | None:
-    """The active promotion code a customer typed, matched case-insensitively as Stripe does."""
+def find_promotion_code(state: State, code: str, *, customer: str | None = None) -> Record | None:
+    """The active promotion code a customer typed, matched case-insensitively as Stripe does.
+
+    Given the paying customer's id, a code restricted to that customer is preferred over an
+    unrestricted code with the same text (codes are unique per customer).
+    """
     from stripesim.resources.promotion_codes import active_with_code
 
-    return active_with_code(state, code.strip())
+    return active_with_code(state, code.strip(), customer=customer)
 
 
 # ----- discount objects ----------------------------------------------------------------

@@ -16,7 +16,7 @@ from stripesim.routes import Ctx, api
 from stripesim.state import Record, State, renderer
 from stripesim.wire import Params
 
-_CODE = re.compile(r"^[a-zA-Z0-9_-]{1,500}$")  # Stripe allows letters, digits, - and _.
+_CODE = re.compile(r"^[a-zA-Z0-9-]{1,500}$")  # Stripe allows letters, digits and dashes.
 
 
 def _generated_code() -> str:
@@ -24,13 +24,31 @@ def _generated_code() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def active_with_code(state: State, code: str, *, other_than: str | None = None) -> Record | None:
-    """The active promotion code whose code matches (case-insensitively), if any."""
+def active_with_code(
+    state: State, code: str, *, other_than: str | None = None, customer: str | None = None
+) -> Record | None:
+    """The active promotion code matching `code` (case-insensitively) for `customer`.
+
+    Codes are unique per customer among active codes: the same text may be active once
+    without a customer and once for each customer it is restricted to. With a customer, the
+    code restricted to that customer wins over the unrestricted one.
+    """
     folded = code.casefold()
+    general = None
     for record in state.all("promotion_code"):
-        if record["id"] != other_than and record["active"] and record["code"].casefold() == folded:
+        if record["id"] == other_than or not record["active"] or record["code"].casefold() != folded:
+            continue
+        if record["customer"] == customer:
             return record
-    return None
+        if record["customer"] is None:
+            general = general or record
+    return general
+
+
+def _clashes(state: State, code: str, customer: str | None, other_than: str | None = None) -> bool:
+    """Whether another active code with this text exists for the same customer (or for none)."""
+    found = active_with_code(state, code, other_than=other_than, customer=customer)
+    return found is not None and found["customer"] == customer
 
 
 def _currency_options(p: Params | None) -> dict[str, dict[str, int]] | None:
@@ -103,17 +121,17 @@ def create_promotion_code(ctx: Ctx) -> Record:
     code = p.str("code") or _generated_code()
     if not _CODE.match(code):
         raise InvalidRequest(
-            "Invalid code: it may contain only letters, digits, '-' and '_', at most 500.",
+            "Invalid code: it may contain only letters, digits and '-', at most 500 characters.",
             param="code",
         )
     active = bool(p.bool("active", default=True))
-    if active and active_with_code(state, code) is not None:
+    customer = p.str("customer")
+    if active and _clashes(state, code, customer or None):
         raise InvalidRequest(
             f"An active promotion code with `code: {code}` already exists.",
             param="code",
             code="resource_already_exists",
         )
-    customer = p.str("customer")
     if customer:
         state.get(customer, "customer", "customer")
     now = state.now()
@@ -170,7 +188,7 @@ def update_promotion_code(ctx: Ctx, promotion_code: str) -> Record:
     state = ctx.state
     record = state.get(promotion_code, "promotion_code")
     active = p.bool("active")
-    if active and not record["active"] and active_with_code(state, record["code"], other_than=record["id"]) is not None:
+    if active and not record["active"] and _clashes(state, record["code"], record["customer"], record["id"]):
         raise InvalidRequest(
             f"An active promotion code with `code: {record['code']}` already exists.",
             param="active",

@@ -326,8 +326,13 @@ def test_find_promotion_code_is_case_insensitive_and_active_only() -> None:
     live = promo(state, "FIVE", code="Spring25")
     assert discounts.find_promotion_code(state, "spring25") is live
     assert discounts.find_promotion_code(state, "SPRING25 ") is live
+    mine = promo(state, "FIVE", code="SPRING25", customer="cus_me")
+    assert discounts.find_promotion_code(state, "spring25", customer="cus_me") is mine
+    assert discounts.find_promotion_code(state, "spring25", customer="cus_other") is live
+    assert discounts.find_promotion_code(state, "spring25") is live
     live["active"] = False
     assert discounts.find_promotion_code(state, "spring25") is None
+    assert discounts.find_promotion_code(state, "spring25", customer="cus_me") is mine
     assert promotion_codes.active_with_code(state, "nothing") is None
 
 
