@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         le=60,
         validation_alias=_alias("PAYWIRE_WORKER_POLL_INTERVAL"),
     )
+    # The events worker (paywire.events.worker reads these).
+    worker_enabled: bool = Field(True, validation_alias=_alias("PAYWIRE_WORKER_ENABLED"))
+    worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
+    worker_lease_seconds: float = Field(300.0, gt=0, le=86400, validation_alias=_alias("PAYWIRE_WORKER_LEASE_SECONDS"))
+    worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))
+    worker_retry_cap: float = Field(3600.0, gt=0, le=7 * 86400, validation_alias=_alias("PAYWIRE_WORKER_RETRY_CAP"))
+    worker_max_attempts: int = Field(15, ge=1, le=100, validation_alias=_alias("PAYWIRE_WORKER_MAX_ATTEMPTS"))
     stripe_timeout: float = Field(30.0, gt=0, le=300, validation_alias=_alias("PAYWIRE_STRIPE_TIMEOUT"))
     stripe_max_network_retries: int = Field(
         2,

@@ -1,47 +1,39 @@
 """Running paywire: the HTTP service and the events worker, together or apart.
 
 The worker is the events pipeline's `paywire.events.worker.run_worker(settings,
-stop_event)`: it runs until `stop_event` is set. `paywire serve` runs it in a thread next
+stop_event, ...)`: it runs until `stop_event` is set. `paywire serve` runs it in a thread next
 to the API; `paywire worker` runs it alone.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import Engine
+
+from paywire.catalog import Catalog
 from paywire.config import ConfigError, Settings, require_service_settings
+from paywire.stripe import StripeGateway
 
 log = logging.getLogger("paywire.service")
 
-WORKER_MODULE = "paywire.events.worker"
-RunWorker = Callable[[Settings, threading.Event], None]
 
-
-def load_run_worker() -> RunWorker | None:
-    """The events pipeline's worker entry point (None until that package provides it)."""
-    try:
-        module = importlib.import_module(WORKER_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != WORKER_MODULE:
-            raise
-        # PENDING: the events pipeline has not landed its worker yet.
-        log.error("no events worker: %s is missing; webhooks will not be processed", WORKER_MODULE)
-        return None
-    run: RunWorker = module.run_worker
-    return run
-
-
-def start_worker_thread(settings: Settings, stop_event: threading.Event) -> threading.Thread | None:
-    run = load_run_worker()
-    if run is None:
-        return None
+def start_worker_thread(
+    settings: Settings,
+    stop_event: threading.Event,
+    *,
+    engine: Engine | None = None,
+    gateway: StripeGateway | None = None,
+    catalog: Catalog | None = None,
+) -> threading.Thread:
+    """The events worker in a daemon thread of this process, until `stop_event` is set."""
+    from paywire.events.worker import run_worker
 
     def guarded() -> None:
         try:
-            run(settings, stop_event)
+            run_worker(settings, stop_event, engine=engine, gateway=gateway, catalog=catalog)
         except Exception:
             log.exception("the events worker stopped with an error")
 
@@ -65,19 +57,26 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    with_worker: bool = True,
+    with_worker: bool | None = None,
     on_started: Callable[[], None] | None = None,
 ) -> None:
-    """Run the API (and the worker) until interrupted (Ctrl-C / SIGTERM)."""
+    """Run the API (and, unless disabled, the worker) until interrupted (Ctrl-C / SIGTERM).
+    `with_worker` defaults to PAYWIRE_WORKER_ENABLED."""
     import uvicorn
 
     from paywire.web.app import create_app
+    from paywire.web.context import PaywireContext
 
     require_service_settings(settings)
     require_migrated(settings)
-    app = create_app(settings)
+    context = PaywireContext.build(settings)
+    app = create_app(settings, context=context)
     stop = threading.Event()
-    worker = start_worker_thread(settings, stop) if with_worker else None
+    worker = None
+    if settings.worker_enabled if with_worker is None else with_worker:
+        worker = start_worker_thread(
+            settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog
+        )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     if on_started is not None:
         threading.Thread(target=_notify_when_started, args=(server, on_started), daemon=True).start()
@@ -96,17 +95,15 @@ def run_worker_alone(settings: Settings) -> None:
     import signal
 
     from paywire.config import require_stripe_key
+    from paywire.events.worker import run_worker
 
     require_stripe_key(settings)
     require_migrated(settings)
-    run = load_run_worker()
-    if run is None:
-        raise ConfigError("paywire", f"the events worker ({WORKER_MODULE}) is not installed")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        run(settings, stop)
+        run_worker(settings, stop)
     except KeyboardInterrupt:
         stop.set()
 

@@ -52,7 +52,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--no-worker", is_flag=True, help="Serve the API only; run `paywire worker` apart.")
+@click.option(
+    "--no-worker", is_flag=True, help="Serve the API only (also PAYWIRE_WORKER_ENABLED=false); run `paywire worker`."
+)
 @reports_config_errors
 def serve(host: str, port: int, no_worker: bool) -> None:
     """The API, the webhook receiver and (by default) the events worker."""
@@ -60,7 +62,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     settings = _settings()
     click.echo(f"paywire serving on http://{host}:{port} ({settings.database_url_for_logs})")
-    run(settings, host=host, port=port, with_worker=not no_worker)
+    run(settings, host=host, port=port, with_worker=False if no_worker else None)
 
 
 @main.command()

@@ -48,9 +48,10 @@ Params = dict[str, Any]
 
 
 def plain(obj: Any) -> dict[str, Any]:
-    """A Stripe object as a plain, JSON-ready dict."""
+    """A Stripe object as a plain, JSON-ready dict: decimal fields (`unit_amount_decimal`,
+    which the SDK parses into `Decimal`) go back to the strings Stripe sent."""
     if isinstance(obj, stripe.StripeObject):
-        return obj.to_dict(recursive=True)
+        return obj.to_dict(recursive=True, for_json=True)
     return dict(obj)
 
 

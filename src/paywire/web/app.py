@@ -7,9 +7,6 @@ Library:  paywire.mount(app, settings)         # router + error format + context
 
 from __future__ import annotations
 
-import importlib
-import logging
-
 from fastapi import APIRouter, FastAPI
 
 from paywire.config import Settings, load_settings
@@ -20,31 +17,13 @@ from paywire.web.dev_pages import build_dev_router
 from paywire.web.errors import install_error_handlers
 from paywire.web.health import build_health_router
 
-log = logging.getLogger("paywire.web")
-
-# The events pipeline's webhook receiver (POST /webhooks/stripe) lives here; the module
-# exposes `router: APIRouter`, and its handlers take the context via `get_context`.
-WEBHOOK_RECEIVER_MODULE = "paywire.events.receiver"
-
 
 def webhook_receiver_router() -> APIRouter:
-    module = importlib.import_module(WEBHOOK_RECEIVER_MODULE)
-    router = module.router
-    if not isinstance(router, APIRouter):
-        raise TypeError(f"{WEBHOOK_RECEIVER_MODULE}.router is not an APIRouter")
-    return router
+    """The events pipeline's `POST /webhooks/stripe` (imported here, not at the top:
+    the receiver itself depends on `paywire.web.context`)."""
+    from paywire.events.receiver import router as receiver
 
-
-def _include_webhook_receiver(router: APIRouter) -> None:
-    try:
-        receiver = webhook_receiver_router()
-    except ModuleNotFoundError as exc:
-        if exc.name != WEBHOOK_RECEIVER_MODULE:
-            raise
-        # PENDING: until the events pipeline lands its receiver, webhooks get a 404.
-        log.error("no webhook receiver: %s is missing", WEBHOOK_RECEIVER_MODULE)
-        return
-    router.include_router(receiver)
+    return receiver
 
 
 def router(settings: Settings | None = None, *, context: PaywireContext | None = None) -> APIRouter:
@@ -56,7 +35,7 @@ def router(settings: Settings | None = None, *, context: PaywireContext | None =
     combined = APIRouter()
     combined.include_router(build_api_router())
     combined.include_router(build_health_router())
-    _include_webhook_receiver(combined)
+    combined.include_router(webhook_receiver_router())
     if settings.dev_mode:
         combined.include_router(build_dev_router())
     return combined

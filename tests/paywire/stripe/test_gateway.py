@@ -35,9 +35,7 @@ def test_the_api_version_is_pinned() -> None:
     assert PINNED_API_VERSION == stripe.api_version == "2026-10-28.endive"
 
 
-def test_a_created_customer_carries_the_user_id(
-    gateway: StripeGateway, stripe_client: stripe.StripeClient
-) -> None:
+def test_a_created_customer_carries_the_user_id(gateway: StripeGateway, stripe_client: stripe.StripeClient) -> None:
     created = gateway.create_customer(
         user_id="u-1", email="u1@example.com", idempotency_key=keys.customer_create("u-1")
     )
@@ -47,9 +45,7 @@ def test_a_created_customer_carries_the_user_id(
     assert fetched.email == "u1@example.com"
 
 
-def test_the_same_business_key_creates_one_customer(
-    gateway: StripeGateway, stripe_client: stripe.StripeClient
-) -> None:
+def test_the_same_business_key_creates_one_customer(gateway: StripeGateway, stripe_client: stripe.StripeClient) -> None:
     key = keys.customer_create("u-2")
     first = gateway.create_customer(user_id="u-2", email="a@x.io", idempotency_key=key)
     second = gateway.create_customer(user_id="u-2", email="a@x.io", idempotency_key=key)
@@ -69,9 +65,7 @@ def test_429_is_retried_with_backoff(
 ) -> None:
     before = _errors("rate_limit")
     sim.control("faults", {"api": {"fail_next_429": 2}})
-    created = gateway.create_customer(
-        user_id="u-4", email=None, idempotency_key=keys.customer_create("u-4")
-    )
+    created = gateway.create_customer(user_id="u-4", email=None, idempotency_key=keys.customer_create("u-4"))
     assert created["id"].startswith("cus_")
     assert len(sleeps) == 2
     assert sleeps[1] > sleeps[0] * 0.9  # grows (with jitter)
@@ -79,9 +73,7 @@ def test_429_is_retried_with_backoff(
     assert len(stripe_client.v1.customers.list().data) == 1
 
 
-def test_429_that_does_not_stop_becomes_unavailable(
-    sim: Sim, gateway: StripeGateway, sleeps: list[float]
-) -> None:
+def test_429_that_does_not_stop_becomes_unavailable(sim: Sim, gateway: StripeGateway, sleeps: list[float]) -> None:
     sim.control("faults", {"api": {"fail_next_429": 10}})
     with pytest.raises(StripeUnavailable, match="rate limit"):
         gateway.retrieve_customer("cus_whatever")
@@ -118,9 +110,7 @@ def test_a_refused_key_is_misconfiguration(sim: Sim) -> None:
 
 
 def test_an_unreachable_stripe_is_unavailable() -> None:
-    gateway = StripeGateway(
-        TEST_KEY, api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0, timeout=2
-    )
+    gateway = StripeGateway(TEST_KEY, api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0, timeout=2)
     with pytest.raises(StripeUnavailable):
         gateway.retrieve_customer("cus_1")
 
@@ -197,3 +187,12 @@ def test_idempotency_keys_name_the_operation() -> None:
     long_key = keys.customer_create("u" * 400)
     assert len(long_key) <= 255 and long_key.startswith("customer:create:sha256:")
     assert keys.time_bucket(1199) == keys.time_bucket(600) != keys.time_bucket(1200)
+
+
+def test_results_are_plain_json_ready_dicts(gateway: StripeGateway, sim: Sim) -> None:
+    client = sim.client()
+    client.v1.products.create(params={"id": "prod_dec", "name": "Decimal"})
+    client.v1.prices.create(params={"product": "prod_dec", "currency": "usd", "unit_amount": 1234, "lookup_key": "dec"})
+    price = gateway.list_prices_by_lookup_keys(["dec"])["dec"]
+    assert price["unit_amount_decimal"] == "1234"  # a string, as on the wire: not a Decimal
+    assert json.loads(json.dumps(price))["product"]["id"] == "prod_dec"
