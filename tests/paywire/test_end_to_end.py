@@ -120,3 +120,42 @@ def test_the_pass_grants_basic_for_three_months_of_clock_time(
     sim.advance(stripe_client, clock.id, ends + DAY)
     _wait_for(lambda: _billing(paywire_service, "carol")["access"] is False, "the pass to end")
     assert _billing(paywire_service, "carol")["reason"] == "pass_expired"
+
+
+def test_cancelling_in_the_portal_keeps_access_to_the_period_end(
+    paywire_service: Service, sim: Sim, stripe_client: stripe.StripeClient
+) -> None:
+    start = int(time.time())
+    clock = stripe_client.v1.test_helpers.test_clocks.create(params={"frozen_time": start})
+    gateway = StripeGateway.from_settings(paywire_service.settings)
+    with paywire_service.sessions() as db:
+        get_or_create_customer(db, gateway, user_id="dave", email="dave@x.io", test_clock=clock.id)
+    session_id = _checkout(paywire_service, "dave", {"plan": "advanced", "interval": "month"})
+    assert sim.complete_checkout(session_id).status_code == 200
+    _wait_for(lambda: _billing(paywire_service, "dave")["access"] is True, "the subscription")
+    period_end = _billing(paywire_service, "dave")["current_period_end"]
+    subscription = stripe_client.v1.checkout.sessions.retrieve(session_id).subscription
+
+    with paywire_service.http() as http:
+        portal = http.post("/api/billing-portal", headers=paywire_service.headers_for("dave"))
+    assert portal.status_code == 200, portal.text
+    with httpx.Client(trust_env=False, follow_redirects=True) as browser:
+        canceled = browser.post(f"{portal.json()['url']}/subscriptions/{subscription}/cancel", data={})
+    assert canceled.status_code == 200, canceled.text
+
+    _wait_for(lambda: _billing(paywire_service, "dave")["cancel_at_period_end"] is True, "the cancellation")
+    canceling = _billing(paywire_service, "dave")
+    assert (canceling["plan"], canceling["access"], canceling["reason"]) == (
+        "advanced",
+        True,
+        "canceling_at_period_end",
+    )
+    assert canceling["access_until"] == period_end
+
+    sim.advance(stripe_client, clock.id, period_end - DAY)
+    _wait_for(lambda: _settled(paywire_service, sim), "clock events")
+    assert _billing(paywire_service, "dave")["access"] is True
+    sim.advance(stripe_client, clock.id, period_end + DAY)
+    _wait_for(lambda: _billing(paywire_service, "dave")["status"] == "canceled", "the end of the period")
+    ended = _billing(paywire_service, "dave")
+    assert (ended["plan"], ended["access"], ended["reason"]) == (None, False, "canceled")

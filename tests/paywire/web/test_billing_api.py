@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import httpx
 import stripe
 from sqlalchemy import func, select
 
 from paywire.db.models import Customer, Order
+from paywire.db.repositories import customers
 from tests.paywire.conftest import Service
 from tests.paywire.factories import mirror_subscription
 
@@ -109,10 +111,7 @@ def test_checkout_is_rate_limited_per_user(make_paywire_service) -> None:  # typ
     service: Service = make_paywire_service(PAYWIRE_CHECKOUT_RATE_LIMIT="3/minute")
     bad = {"plan": "gold", "interval": "month"}  # refused anyway: no Stripe call needed
     with service.http() as http:
-        codes = [
-            http.post("/api/checkout", json=bad, headers=service.headers_for("u1")).status_code
-            for _ in range(4)
-        ]
+        codes = [http.post("/api/checkout", json=bad, headers=service.headers_for("u1")).status_code for _ in range(4)]
         assert codes == [400, 400, 400, 429]
         limited = http.post("/api/checkout", json=bad, headers=service.headers_for("u1"))
         assert limited.status_code == 429
@@ -127,3 +126,30 @@ def test_the_portal_needs_a_billing_account(paywire_service: Service) -> None:
         r = http.post("/api/billing-portal", headers=paywire_service.headers_for("nobody"))
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "no_billing_account"
+
+
+def test_the_portal_opens_for_the_callers_own_customer(
+    paywire_service: Service, stripe_client: stripe.StripeClient
+) -> None:
+    with paywire_service.http() as http:
+        for user in ("u1", "u2"):
+            started = http.post(
+                "/api/checkout",
+                json={"plan": "basic", "interval": "month"},
+                headers=paywire_service.headers_for(user, f"{user}@example.com"),
+            )
+            assert started.status_code == 200, started.text
+        r = http.post("/api/billing-portal", headers=paywire_service.headers_for("u1"))
+    assert r.status_code == 200, r.text
+    url = r.json()["url"]
+    listed = stripe_client.v1.customers.list().data
+    mine = next(c for c in listed if c.metadata["user_id"] == "u1")
+    with httpx.Client(trust_env=False) as browser:
+        page = browser.get(url)
+    assert page.status_code == 200
+    assert "u1@example.com" in page.text and "u2@example.com" not in page.text
+    session_id = url.rstrip("/").rsplit("/", 1)[-1]
+    assert session_id.startswith("bps_")
+    with paywire_service.sessions() as db:
+        row = customers.find_by_user(db, "u1")
+    assert row is not None and row.stripe_customer_id == mine.id
