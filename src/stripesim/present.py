@@ -82,9 +82,15 @@ def _expand(state: State, node: Any, segments: list[str], path: str) -> Any:
         )
     value = node[key]
     if isinstance(value, str):
-        target = state.find(value)
-        if target is None:
-            raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
-        value = deep_copy(state.render(target))
+        value = _expanded(state, value, path)
+    elif isinstance(value, list):
+        value = [_expanded(state, v, path) if isinstance(v, str) else v for v in value]
     node[key] = _expand(state, value, rest, path)
     return node
+
+
+def _expanded(state: State, object_id: str, path: str) -> Any:
+    target = state.find(object_id)
+    if target is None:
+        raise InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+    return deep_copy(state.render(target))

@@ -178,7 +178,7 @@ class State:
     def render(self, record: Record) -> Record:
         """The record as the API shows it. Keys starting with "_" are the simulator's own."""
         fn = RENDERERS.get(record.get("object", ""))
-        shown = fn(self, record) if fn else record
+        shown = fn(self, record) if fn and not record.get("deleted") else record
         return {k: v for k, v in shown.items() if k[:1] != "_"}
 
     def snapshot(self, record: Record) -> Record:
@@ -216,9 +216,7 @@ class State:
             "type": event_type,
         }
         # Retention is counted in the time of the clock the object lives on.
-        event["_clock"] = (
-            record["id"] if record.get("object") == "test_helpers.test_clock" else self.clock_of(record)
-        )
+        event["_clock"] = record["id"] if record.get("object") == "test_helpers.test_clock" else self.clock_of(record)
         self.insert(event)
         for listener in self.listeners:
             listener(event)
@@ -270,6 +268,10 @@ class State:
                 "objects": self.objects,
                 "by_type": self.by_type,
                 "extras": self.extras,
+                "idempotency": [
+                    [api_key, key, fingerprint.hex(), status, body.decode(), stored_at]
+                    for (api_key, key), (fingerprint, status, body, stored_at) in self.idempotency.items()
+                ],
             }
         )
 
@@ -279,6 +281,10 @@ class State:
         self.objects = data["objects"]
         self.by_type = data["by_type"]
         self.extras = data.get("extras", {})
+        self.idempotency = {
+            (api_key, key): (bytes.fromhex(fingerprint), status, body.encode(), stored_at)
+            for api_key, key, fingerprint, status, body, stored_at in data.get("idempotency", [])
+        }
 
 
 def previous_attributes(before: Any, after: Any) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.generation = 0
 
     # ----- enqueueing -------------------------------------------------------------------
     def on_event(self, event: Record) -> None:
@@ -101,6 +102,8 @@ class Dispatcher:
         return len(self.queue)
 
     def reset(self) -> None:
+        # Attempts still in flight belong to the old world: they must not log or retry here.
+        self.generation += 1
         self.queue.clear()
         self.log.clear()
 
@@ -142,8 +145,11 @@ class Dispatcher:
 
     async def _attempt(self, d: Delivery) -> None:
         assert self._sem is not None
+        generation = self.generation
         try:
             ok, status, error = await self._post(d)
+            if generation != self.generation:
+                return
             self.log.append(
                 {
                     "endpoint": d.endpoint,
@@ -185,7 +191,9 @@ class Dispatcher:
         }
         assert self._client is not None
         try:
-            response = await self._client.post(endpoint["url"], content=payload, headers=headers)
+            response = await self._client.post(
+                endpoint["url"], content=payload, headers=headers, timeout=self.state.config.webhook_timeout_s
+            )
         except httpx.HTTPError as exc:
             return False, None, type(exc).__name__
         return 200 <= response.status_code < 300, response.status_code, None

@@ -15,6 +15,7 @@ from stripesim.billing import payment_methods as pms
 from stripesim.billing.cards import card_for
 from stripesim.engine import timer
 from stripesim.errors import CardError, InvalidRequest
+from stripesim.ids import new_id
 from stripesim.resources._common import new_record
 from stripesim.resources.prices import amount_for
 from stripesim.state import Record, State, renderer
@@ -108,10 +109,11 @@ def complete(
     if customer is not None:
         pms.attach(state, pm, customer)
     session.pop("_pending", None)
-    discounts = [_attach_discount(state, spec, customer, session) for spec in discount_ids]
+    sub_id = new_id("sub") if session["mode"] == "subscription" else None
+    discounts = [_attach_discount(state, spec, customer, session, sub_id) for spec in discount_ids]
     if session["mode"] == "subscription":
         assert customer is not None
-        _pay_subscription(state, session, customer, pm, discounts, authenticated)
+        _pay_subscription(state, session, customer, pm, discounts, authenticated, sub_id)
     elif session["mode"] == "payment":
         if not _pay_once(state, session, customer, pm, discounts, authenticated):
             return Outcome("declined", message="Your card was declined.")
@@ -142,7 +144,7 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
     from stripesim.billing.discounts import find_promotion_code, resolve_discounts
     from stripesim.wire import Params
 
-    promo = find_promotion_code(state, code)
+    promo = find_promotion_code(state, code, customer=session.get("customer"))
     if promo is None:
         raise InvalidRequest("This code is invalid.", param="promotion_code", code="promotion_code_invalid")
     customer = state.find(session.get("customer") or "", "customer")
@@ -158,7 +160,9 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
     )
 
 
-def _attach_discount(state: State, spec: dict[str, Any], customer: Record | None, session: Record) -> str:
+def _attach_discount(
+    state: State, spec: dict[str, Any], customer: Record | None, session: Record, subscription: str | None
+) -> str:
     from stripesim.billing.discounts import create_discount
 
     now = state.now_for(customer) if customer else state.now()
@@ -166,7 +170,7 @@ def _attach_discount(state: State, spec: dict[str, Any], customer: Record | None
         state,
         spec,
         customer=customer["id"] if customer else None,
-        subscription=None,
+        subscription=subscription,
         invoice=None,
         checkout_session=session["id"],
         start=now,
@@ -215,7 +219,13 @@ def _prefix(state: State) -> str:
 
 
 def _pay_subscription(
-    state: State, session: Record, customer: Record, pm: Record, discounts: list[str], authenticated: bool
+    state: State,
+    session: Record,
+    customer: Record,
+    pm: Record,
+    discounts: list[str],
+    authenticated: bool,
+    subscription_id: str | None,
 ) -> None:
     specs = [
         subscriptions.ItemSpec(state.get(line["price"], "price"), line["quantity"]) for line in session["_line_items"]
@@ -235,6 +245,7 @@ def _pay_subscription(
         announce_incomplete=True,
         pay_with=pm,
         authenticated=authenticated,
+        subscription_id=subscription_id,
         default_tax_rates=data.get("default_tax_rates") or [],
     )
     session["subscription"] = sub["id"]

@@ -124,8 +124,11 @@ def create_subscription(
     announce_incomplete: bool = False,
     pay_with: Record | None = None,
     authenticated: bool = False,
+    subscription_id: str | None = None,
 ) -> Record:
     """Create a subscription and its first invoice, and try to collect it.
+
+    `subscription_id`: an id chosen beforehand, so discounts can name the subscription.
 
     `announce_incomplete`: emit `customer.subscription.created` while still incomplete, then
     `updated` when paid (Checkout's sequence). Otherwise the created event carries the outcome.
@@ -201,6 +204,8 @@ def create_subscription(
         "save_default_payment_method": "off",
     }
     sub["metadata"] = dict(metadata or {})
+    if subscription_id:
+        sub["id"] = subscription_id
     sub["_period_start"], sub["_period_end"] = start, end
     sub["_default_tax_rates"] = list(default_tax_rates or [])
     sub["default_tax_rates"] = [state.snapshot(state.get(r, "tax_rate")) for r in sub["_default_tax_rates"]]

@@ -14,7 +14,9 @@ from stripesim.wire import Params, merge_metadata
 def new_record(state: State, object_type: str, prefix: str, /, *, created: int, **fields: Any) -> Record:
     """A record of `object_type` with every field of the API's shape, filled from `fields`."""
     record = blank(object_type)
-    record.update(id=new_id(prefix), created=created)
+    record["id"] = new_id(prefix)
+    if "created" in record:
+        record["created"] = created
     if "livemode" in record:
         record["livemode"] = False
     if "metadata" in record:

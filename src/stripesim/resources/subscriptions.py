@@ -6,6 +6,7 @@ from stripesim.billing import changes, subscriptions
 from stripesim.billing import payment_methods as pms
 from stripesim.billing.subscriptions import ItemSpec
 from stripesim.errors import InvalidRequest
+from stripesim.ids import new_id
 from stripesim.present import paginate
 from stripesim.resources._common import apply_metadata, created_filter
 from stripesim.routes import Ctx, api
@@ -182,10 +183,12 @@ def create_subscription(ctx: Ctx) -> Record:
     tax_rates = p.strings("default_tax_rates")
     for i, rate in enumerate(tax_rates):
         state.get(rate, "tax_rate", f"default_tax_rates[{i}]")
+    sub_id = new_id("sub")
     return subscriptions.create_subscription(
         state,
         customer,
         specs,
+        subscription_id=sub_id,
         payment_behavior=behavior,
         default_payment_method=pm_id,
         trial_end=trial_end_param(ctx, p, customer, specs),
@@ -195,7 +198,7 @@ def create_subscription(ctx: Ctx) -> Record:
         description=p.str("description"),
         cancel_at_period_end=bool(p.bool("cancel_at_period_end")),
         cancel_at=p.int("cancel_at"),
-        discount_ids=discount_ids(ctx, p, customer, [s.price["product"] for s in specs]),
+        discount_ids=discount_ids(ctx, p, customer, [s.price["product"] for s in specs], subscription=sub_id),
         automatic_tax=bool(automatic.bool("enabled")) if automatic else False,
         default_tax_rates=tax_rates,
         missing_payment_method=missing_pm,
@@ -475,10 +478,12 @@ def delete_subscription_discount(ctx: Ctx, sub: str) -> Record:
     record = ctx.state.get(sub, "subscription")
     if not record["discounts"]:
         raise InvalidRequest("This subscription has no discount to delete.", param="subscription")
+    from stripesim.billing.discounts import remove_discount
+
     with ctx.state.changing(record):
         removed = record["discounts"]
         record["discounts"] = []
-    return {"object": "discount", "id": removed[0], "deleted": True}
+    return remove_discount(ctx.state, ctx.state.get(removed[0], "discount"))
 
 
 @api("GET", "/v1/subscriptions")
