@@ -45,14 +45,15 @@ class QuantityRule:
     maximum: int | None = None
 
 
-def call_api(state: State, handler: Callable[..., Record], path: str, data: dict[str, Any],
-             **path_params: str) -> Record:
-    """Run an API handler as if `data` had been POSTed to `path`."""
+def call_api(state: State, handler: Callable[..., Any], path: str, data: dict[str, Any], **path_params: str) -> Record:
+    """Run an API handler as if `data` had been POSTed to `path`; its Stripe errors become PortalErrors."""
     ctx = Ctx(state=state, params=Params(data), method="POST", path=path)
     try:
-        return handler(ctx, **path_params)
+        result = handler(ctx, **path_params)
     except StripeError as err:
         raise PortalError(err.message) from err
+    assert isinstance(result, dict), f"{path} answered {type(result).__name__}, not an object"
+    return result
 
 
 # ----- what is allowed ----------------------------------------------------------------------------
@@ -81,8 +82,13 @@ def price_choices(state: State, config: Record, sub: Record, item: Record) -> li
     for entry in cfg.products_of(config):
         for price_id in entry["prices"]:
             price = state.find(price_id, "price")
-            if (price is None or price["id"] == current["id"] or not price.get("active")
-                    or price.get("type") != "recurring" or price["currency"] != sub["currency"]):
+            if (
+                price is None
+                or price["id"] == current["id"]
+                or not price.get("active")
+                or price.get("type") != "recurring"
+                or price["currency"] != sub["currency"]
+            ):
                 continue
             out.append(price)
     return out
@@ -111,8 +117,12 @@ def can_update(state: State, config: Record, sub: Record) -> bool:
 
 def can_cancel(config: Record, sub: Record) -> bool:
     ended = sub["status"] in ("canceled", "incomplete_expired")
-    return (config["features"]["subscription_cancel"]["enabled"] and not ended
-            and not sub["cancel_at_period_end"] and not sub.get("cancel_at"))
+    return (
+        config["features"]["subscription_cancel"]["enabled"]
+        and not ended
+        and not sub["cancel_at_period_end"]
+        and not sub.get("cancel_at")
+    )
 
 
 def scheduled_change(state: State, sub: Record) -> dict[str, Any] | None:
@@ -142,8 +152,9 @@ def _at_period_end(config: Record, old: tuple[Record, int], new: tuple[Record, i
     return "shortening_interval" in conditions and _interval_days(new[0]) < _interval_days(old[0])
 
 
-def change_item(state: State, config: Record, sub: Record, item_id: str, price_id: str | None,
-                quantity: int | None) -> str:
+def change_item(
+    state: State, config: Record, sub: Record, item_id: str, price_id: str | None, quantity: int | None
+) -> str:
     """Switch an item's price and/or quantity. Returns "updated", "scheduled", "unchanged"
     or "payment_failed" (the change waits as a pending update for its invoice to be paid)."""
     if not can_update(state, config, sub):
@@ -173,7 +184,8 @@ def change_item(state: State, config: Record, sub: Record, item_id: str, price_i
     feature = config["features"]["subscription_update"]
     data: dict[str, Any] = {
         "items": [{"id": item["id"], "price": target["id"], "quantity": str(new_qty)}],
-        "proration_behavior": feature["proration_behavior"], "payment_behavior": "pending_if_incomplete",
+        "proration_behavior": feature["proration_behavior"],
+        "payment_behavior": "pending_if_incomplete",
     }
     if sub["status"] == "trialing" and feature["trial_update_behavior"] == "end_trial":
         data["trial_end"] = "now"
@@ -194,14 +206,18 @@ def _schedule(state: State, sub: Record, item: Record, price: Record, quantity: 
         schedule = schedules.from_subscription(state, sub)
         schedule["_portal"] = True
     start, end = period_of(sub)
-    now_items = [{"price": i["price"], "quantity": i["quantity"], "metadata": i["metadata"]}
-                 for i in items_of(state, sub)]
-    next_items = [dict(i, price=price["id"], quantity=quantity) if iid == item["id"] else i
-                  for iid, i in zip(sub["_items"], now_items, strict=True)]
+    now_items = [
+        {"price": i["price"], "quantity": i["quantity"], "metadata": i["metadata"]} for i in items_of(state, sub)
+    ]
+    next_items = [
+        dict(i, price=price["id"], quantity=quantity) if iid == item["id"] else i
+        for iid, i in zip(sub["_items"], now_items, strict=True)
+    ]
     phases = [
         schedules.phase_from_items(state, now_items, start, end),
-        schedules.phase_from_items(state, next_items, end, period_end(end, price["recurring"], end),
-                                   proration_behavior="none"),
+        schedules.phase_from_items(
+            state, next_items, end, period_end(end, price["recurring"], end), proration_behavior="none"
+        ),
     ]
     schedules.set_phases(state, schedule, phases, "release")
 
@@ -236,8 +252,10 @@ def cancel(state: State, config: Record, sub: Record, *, reason: str | None, com
 
     _drop_schedule(state, sub)
     if feature["mode"] == "immediately":
-        data: dict[str, Any] = {"prorate": str(feature["proration_behavior"] != "none").lower(),
-                                "invoice_now": str(feature["proration_behavior"] == "always_invoice").lower()}
+        data: dict[str, Any] = {
+            "prorate": str(feature["proration_behavior"] != "none").lower(),
+            "invoice_now": str(feature["proration_behavior"] == "always_invoice").lower(),
+        }
         if details:
             data["cancellation_details"] = details
         call_api(state, cancel_subscription, f"/v1/subscriptions/{sub['id']}", data, sub=sub["id"])
@@ -261,26 +279,38 @@ def renew(state: State, sub: Record) -> str:
 
 
 # ----- payment method and customer details --------------------------------------------------------
-def update_card(state: State, customer: Record, *, number: str, exp_month: int, exp_year: int,
-                name: str | None) -> Record:
+def update_card(
+    state: State, customer: Record, *, number: str, exp_month: int, exp_year: int, name: str | None
+) -> Record:
     """Save a card as the customer's default, and the default of their live subscriptions."""
     card = card_for(number)
     if card is None:
         raise PortalError("Your card number is incorrect.", "card_number")
     if card.behaviour == "decline":
         raise PortalError(card.message, "card")
-    pm = pms.create_card(state, number, exp_month=exp_month, exp_year=exp_year, billing_name=name,
-                         billing_email=customer.get("email"))
+    pm = pms.create_card(
+        state, number, exp_month=exp_month, exp_year=exp_year, billing_name=name, billing_email=customer.get("email")
+    )
     pms.attach(state, pm, customer)
     from stripesim.resources.customers import update_customer
     from stripesim.resources.subscriptions import update_subscription
 
-    call_api(state, update_customer, f"/v1/customers/{customer['id']}",
-             {"invoice_settings": {"default_payment_method": pm["id"]}}, customer=customer["id"])
+    call_api(
+        state,
+        update_customer,
+        f"/v1/customers/{customer['id']}",
+        {"invoice_settings": {"default_payment_method": pm["id"]}},
+        customer=customer["id"],
+    )
     for sub in live_subscriptions(state, customer):
         if sub.get("default_payment_method") != pm["id"]:
-            call_api(state, update_subscription, f"/v1/subscriptions/{sub['id']}",
-                     {"default_payment_method": pm["id"]}, sub=sub["id"])
+            call_api(
+                state,
+                update_subscription,
+                f"/v1/subscriptions/{sub['id']}",
+                {"default_payment_method": pm["id"]},
+                sub=sub["id"],
+            )
     return pm
 
 

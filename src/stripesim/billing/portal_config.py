@@ -276,12 +276,10 @@ def _products(state: State, p: Params) -> list[dict[str, Any]]:
         adjustable = entry.sub("adjustable_quantity")
         if adjustable is not None:
             adjustable.only("enabled", "maximum", "minimum")
-            quantity = {
-                "enabled": bool(adjustable.bool("enabled")),
-                "maximum": adjustable.int("maximum", minimum=1),
-                "minimum": adjustable.int("minimum", minimum=0, default=1),
-            }
-            if quantity["maximum"] is not None and quantity["maximum"] < quantity["minimum"]:
+            top = adjustable.int("maximum", minimum=1)
+            bottom = adjustable.int("minimum", minimum=0, default=1) or 0
+            quantity = {"enabled": bool(adjustable.bool("enabled")), "maximum": top, "minimum": bottom}
+            if top is not None and top < bottom:
                 raise InvalidRequest(
                     "adjustable_quantity maximum must be at least its minimum.", param=adjustable.name("maximum")
                 )

@@ -14,8 +14,22 @@ from typing import Any
 from stripesim.routes import Response
 
 ZERO_DECIMAL = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-    "xaf", "xof", "xpf",
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
 }
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "inr": "₹"}
 
@@ -116,26 +130,29 @@ def document(title: str, body: str, *, narrow: bool = False, script: str = "") -
     wrap = "wrap narrow" if narrow else "wrap"
     js = f"<script>{script}</script>" if script else ""
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head>"
-        f"<body><div class=\"{wrap}\">{body}"
-        "<div class=\"footer\">Powered by <b>stripesim</b> · test mode · no real payment is made</div>"
+        f'<body><div class="{wrap}">{body}'
+        '<div class="footer">Powered by <b>stripesim</b> · test mode · no real payment is made</div>'
         f"</div>{js}</body></html>"
     )
 
 
 def brand(name: str | None) -> str:
     label = name or "stripesim"
-    return (f"<div class=\"brand\"><div class=\"logo\">{e(label[:1].upper())}</div>"
-            f"<span>{e(label)}</span><span class=\"testmode\">Test mode</span></div>")
+    return (
+        f'<div class="brand"><div class="logo">{e(label[:1].upper())}</div>'
+        f'<span>{e(label)}</span><span class="testmode">Test mode</span></div>'
+    )
 
 
-def message_page(title: str, message: str, *, link: str | None = None, link_text: str | None = None,
-                 status: int = 200) -> Response:
+def message_page(
+    title: str, message: str, *, link: str | None = None, link_text: str | None = None, status: int = 200
+) -> Response:
     """A simple page for a state that has nothing to do (expired, complete, not found)."""
-    action = f"<p><a class=\"button\" href=\"{e(link)}\">{e(link_text or 'Continue')}</a></p>" if link else ""
-    body = f"{brand(None)}<div class=\"card\"><h1>{e(title)}</h1><p class=\"muted\">{e(message)}</p>{action}</div>"
+    action = f'<p><a class="button" href="{e(link)}">{e(link_text or "Continue")}</a></p>' if link else ""
+    body = f'{brand(None)}<div class="card"><h1>{e(title)}</h1><p class="muted">{e(message)}</p>{action}</div>'
     return Response.html(document(title, body, narrow=True), status=status)
 
 
@@ -143,26 +160,27 @@ def not_found(what: str) -> Response:
     return message_page("Page not found", f"There is no {what} at this address.", status=404)
 
 
-def row(label: str, value: str, *, cls: str = "", value_id: str = "", raw_label: bool = False,
-        raw_value: bool = False) -> str:
+def row(
+    label: str, value: str, *, cls: str = "", value_id: str = "", raw_label: bool = False, raw_value: bool = False
+) -> str:
     """One `label … value` row of a `.lines` table; both escaped unless marked raw (already HTML)."""
-    klass = f" class=\"{cls}\"" if cls else ""
-    ident = f" id=\"{value_id}\"" if value_id else ""
+    klass = f' class="{cls}"' if cls else ""
+    ident = f' id="{value_id}"' if value_id else ""
     left = label if raw_label else e(label)
     right = value if raw_value else e(value)
-    return f"<tr{klass}><td>{left}</td><td class=\"num\"{ident}>{right}</td></tr>"
+    return f'<tr{klass}><td>{left}</td><td class="num"{ident}>{right}</td></tr>'
 
 
 def banner(text: str | None, kind: str = "error") -> str:
     if not text:
         return ""
-    role = " role=\"alert\"" if kind == "error" else ""
-    return f"<div class=\"banner {kind}\"{role}>{e(text)}</div>"
+    role = ' role="alert"' if kind == "error" else ""
+    return f'<div class="banner {kind}"{role}>{e(text)}</div>'
 
 
 def field_error(errors: dict[str, str], name: str) -> str:
     text = errors.get(name)
-    return f"<div class=\"field-error\" data-error-for=\"{e(name)}\">{e(text)}</div>" if text else ""
+    return f'<div class="field-error" data-error-for="{e(name)}">{e(text)}</div>' if text else ""
 
 
 def bad(errors: dict[str, str], name: str) -> str:
@@ -214,24 +232,24 @@ def card_fields(entry: CardEntry | None, errors: dict[str, str], *, with_name: b
     name_field = ""
     if with_name:
         name_field = (
-            "<label for=\"name\">Name on card</label>"
-            f"<input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"cc-name\" value=\"{e(raw.get('name'))}\">"
+            '<label for="name">Name on card</label>'
+            f'<input type="text" id="name" name="name" autocomplete="cc-name" value="{e(raw.get("name"))}">'
         )
     card_errors = "".join(field_error(errors, k) for k in ("card_number", "card_expiry", "card_cvc", "card"))
     return (
-        "<label for=\"card_number\">Card information</label><div class=\"cardgroup\">"
-        f"<input type=\"text\" class=\"top{bad(errors, 'card_number')}\" id=\"card_number\" name=\"card_number\" "
-        "placeholder=\"1234 1234 1234 1234\" autocomplete=\"cc-number\" inputmode=\"numeric\" "
-        f"value=\"{e(raw.get('card_number'))}\" required>"
-        "<div class=\"row\">"
-        f"<input type=\"text\" class=\"{bad(errors, 'card_expiry').strip()}\" id=\"card_expiry\" name=\"card_expiry\" "
-        f"placeholder=\"MM / YY\" aria-label=\"Expiration date\" autocomplete=\"cc-exp\" "
-        f"value=\"{e(raw.get('card_expiry'))}\" required>"
-        f"<input type=\"text\" class=\"{bad(errors, 'card_cvc').strip()}\" id=\"card_cvc\" name=\"card_cvc\" "
-        f"placeholder=\"CVC\" aria-label=\"Security code\" autocomplete=\"cc-csc\" inputmode=\"numeric\" "
-        f"value=\"{e(raw.get('card_cvc'))}\" required>"
+        '<label for="card_number">Card information</label><div class="cardgroup">'
+        f'<input type="text" class="top{bad(errors, "card_number")}" id="card_number" name="card_number" '
+        'placeholder="1234 1234 1234 1234" autocomplete="cc-number" inputmode="numeric" '
+        f'value="{e(raw.get("card_number"))}" required>'
+        '<div class="row">'
+        f'<input type="text" class="{bad(errors, "card_expiry").strip()}" id="card_expiry" name="card_expiry" '
+        f'placeholder="MM / YY" aria-label="Expiration date" autocomplete="cc-exp" '
+        f'value="{e(raw.get("card_expiry"))}" required>'
+        f'<input type="text" class="{bad(errors, "card_cvc").strip()}" id="card_cvc" name="card_cvc" '
+        f'placeholder="CVC" aria-label="Security code" autocomplete="cc-csc" inputmode="numeric" '
+        f'value="{e(raw.get("card_cvc"))}" required>'
         f"</div></div>{card_errors}{name_field}"
-        "<p class=\"small muted\">Test cards: 4242 4242 4242 4242 succeeds · 4000 0000 0000 0002 is declined · "
+        '<p class="small muted">Test cards: 4242 4242 4242 4242 succeeds · 4000 0000 0000 0002 is declined · '
         "4000 0025 0000 3155 asks for 3D Secure. Any future date and any CVC.</p>"
     )
 

@@ -25,9 +25,14 @@ def destination(state: State, pi: Record, return_url: str | None) -> str:
     parameters), the invoice's hosted page, or this page's own result."""
     if return_url:
         status = "succeeded" if pi["status"] == "succeeded" else "failed"
-        return _with_query(return_url, {"payment_intent": pi["id"],
-                                        "payment_intent_client_secret": pi["client_secret"],
-                                        "redirect_status": status})
+        return _with_query(
+            return_url,
+            {
+                "payment_intent": pi["id"],
+                "payment_intent_client_secret": pi["client_secret"],
+                "redirect_status": status,
+            },
+        )
     invoice = state.find((pi.get("_for") or {}).get("invoice") or "", "invoice")
     if invoice is not None and invoice.get("hosted_invoice_url"):
         return f"/invoices/{invoice['id']}"
@@ -44,7 +49,8 @@ def run(state: State, pi: Record, succeed: bool) -> Record:
     if pi["status"] != "requires_action":
         raise InvalidRequest(
             f"This PaymentIntent is not waiting for authentication; its status is {pi['status']}.",
-            param="payment_intent", code="payment_intent_unexpected_state",
+            param="payment_intent",
+            code="payment_intent_unexpected_state",
         )
     return payments.authenticate(state, pi, succeed=succeed)
 
@@ -56,10 +62,14 @@ def challenge(ctx: Ctx, pi_id: str) -> Response:
         return not_found("payment to authenticate")
     if pi["status"] == "requires_action":
         pm = ctx.state.find(pi.get("payment_method") or "", "payment_method") or {}
-        return Response.html(challenge_html(
-            action=f"/authenticate/{pi_id}", amount=pi["amount"], currency=pi["currency"],
-            card_last4=(pm.get("card") or {}).get("last4"),
-        ))
+        return Response.html(
+            challenge_html(
+                action=f"/authenticate/{pi_id}",
+                amount=pi["amount"],
+                currency=pi["currency"],
+                card_last4=(pm.get("card") or {}).get("last4"),
+            )
+        )
     if pi["status"] == "succeeded":
         return message_page("Payment complete", "Authentication succeeded and the payment went through.")
     error = (pi.get("last_payment_error") or {}).get("message")

@@ -25,12 +25,20 @@ def _closed(session: Record) -> Response | None:
     """The page for a session that can no longer be paid, if it cannot."""
     if session["status"] == "complete":
         url = checkout.success_redirect(session)
-        return message_page("Payment complete", "This checkout session is complete; nothing more to pay.",
-                            link=url, link_text="Continue")
+        return message_page(
+            "Payment complete",
+            "This checkout session is complete; nothing more to pay.",
+            link=url,
+            link_text="Continue",
+        )
     if session["status"] == "expired":
-        return message_page("This checkout session has expired",
-                            "The link you followed is no longer valid. Return to the merchant and start again.",
-                            link=session.get("cancel_url"), link_text="Return to merchant", status=410)
+        return message_page(
+            "This checkout session has expired",
+            "The link you followed is no longer valid. Return to the merchant and start again.",
+            link=session.get("cancel_url"),
+            link_text="Return to merchant",
+            status=410,
+        )
     return None
 
 
@@ -63,15 +71,20 @@ def _check_promo(state: State, session: Record, code: str) -> Record:
     """The promotion code typed on the page, if Checkout would accept it; raises otherwise."""
     from stripesim.errors import InvalidRequest
 
-    promo = find_promotion_code(state, code)
+    promo = find_promotion_code(state, code, customer=session.get("customer"))
     if promo is None:
         raise InvalidRequest("This code is invalid.", param="promotion_code", code="promotion_code_invalid")
     customer = state.find(session.get("customer") or "", "customer")
     prices = [state.get(line["price"], "price") for line in session["_line_items"]]
     lines = zip(session["_line_items"], prices, strict=True)
-    check_promotion_code(state, promo, customer=customer,
-                         amount_subtotal=sum(checkout.line_amount(line, price) for line, price in lines),
-                         product_ids=[p["product"] for p in prices], param="promotion_code")
+    check_promotion_code(
+        state,
+        promo,
+        customer=customer,
+        amount_subtotal=sum(checkout.line_amount(line, price) for line, price in lines),
+        product_ids=[p["product"] for p in prices],
+        param="promotion_code",
+    )
     return promo
 
 
@@ -101,7 +114,7 @@ def pay(ctx: Ctx, session_id: str) -> Response:
     form.card = read_card(data)
     form.errors.update(form.card.errors)
     customer = ctx.state.find(session.get("customer") or "", "customer")
-    email = values["email"] or (customer or {}).get("email") or ""
+    email = session.get("customer_email") or (customer or {}).get("email") or values["email"]
     if not email:
         form.errors["email"] = "Your email is incomplete."
     elif not EMAIL.match(email):
@@ -110,8 +123,13 @@ def pay(ctx: Ctx, session_id: str) -> Response:
         return _render(ctx, session, form, status=400)
     try:
         outcome = checkout.complete(
-            ctx.state, session, card_number=form.card.number, email=email, name=form.card.name or None,
-            promotion_code=code or None, tax_id=values["tax_id"] or None,
+            ctx.state,
+            session,
+            card_number=form.card.number,
+            email=email,
+            name=form.card.name or None,
+            promotion_code=code or None,
+            tax_id=values["tax_id"] or None,
         )
     except StripeError as err:
         return _error(ctx, session, form, err)
@@ -144,12 +162,17 @@ def challenge(ctx: Ctx, session_id: str) -> Response:
     pending = session.get("_pending")
     if not pending:
         return Response.redirect(f"/c/pay/{session_id}")
-    return Response.html(challenge_html(
-        action=f"/c/pay/{session_id}/authenticate", amount=session.get("amount_total"),
-        currency=session["currency"], card_last4=str(pending["card"])[-4:],
-        note="Completing authentication pays the checkout session."
-        if session["mode"] != "setup" else "Completing authentication saves the card.",
-    ))
+    return Response.html(
+        challenge_html(
+            action=f"/c/pay/{session_id}/authenticate",
+            amount=session.get("amount_total"),
+            currency=session["currency"],
+            card_last4=str(pending["card"])[-4:],
+            note="Completing authentication pays the checkout session."
+            if session["mode"] != "setup"
+            else "Completing authentication saves the card.",
+        )
+    )
 
 
 @page("POST", "/c/pay/{session_id}/authenticate")
@@ -163,8 +186,13 @@ def challenge_result(ctx: Ctx, session_id: str) -> Response:
     if not session.get("_pending"):
         return Response.redirect(f"/c/pay/{session_id}")
     pending = dict(session["_pending"])
-    form = view.Form(values={"email": pending.get("email") or "", "promotion_code": pending.get("promotion_code") or "",
-                             "tax_id": pending.get("tax_id") or ""})
+    form = view.Form(
+        values={
+            "email": pending.get("email") or "",
+            "promotion_code": pending.get("promotion_code") or "",
+            "tax_id": pending.get("tax_id") or "",
+        }
+    )
     succeed = ctx.params.data.get("result") != "fail"
     try:
         outcome = authenticate(ctx.state, session, succeed)

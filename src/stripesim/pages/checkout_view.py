@@ -62,15 +62,18 @@ def _line_rows(state: State, session: Record) -> tuple[str, int, dict[str, Any] 
         subtotal += amount
         recurring = recurring or price.get("recurring")
         per = interval_text(price.get("recurring"))
-        detail = f"Qty {line['quantity']}" + (f", {money(price.get('unit_amount'), price['currency'])} each"
-                                              if line["quantity"] > 1 and price.get("unit_amount") is not None else "")
+        detail = f"Qty {line['quantity']}" + (
+            f", {money(price.get('unit_amount'), price['currency'])} each"
+            if line["quantity"] > 1 and price.get("unit_amount") is not None
+            else ""
+        )
         billed = f" · Billed {_billed(price.get('recurring'))}" if per else ""
         rows.append(
             f"<tr><td><b>{e(product.get('name') or price['id'])}</b>"
-            f"<div class=\"small muted\">{e(detail)}{e(billed)}</div>"
-            + (f"<div class=\"small muted\">{e(product['description'])}</div>" if product.get("description") else "")
-            + f"</td><td class=\"num\">{e(money(amount, price['currency']))}"
-            + (f"<div class=\"small muted\">{e(per)}</div>" if per else "")
+            f'<div class="small muted">{e(detail)}{e(billed)}</div>'
+            + (f'<div class="small muted">{e(product["description"])}</div>' if product.get("description") else "")
+            + f'</td><td class="num">{e(money(amount, price["currency"]))}'
+            + (f'<div class="small muted">{e(per)}</div>' if per else "")
             + "</td></tr>"
         )
     return "".join(rows), subtotal, recurring
@@ -100,39 +103,58 @@ def summary(state: State, session: Record, form: Form) -> str:
     trial_end = (session.get("_subscription_data") or {}).get("trial_end")
     if trial:
         days = max(1, round((trial_end - session["created"]) / 86400)) if trial_end else 0
-        headline = (f"<div class=\"muted\">Try {e(head_name)}</div><div class=\"amount\">{days} days free</div>"
-                    f"<div class=\"muted small\">Then {e(money(recurring_total, currency))} {e(per)} starting "
-                    f"{e(date(trial_end))}</div>")
+        headline = (
+            f'<div class="muted">Try {e(head_name)}</div><div class="amount">{days} days free</div>'
+            f'<div class="muted small">Then {e(money(recurring_total, currency))} {e(per)} starting '
+            f"{e(date(trial_end))}</div>"
+        )
     elif session["mode"] == "subscription":
-        headline = (f"<div class=\"muted\">Subscribe to {e(head_name)}</div>"
-                    f"<div class=\"amount\">{e(money(subtotal, currency))} "
-                    f"<span class=\"small muted\">{e(per)}</span></div>")
+        headline = (
+            f'<div class="muted">Subscribe to {e(head_name)}</div>'
+            f'<div class="amount">{e(money(subtotal, currency))} '
+            f'<span class="small muted">{e(per)}</span></div>'
+        )
     elif session["mode"] == "setup":
-        headline = "<div class=\"muted\">Save a card for future payments</div><div class=\"amount\">Set up</div>"
+        headline = '<div class="muted">Save a card for future payments</div><div class="amount">Set up</div>'
     else:
-        headline = (f"<div class=\"muted\">Pay {e(head_name)}</div>"
-                    f"<div class=\"amount\">{e(money(due_today, currency))}</div>")
-    totals = [f"<tr class=\"sub\"><td>Subtotal</td><td class=\"num\">{e(money(subtotal, currency))}</td></tr>"]
+        headline = (
+            f'<div class="muted">Pay {e(head_name)}</div><div class="amount">{e(money(due_today, currency))}</div>'
+        )
+    totals = [f'<tr class="sub"><td>Subtotal</td><td class="num">{e(money(subtotal, currency))}</td></tr>']
     if discount:
         label = (form.promo or {}).get("code") or (coupon or {}).get("name") or (coupon or {}).get("id")
-        totals.append(f"<tr class=\"sub\"><td>Discount <span class=\"badge green\">{e(label)}</span></td>"
-                      f"<td class=\"num\">{e(money(-discount, currency))}</td></tr>")
+        totals.append(
+            f'<tr class="sub"><td>Discount <span class="badge green">{e(label)}</span></td>'
+            f'<td class="num">{e(money(-discount, currency))}</td></tr>'
+        )
     if tax_on:
-        totals.append(f"<tr class=\"sub\"><td>Tax ({e(f'{pct:g}')}%)</td>"
-                      f"<td class=\"num\">{e(money(tax, currency))}</td></tr>")
+        totals.append(
+            f'<tr class="sub"><td>Tax ({e(f"{pct:g}")}%)</td><td class="num">{e(money(tax, currency))}</td></tr>'
+        )
     if trial:
-        totals.append(f"<tr class=\"sub\"><td>Total after trial</td>"
-                      f"<td class=\"num\">{e(money(recurring_total, currency))}</td></tr>")
+        totals.append(
+            f'<tr class="sub"><td>Total after trial</td><td class="num">{e(money(recurring_total, currency))}</td></tr>'
+        )
     if session["mode"] != "setup":
-        totals.append(f"<tr class=\"total\"><td>Total due today</td>"
-                      f"<td class=\"num\" id=\"total-due\">{e(money(due_today, currency))}</td></tr>")
-    trial_note = (f"<p class=\"small muted\">Your free trial ends on {e(date(trial_end))}. You won't be "
-                  f"charged until then; afterwards {e(money(recurring_total, currency))} {e(per)}.</p>"
-                  if trial else "")
-    back = (f"<a class=\"back\" id=\"cancel-link\" href=\"{e(session['cancel_url'])}\">← Back</a>"
-            if session.get("cancel_url") else "")
-    return (f"<div class=\"summary\">{back}{brand(None)}{headline}"
-            f"<table class=\"lines\">{rows}{''.join(totals)}</table>{_promo_field(session, form)}{trial_note}</div>")
+        totals.append(
+            f'<tr class="total"><td>Total due today</td>'
+            f'<td class="num" id="total-due">{e(money(due_today, currency))}</td></tr>'
+        )
+    trial_note = (
+        f'<p class="small muted">Your free trial ends on {e(date(trial_end))}. You won\'t be '
+        f"charged until then; afterwards {e(money(recurring_total, currency))} {e(per)}.</p>"
+        if trial
+        else ""
+    )
+    back = (
+        f'<a class="back" id="cancel-link" href="{e(session["cancel_url"])}">← Back</a>'
+        if session.get("cancel_url")
+        else ""
+    )
+    return (
+        f'<div class="summary">{back}{brand(None)}{headline}'
+        f'<table class="lines">{rows}{"".join(totals)}</table>{_promo_field(session, form)}{trial_note}</div>'
+    )
 
 
 def _headline(state: State, session: Record) -> str:
@@ -148,14 +170,17 @@ def _promo_field(session: Record, form: Form) -> str:
     if not session.get("allow_promotion_codes"):
         return ""
     value = form.values.get("promotion_code", "")
-    applied = (f"<div class=\"small\" style=\"color:#0e6245;margin-top:6px\">Code "
-               f"<b>{e(form.promo['code'])}</b> applied.</div>") if form.promo else ""
+    applied = (
+        (f'<div class="small" style="color:#0e6245;margin-top:6px">Code <b>{e(form.promo["code"])}</b> applied.</div>')
+        if form.promo
+        else ""
+    )
     return (
-        "<label for=\"promotion_code\">Promotion code</label><div class=\"inline\">"
-        f"<input type=\"text\" form=\"pay-form\" class=\"{bad(form.errors, 'promotion_code').strip()}\" "
-        f"id=\"promotion_code\" name=\"promotion_code\" value=\"{e(value)}\" placeholder=\"Add promotion code\">"
-        "<button type=\"submit\" form=\"pay-form\" class=\"secondary\" id=\"apply-promo\" name=\"action\" "
-        "value=\"apply\" formnovalidate>Apply</button></div>"
+        '<label for="promotion_code">Promotion code</label><div class="inline">'
+        f'<input type="text" form="pay-form" class="{bad(form.errors, "promotion_code").strip()}" '
+        f'id="promotion_code" name="promotion_code" value="{e(value)}" placeholder="Add promotion code">'
+        '<button type="submit" form="pay-form" class="secondary" id="apply-promo" name="action" '
+        'value="apply" formnovalidate>Apply</button></div>'
         f"{field_error(form.errors, 'promotion_code')}{applied}"
     )
 
@@ -170,25 +195,27 @@ def _submit_label(session: Record, state: State) -> str:
 
 def payment_form(state: State, session: Record, form: Form, action: str) -> str:
     customer = state.find(session.get("customer") or "", "customer")
-    email = form.values.get("email") or session.get("customer_email") or (customer or {}).get("email") or ""
-    locked = bool(customer and customer.get("email"))
+    known = session.get("customer_email") or (customer or {}).get("email")
+    email = known or form.values.get("email") or ""
+    # An email the merchant already knows (customer_email, or the customer's) is shown, not edited.
+    locked = bool(known)
     readonly = " readonly" if locked else ""
     tax_id = ""
     if session["tax_id_collection"]["enabled"]:
         tax_id = (
-            "<label for=\"tax_id\">Tax ID <span class=\"muted\">(optional, e.g. EU VAT)</span></label>"
-            f"<input type=\"text\" id=\"tax_id\" name=\"tax_id\" class=\"{bad(form.errors, 'tax_id').strip()}\" "
-            f"value=\"{e(form.values.get('tax_id'))}\" placeholder=\"DE123456789\">{field_error(form.errors, 'tax_id')}"
+            '<label for="tax_id">Tax ID <span class="muted">(optional, e.g. EU VAT)</span></label>'
+            f'<input type="text" id="tax_id" name="tax_id" class="{bad(form.errors, "tax_id").strip()}" '
+            f'value="{e(form.values.get("tax_id"))}" placeholder="DE123456789">{field_error(form.errors, "tax_id")}'
         )
     heading = "Card details" if session["mode"] == "setup" else "Pay with card"
     return (
-        f"<div class=\"card\"><h2>{heading}</h2>{banner(form.message)}"
-        f"<form method=\"post\" action=\"{e(action)}\" id=\"pay-form\" novalidate>"
-        f"<label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"email\" "
-        f"class=\"{bad(form.errors, 'email').strip()}\" value=\"{e(email)}\"{readonly} required>"
+        f'<div class="card"><h2>{heading}</h2>{banner(form.message)}'
+        f'<form method="post" action="{e(action)}" id="pay-form" novalidate>'
+        f'<label for="email">Email</label><input type="email" id="email" name="email" autocomplete="email" '
+        f'class="{bad(form.errors, "email").strip()}" value="{e(email)}"{readonly} required>'
         f"{field_error(form.errors, 'email')}"
         f"{card_fields(form.card, form.errors)}{tax_id}"
-        f"<button type=\"submit\" class=\"wide\" id=\"submit\" name=\"action\" value=\"pay\">"
+        f'<button type="submit" class="wide" id="submit" name="action" value="pay">'
         f"{e(_submit_label(session, state))}</button></form></div>"
     )
 
@@ -202,9 +229,9 @@ document.getElementById('apply-promo').click();}});}
 
 def render(state: State, session: Record, form: Form, *, action: str) -> str:
     body = (
-        "<div class=\"grid\">"
-        f"<div style=\"order:2\">{payment_form(state, session, form, action)}</div>"
-        f"<div style=\"order:1\">{summary(state, session, form)}</div>"
+        '<div class="grid">'
+        f'<div style="order:2">{payment_form(state, session, form, action)}</div>'
+        f'<div style="order:1">{summary(state, session, form)}</div>'
         "</div>"
     )
     return document("Checkout · stripesim", body, script=CARD_SCRIPT + PROMO_SCRIPT)

@@ -22,8 +22,13 @@ from stripesim.pages._html import (
 from stripesim.routes import Ctx, Response, page
 from stripesim.state import Record, State
 
-BADGES = {"open": ("Open", "blue"), "paid": ("Paid", "green"), "void": ("Void", ""),
-          "uncollectible": ("Uncollectible", "red"), "draft": ("Draft", "")}
+BADGES = {
+    "open": ("Open", "blue"),
+    "paid": ("Paid", "green"),
+    "void": ("Void", ""),
+    "uncollectible": ("Uncollectible", "red"),
+    "draft": ("Draft", ""),
+}
 
 
 def _invoice(ctx: Ctx, invoice_id: str) -> Record | None:
@@ -36,7 +41,7 @@ def _invoice(ctx: Ctx, invoice_id: str) -> Record | None:
 
 def badge(status: str) -> str:
     label, color = BADGES.get(status, (status.title(), ""))
-    return f"<span class=\"badge {color}\">{e(label)}</span>"
+    return f'<span class="badge {color}">{e(label)}</span>'
 
 
 def receipt_url(state: State, invoice: Record) -> str | None:
@@ -50,11 +55,14 @@ def lines_table(state: State, invoice: Record) -> str:
     rows = []
     for line in invoice.get("_lines", []):
         period = line.get("period") or {}
-        when = (f"{date(period.get('start'))} – {date(period.get('end'))}"
-                if period.get("start") != period.get("end") else "")
+        when = (
+            f"{date(period.get('start'))} – {date(period.get('end'))}"
+            if period.get("start") != period.get("end")
+            else ""
+        )
         qty = f"Qty {line['quantity']}" if line.get("quantity") else ""
         detail = " · ".join(x for x in (qty, when) if x)
-        label = f"{e(line['description'])}<div class=\"small muted\">{e(detail)}</div>"
+        label = f'{e(line["description"])}<div class="small muted">{e(detail)}</div>'
         rows.append(row(label, money(line["amount"], cur), raw_label=True))
     rows.append(row("Subtotal", money(invoice["subtotal"], cur), cls="sub"))
     for d in invoice.get("total_discount_amounts") or []:
@@ -73,18 +81,18 @@ def lines_table(state: State, invoice: Record) -> str:
     if invoice.get("amount_paid"):
         rows.append(row("Amount paid", money(-invoice["amount_paid"], cur), cls="sub"))
     rows.append(row("Amount due", money(invoice["amount_remaining"], cur), cls="total", value_id="amount-due"))
-    return f"<table class=\"lines\">{''.join(rows)}</table>"
+    return f'<table class="lines">{"".join(rows)}</table>'
 
 
 def _pay_form(invoice: Record, card: CardEntry | None, errors: dict[str, str]) -> str:
     email = (card.raw.get("email") if card else None) or invoice.get("customer_email") or ""
     due = money(invoice["amount_remaining"], invoice["currency"])
     return (
-        f"<div class=\"card\"><h2>Pay this invoice</h2>"
-        f"<form method=\"post\" action=\"/invoices/{e(invoice['id'])}\" id=\"pay-form\" novalidate>"
-        f"<label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" value=\"{e(email)}\">"
+        f'<div class="card"><h2>Pay this invoice</h2>'
+        f'<form method="post" action="/invoices/{e(invoice["id"])}" id="pay-form" novalidate>'
+        f'<label for="email">Email</label><input type="email" id="email" name="email" value="{e(email)}">'
         f"{card_fields(card, errors)}"
-        f"<button type=\"submit\" class=\"wide\" id=\"submit\">Pay {e(due)}</button></form></div>"
+        f'<button type="submit" class="wide" id="submit">Pay {e(due)}</button></form></div>'
     )
 
 
@@ -93,9 +101,11 @@ def _waiting_for_authentication(state: State, invoice: Record) -> str:
     pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
     if pi is None or pi["status"] != "requires_action":
         return ""
-    return (f"<div class=\"banner info\">Your bank needs you to confirm this payment. "
-            f"<a href=\"/authenticate/{e(pi['id'])}\" id=\"confirm-payment\">Confirm payment</a> "
-            "or pay with another card below.</div>")
+    return (
+        f'<div class="banner info">Your bank needs you to confirm this payment. '
+        f'<a href="/authenticate/{e(pi["id"])}" id="confirm-payment">Confirm payment</a> '
+        "or pay with another card below.</div>"
+    )
 
 
 def billed_to(invoice: Record) -> str:
@@ -106,41 +116,53 @@ def issued(invoice: Record) -> str:
     return date(invoice["status_transitions"].get("finalized_at") or invoice["created"])
 
 
-def render(state: State, invoice: Record, *, card: CardEntry | None = None, errors: dict[str, str] | None = None,
-           message: str | None = None) -> str:
+def render(
+    state: State,
+    invoice: Record,
+    *,
+    card: CardEntry | None = None,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+) -> str:
     errors = errors or {}
     cur = invoice["currency"]
     status = invoice["status"]
     if status == "paid":
         paid_at = invoice["status_transitions"].get("paid_at")
-        head = ("<div class=\"muted\">Invoice paid</div>"
-                f"<div class=\"amount\">{e(money(invoice['amount_paid'], cur))}</div>")
+        head = f'<div class="muted">Invoice paid</div><div class="amount">{e(money(invoice["amount_paid"], cur))}</div>'
         note = banner(f"Paid on {date(paid_at)}. Thank you!", "ok")
     elif status == "open":
         due = f"Due {date(invoice['due_date'])}" if invoice.get("due_date") else "Due upon receipt"
-        head = ("<div class=\"muted\">Invoice due</div>"
-                f"<div class=\"amount\">{e(money(invoice['amount_remaining'], cur))}</div>"
-                f"<div class=\"small muted\">{e(due)}</div>")
+        head = (
+            '<div class="muted">Invoice due</div>'
+            f'<div class="amount">{e(money(invoice["amount_remaining"], cur))}</div>'
+            f'<div class="small muted">{e(due)}</div>'
+        )
         note = ""
     else:
-        head = f"<div class=\"muted\">Invoice</div><div class=\"amount\">{e(money(invoice['total'], cur))}</div>"
+        head = f'<div class="muted">Invoice</div><div class="amount">{e(money(invoice["total"], cur))}</div>'
         note = banner(f"This invoice is {status} and cannot be paid.", "info")
     receipt = receipt_url(state, invoice)
-    links = [f"<a href=\"/invoices/{e(invoice['id'])}/pdf\" id=\"download-invoice\">Download invoice</a>"]
+    links = [f'<a href="/invoices/{e(invoice["id"])}/pdf" id="download-invoice">Download invoice</a>']
     if receipt:
-        links.append(f"<a href=\"{e(receipt)}\" id=\"download-receipt\">Download receipt</a>")
+        links.append(f'<a href="{e(receipt)}" id="download-receipt">Download receipt</a>')
     details = (
-        "<table class=\"lines\">" + row("Invoice number", invoice["number"])
-        + row("Status", badge(status), raw_value=True) + row("Billed to", billed_to(invoice))
-        + row("Date", issued(invoice)) + "</table>"
+        '<table class="lines">'
+        + row("Invoice number", invoice["number"])
+        + row("Status", badge(status), raw_value=True)
+        + row("Billed to", billed_to(invoice))
+        + row("Date", issued(invoice))
+        + "</table>"
     )
-    left = (f"{brand(invoice.get('account_name'))}<div class=\"card\">{head}{note}{details}"
-            f"<div class=\"actions\">{' · '.join(links)}</div></div>"
-            f"<div class=\"card\"><h2>Invoice {e(invoice['number'])}</h2>{lines_table(state, invoice)}</div>")
+    left = (
+        f'{brand(invoice.get("account_name"))}<div class="card">{head}{note}{details}'
+        f'<div class="actions">{" · ".join(links)}</div></div>'
+        f'<div class="card"><h2>Invoice {e(invoice["number"])}</h2>{lines_table(state, invoice)}</div>'
+    )
     right = ""
     if status == "open" and invoice["amount_remaining"] > 0:
         right = banner(message) + _waiting_for_authentication(state, invoice) + _pay_form(invoice, card, errors)
-    body = f"<div class=\"grid\"><div>{left}</div><div>{right}</div></div>"
+    body = f'<div class="grid"><div>{left}</div><div>{right}</div></div>'
     return document(f"Invoice {invoice['number']} · stripesim", body, script=CARD_SCRIPT)
 
 
@@ -167,14 +189,21 @@ def pay_invoice(ctx: Ctx, invoice_id: str) -> Response:
         return Response.html(render(state, invoice, card=card, errors=card.errors), status=400)
     customer = state.get(invoice["customer"], "customer")
     try:
-        pm = pms.create_card(state, card.number, exp_month=card.exp_month, exp_year=card.exp_year,
-                             billing_email=card.raw["email"] or None, billing_name=card.name or None)
+        pm = pms.create_card(
+            state,
+            card.number,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            billing_email=card.raw["email"] or None,
+            billing_name=card.name or None,
+        )
         pms.attach(state, pm, customer)
         invoices.attempt(state, invoice, pm=pm, off_session=False)
     except StripeError as err:
         errors = {"card_number": err.message} if err.param and "card" in err.param else {}
-        return Response.html(render(state, invoice, card=card, errors=errors,
-                                    message=None if errors else err.message), status=err.status)
+        return Response.html(
+            render(state, invoice, card=card, errors=errors, message=None if errors else err.message), status=err.status
+        )
     if invoice["status"] == "paid":
         return Response.redirect(f"/invoices/{invoice_id}")
     pi = state.find(invoice.get("_payment_intent") or "", "payment_intent") or {}
@@ -190,12 +219,14 @@ def invoice_pdf(ctx: Ctx, invoice_id: str) -> Response:
     invoice = _invoice(ctx, invoice_id)
     if invoice is None:
         return not_found("invoice")
-    note = ("<div class=\"banner info noprint\">stripesim serves this invoice as printable HTML, not as a PDF "
-            "file: use your browser's Print → Save as PDF to keep a copy.</div>")
+    note = (
+        '<div class="banner info noprint">stripesim serves this invoice as printable HTML, not as a PDF '
+        "file: use your browser's Print → Save as PDF to keep a copy.</div>"
+    )
     due = f" · Due: {date(invoice['due_date'])}" if invoice.get("due_date") else ""
     body = (
-        f"{note}<div class=\"card\">{brand(invoice.get('account_name'))}<h1>Invoice {e(invoice['number'])}</h1>"
-        f"<p class=\"muted\">Status: {badge(invoice['status'])} · Date of issue: {e(issued(invoice))}{e(due)}</p>"
+        f'{note}<div class="card">{brand(invoice.get("account_name"))}<h1>Invoice {e(invoice["number"])}</h1>'
+        f'<p class="muted">Status: {badge(invoice["status"])} · Date of issue: {e(issued(invoice))}{e(due)}</p>'
         f"<p>Billed to: {e(billed_to(invoice))}</p>{lines_table(ctx.state, invoice)}</div>"
         "<style>@media print{.noprint,.footer{display:none}body{background:#fff}.card{box-shadow:none}}</style>"
     )

@@ -26,8 +26,11 @@ def _view(ctx: Ctx, session_id: str) -> View | Response:
     customer = state.find(session["customer"], "customer")
     config = state.find(session["configuration"], "billing_portal.configuration")
     if customer is None or customer.get("deleted") or config is None:
-        return message_page("This session is no longer available",
-                            "The customer or the portal configuration of this session no longer exists.", status=410)
+        return message_page(
+            "This session is no longer available",
+            "The customer or the portal configuration of this session no longer exists.",
+            status=410,
+        )
     return View(state, session, config, customer)
 
 
@@ -40,8 +43,11 @@ def _flow_landing(view: View) -> str | None:
     kind = flow.get("type")
     if kind == "payment_method_update":
         return f"{view.base}/payment-method"
-    for key, suffix in (("subscription_cancel", "cancel"), ("subscription_update", "update"),
-                        ("subscription_update_confirm", "confirm")):
+    for key, suffix in (
+        ("subscription_cancel", "cancel"),
+        ("subscription_update", "update"),
+        ("subscription_update_confirm", "confirm"),
+    ):
         if kind == key:
             return f"{view.base}/subscriptions/{flow[key]['subscription']}/{suffix}"
     return None
@@ -61,8 +67,9 @@ def _after(view: View, result: str) -> Response:
     return Response.redirect(f"{view.base}?done={result}")
 
 
-def _guarded(ctx: Ctx, session_id: str, sub_id: str | None,
-             action: Callable[[View, Record | None], Response]) -> Response:
+def _guarded(
+    ctx: Ctx, session_id: str, sub_id: str | None, action: Callable[[View, Record | None], Response]
+) -> Response:
     view = _view(ctx, session_id)
     if isinstance(view, Response):
         return view
@@ -95,6 +102,7 @@ def update_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         if not rules.can_update(view.state, view.config, sub):
             return Response.html(view.home(None, "This subscription can't be updated here."), status=403)
         return Response.html(view.update_page(sub))
+
     return _guarded(ctx, session_id, sub_id, show)
 
 
@@ -110,13 +118,20 @@ def update_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         except ValueError:
             return Response.html(view.update_page(sub, "Enter a whole number for the quantity."), status=400)
         try:
-            result = rules.change_item(view.state, view.config, sub, str(data.get("item") or ""),
-                                       str(data.get("price") or "") or None, quantity)
+            result = rules.change_item(
+                view.state,
+                view.config,
+                sub,
+                str(data.get("item") or ""),
+                str(data.get("price") or "") or None,
+                quantity,
+            )
         except rules.PortalError as err:
             if not rules.can_update(view.state, view.config, sub):
                 return Response.html(view.home(None, err.message), status=400)
             return Response.html(view.update_page(sub, err.message), status=400)
         return _after(view, result)
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -128,6 +143,7 @@ def confirm_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         if confirm.get("subscription") != sub["id"] or not view.in_flow:
             return Response.redirect(view.base)
         return Response.html(view.confirm_page(sub, confirm["items"]))
+
     return _guarded(ctx, session_id, sub_id, show)
 
 
@@ -141,12 +157,14 @@ def confirm_update(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         result = "unchanged"
         try:
             for change in confirm["items"]:
-                outcome = rules.change_item(view.state, view.config, sub, change["id"], change.get("price"),
-                                            change.get("quantity"))
+                outcome = rules.change_item(
+                    view.state, view.config, sub, change["id"], change.get("price"), change.get("quantity")
+                )
                 result = outcome if outcome != "unchanged" else result
         except rules.PortalError as err:
             return Response.html(view.confirm_page(sub, confirm["items"], err.message), status=400)
         return _after(view, result)
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -158,6 +176,7 @@ def keep_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
             return _after(view, rules.keep_current_plan(view.state, sub))
         except rules.PortalError as err:
             return Response.html(view.home(None, err.message), status=400)
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -169,6 +188,7 @@ def cancel_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         if not rules.can_cancel(view.config, sub):
             return Response.html(view.home(None, "This subscription can't be canceled here."), status=403)
         return Response.html(view.cancel_page(sub))
+
     return _guarded(ctx, session_id, sub_id, show)
 
 
@@ -187,6 +207,7 @@ def cancel_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
                 return Response.html(view.home(None, err.message), status=400)
             return Response.html(view.cancel_page(sub, err.message), status=400)
         return _after(view, result)
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -201,12 +222,18 @@ def accept_offer(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         from stripesim.resources.subscriptions import update_subscription
 
         try:
-            rules.call_api(view.state, update_subscription, f"/v1/subscriptions/{sub['id']}",
-                           {"discounts": [{"coupon": retention["coupon_offer"]["coupon"]}]}, sub=sub["id"])
+            rules.call_api(
+                view.state,
+                update_subscription,
+                f"/v1/subscriptions/{sub['id']}",
+                {"discounts": [{"coupon": retention["coupon_offer"]["coupon"]}]},
+                sub=sub["id"],
+            )
         except rules.PortalError as err:
             return Response.html(view.cancel_page(sub, err.message), status=400)
         view.session["_offer_used"] = True
         return _after(view, "offer")
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -218,6 +245,7 @@ def renew_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
             return _after(view, rules.renew(view.state, sub))
         except rules.PortalError as err:
             return Response.html(view.home(None, err.message), status=400)
+
     return _guarded(ctx, session_id, sub_id, act)
 
 
@@ -228,6 +256,7 @@ def card_form(ctx: Ctx, session_id: str) -> Response:
         if not view.config["features"]["payment_method_update"]["enabled"]:
             return Response.html(view.home(None, "Payment methods can't be changed here."), status=403)
         return Response.html(view.card_page())
+
     return _guarded(ctx, session_id, None, show)
 
 
@@ -240,12 +269,19 @@ def save_card(ctx: Ctx, session_id: str) -> Response:
         if entry.errors:
             return Response.html(view.card_page(entry, entry.errors), status=400)
         try:
-            rules.update_card(view.state, view.customer, number=entry.number, exp_month=entry.exp_month,
-                              exp_year=entry.exp_year, name=entry.name or None)
+            rules.update_card(
+                view.state,
+                view.customer,
+                number=entry.number,
+                exp_month=entry.exp_month,
+                exp_year=entry.exp_year,
+                name=entry.name or None,
+            )
         except rules.PortalError as err:
             errors = {err.field: err.message} if err.field == "card_number" else {}
             return Response.html(view.card_page(entry, errors, None if errors else err.message), status=402)
         return _after(view, "card")
+
     return _guarded(ctx, session_id, None, act)
 
 
@@ -255,6 +291,7 @@ def customer_form(ctx: Ctx, session_id: str) -> Response:
         if not rules.editable_fields(view.config):
             return Response.html(view.home(None, "Billing information can't be changed here."), status=403)
         return Response.html(view.customer_page())
+
     return _guarded(ctx, session_id, None, show)
 
 
@@ -267,4 +304,5 @@ def save_customer(ctx: Ctx, session_id: str) -> Response:
             return _after(view, rules.update_customer(view.state, view.config, view.customer, values))
         except rules.PortalError as err:
             return Response.html(view.customer_page(values, err.message, err.field), status=400)
+
     return _guarded(ctx, session_id, None, act)

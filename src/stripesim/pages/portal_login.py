@@ -23,13 +23,13 @@ def _config(state: State, token: str) -> Record | None:
 def _form(token: str, email: str = "", error: str | None = None, note: str | None = None) -> str:
     errors = {"email": error} if error else {}
     body = (
-        f"{brand(None)}<div class=\"card\"><h1>Manage your billing</h1>"
-        "<p class=\"muted\">Enter the email address you use with us. In test mode stripesim signs you in "
+        f'{brand(None)}<div class="card"><h1>Manage your billing</h1>'
+        '<p class="muted">Enter the email address you use with us. In test mode stripesim signs you in '
         "directly instead of emailing you a link.</p>"
-        f"{banner(note, 'info')}<form method=\"post\" action=\"/p/login/{e(token)}\" novalidate>"
-        f"<label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" "
-        f"class=\"{bad(errors, 'email').strip()}\" value=\"{e(email)}\">{field_error(errors, 'email')}"
-        "<button type=\"submit\" class=\"wide\" id=\"sign-in\">Continue</button></form></div>"
+        f'{banner(note, "info")}<form method="post" action="/p/login/{e(token)}" novalidate>'
+        f'<label for="email">Email</label><input type="email" id="email" name="email" '
+        f'class="{bad(errors, "email").strip()}" value="{e(email)}">{field_error(errors, "email")}'
+        '<button type="submit" class="wide" id="sign-in">Continue</button></form></div>'
     )
     return document("Sign in · Billing portal", body, narrow=True)
 

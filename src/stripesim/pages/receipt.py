@@ -24,13 +24,15 @@ def receipt(ctx: Ctx, charge_id: str) -> Response:
         row("Receipt", "#" + (charge.get("receipt_number") or charge["id"][-8:].upper())),
     ]
     if invoice is not None:
-        link = f"<a href=\"/invoices/{e(invoice['id'])}\">{e(invoice['number'])}</a>"
+        link = f'<a href="/invoices/{e(invoice["id"])}">{e(invoice["number"])}</a>'
         rows.append(row("Invoice", link, raw_value=True))
     if charge.get("description"):
         rows.append(row("Description", charge["description"]))
     if charge.get("amount_refunded"):
         rows.append(row("Refunded", money(-charge["amount_refunded"], cur)))
-    body = (f"{brand(None)}<div class=\"card\"><div class=\"muted\">Receipt from stripesim</div>"
-            f"<div class=\"amount\">{e(money(charge['amount'], cur))}</div>"
-            f"<table class=\"lines\">{''.join(rows)}</table></div>")
+    body = (
+        f'{brand(None)}<div class="card"><div class="muted">Receipt from stripesim</div>'
+        f'<div class="amount">{e(money(charge["amount"], cur))}</div>'
+        f'<table class="lines">{"".join(rows)}</table></div>'
+    )
     return Response.html(document("Receipt · stripesim", body, narrow=True))

@@ -67,10 +67,14 @@ def create_configuration(ctx: Ctx) -> Record:
     features = cfg.blank_features()
     products = cfg.apply_features(state, features, [], features_p, creating=True)
     record = cfg.create(
-        state, features=features, products=products,
-        business_profile=_business_profile(p, {"headline": None, "privacy_policy_url": None,
-                                                "terms_of_service_url": None}),
-        default_return_url=_url(p, "default_return_url"), login_page=bool(_login_page(p)),
+        state,
+        features=features,
+        products=products,
+        business_profile=_business_profile(
+            p, {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None}
+        ),
+        default_return_url=_url(p, "default_return_url"),
+        login_page=bool(_login_page(p)),
         name=p.str("name") or None,
     )
     apply_metadata(record, p)
@@ -85,8 +89,9 @@ def retrieve_configuration(ctx: Ctx, configuration: str) -> Record:
 
 @api("POST", "/v1/billing_portal/configurations/{configuration}")
 def update_configuration(ctx: Ctx, configuration: str) -> Record:
-    p = ctx.params.only("active", "business_profile", "default_return_url", "features", "login_page",
-                        "metadata", "name")
+    p = ctx.params.only(
+        "active", "business_profile", "default_return_url", "features", "login_page", "metadata", "name"
+    )
     state = ctx.state
     record = state.get(configuration, "billing_portal.configuration", "configuration")
     active = p.bool("active")
@@ -100,8 +105,9 @@ def update_configuration(ctx: Ctx, configuration: str) -> Record:
             record["default_return_url"] = _url(p, "default_return_url")
         features_p = p.sub("features")
         if features_p is not None:
-            record["_products"] = cfg.apply_features(state, record["features"], cfg.products_of(record),
-                                                     features_p, creating=False)
+            record["_products"] = cfg.apply_features(
+                state, record["features"], cfg.products_of(record), features_p, creating=False
+            )
         login = _login_page(p)
         if login is not None:
             cfg.set_login_page(state, record, login, base_url(state))
@@ -133,11 +139,16 @@ def _subscription_of(state: State, p: Params, customer: Record) -> Record:
     sub_id = p.str("subscription", required=True) or ""
     sub = state.find(sub_id, "subscription")
     if sub is None or sub["customer"] != customer["id"]:
-        raise InvalidRequest(f"No such subscription: '{sub_id}' for customer {customer['id']}.",
-                             param=p.name("subscription"), code="resource_missing")
+        raise InvalidRequest(
+            f"No such subscription: '{sub_id}' for customer {customer['id']}.",
+            param=p.name("subscription"),
+            code="resource_missing",
+        )
     if sub["status"] not in LIVE:
-        raise InvalidRequest(f"The subscription {sub_id} is {sub['status']} and cannot be changed in the portal.",
-                             param=p.name("subscription"))
+        raise InvalidRequest(
+            f"The subscription {sub_id} is {sub['status']} and cannot be changed in the portal.",
+            param=p.name("subscription"),
+        )
     return sub
 
 
@@ -145,18 +156,28 @@ def _require(config: Record, feature: str, flow: str) -> None:
     if not config["features"][feature]["enabled"]:
         raise InvalidRequest(
             f"The `{flow}` flow needs the `{feature}` feature, which is disabled in the portal configuration "
-            f"{config['id']}.", param="flow_data[type]",
+            f"{config['id']}.",
+            param="flow_data[type]",
         )
 
 
 def _flow(state: State, p: Params, customer: Record, config: Record) -> dict[str, Any]:
-    p.only("type", "after_completion", "subscription_cancel", "subscription_update", "subscription_update_confirm",
-           "subscription_pause")
+    p.only(
+        "type",
+        "after_completion",
+        "subscription_cancel",
+        "subscription_update",
+        "subscription_update_confirm",
+        "subscription_pause",
+    )
     kind = p.str("type", required=True, choices=FLOWS) or ""
-    flow: dict[str, Any] = {"after_completion": {"hosted_confirmation": None, "redirect": None,
-                                                 "type": "portal_homepage"},
-                            "subscription_cancel": None, "subscription_update": None,
-                            "subscription_update_confirm": None, "type": kind}
+    flow: dict[str, Any] = {
+        "after_completion": {"hosted_confirmation": None, "redirect": None, "type": "portal_homepage"},
+        "subscription_cancel": None,
+        "subscription_update": None,
+        "subscription_update_confirm": None,
+        "type": kind,
+    }
     after = p.sub("after_completion")
     if after is not None:
         after.only("type", "hosted_confirmation", "redirect")
@@ -191,8 +212,9 @@ def _flow(state: State, p: Params, customer: Record, config: Record) -> dict[str
             coupon_p.only("coupon")
             coupon_id = coupon_p.str("coupon", required=True) or ""
             if state.find(coupon_id, "coupon") is None:
-                raise InvalidRequest(f"No such coupon: '{coupon_id}'", param=coupon_p.name("coupon"),
-                                     code="resource_missing")
+                raise InvalidRequest(
+                    f"No such coupon: '{coupon_id}'", param=coupon_p.name("coupon"), code="resource_missing"
+                )
             retention = {"coupon_offer": {"coupon": coupon_id}, "type": "coupon_offer"}
         flow["subscription_cancel"] = {"retention": retention, "subscription": sub["id"]}
     elif kind == "subscription_update":
@@ -217,8 +239,11 @@ def _update_confirm(state: State, p: Params, customer: Record) -> dict[str, Any]
         item.only("id", "price", "quantity")
         item_id = item.str("id", required=True) or ""
         if item_id not in sub["_items"]:
-            raise InvalidRequest(f"No such subscription item: '{item_id}' on subscription {sub['id']}.",
-                                 param=item.name("id"), code="resource_missing")
+            raise InvalidRequest(
+                f"No such subscription item: '{item_id}' on subscription {sub['id']}.",
+                param=item.name("id"),
+                code="resource_missing",
+            )
         price_id = item.str("price")
         if price_id and state.find(price_id, "price") is None:
             raise InvalidRequest(f"No such price: '{price_id}'", param=item.name("price"), code="resource_missing")
@@ -232,8 +257,16 @@ def _update_confirm(state: State, p: Params, customer: Record) -> dict[str, Any]
 
 @api("POST", "/v1/billing_portal/sessions")
 def create_session(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "customer_account", "return_url", "configuration", "locale", "flow_data",
-                        "on_behalf_of", "after_expiration")
+    p = ctx.params.only(
+        "customer",
+        "customer_account",
+        "return_url",
+        "configuration",
+        "locale",
+        "flow_data",
+        "on_behalf_of",
+        "after_expiration",
+    )
     state = ctx.state
     customer_id = p.str("customer")
     if not customer_id:
@@ -245,19 +278,29 @@ def create_session(ctx: Ctx) -> Record:
     if config_id:
         config = state.find(config_id, "billing_portal.configuration")
         if config is None:
-            raise InvalidRequest(f"No such configuration: '{config_id}'", param="configuration",
-                                 code="resource_missing")
+            raise InvalidRequest(
+                f"No such configuration: '{config_id}'", param="configuration", code="resource_missing"
+            )
         if not config["active"]:
-            raise InvalidRequest(f"The configuration {config_id} is not active; activate it or use another.",
-                                 param="configuration")
+            raise InvalidRequest(
+                f"The configuration {config_id} is not active; activate it or use another.", param="configuration"
+            )
     else:
         config = cfg.default_configuration(state)
     flow_p = p.sub("flow_data")
     flow = _flow(state, flow_p, customer, config) if flow_p is not None else None
     session = new_record(
-        state, "billing_portal.session", "bps", created=state.now_for(customer), configuration=config["id"],
-        customer=customer["id"], customer_account=None, flow=flow, locale=p.str("locale", max_length=10),
-        on_behalf_of=p.str("on_behalf_of"), return_url=_url(p, "return_url") or config["default_return_url"],
+        state,
+        "billing_portal.session",
+        "bps",
+        created=state.now_for(customer),
+        configuration=config["id"],
+        customer=customer["id"],
+        customer_account=None,
+        flow=flow,
+        locale=p.str("locale", max_length=10),
+        on_behalf_of=p.str("on_behalf_of"),
+        return_url=_url(p, "return_url") or config["default_return_url"],
     )
     session["url"] = f"{base_url(state)}/p/session/{session['id']}"
     state.insert(session)

@@ -61,14 +61,23 @@ def full_features(catalog: Catalog) -> dict[str, Any]:
         "customer_update": {"enabled": True, "allowed_updates": ["email", "name"]},
         "invoice_history": {"enabled": True},
         "payment_method_update": {"enabled": True},
-        "subscription_cancel": {"enabled": True, "mode": "immediately", "proration_behavior": "create_prorations",
-                                "cancellation_reason": {"enabled": True, "options": ["too_expensive", "other"]}},
+        "subscription_cancel": {
+            "enabled": True,
+            "mode": "immediately",
+            "proration_behavior": "create_prorations",
+            "cancellation_reason": {"enabled": True, "options": ["too_expensive", "other"]},
+        },
         "subscription_update": {
-            "enabled": True, "default_allowed_updates": ["price", "quantity"], "proration_behavior": "always_invoice",
+            "enabled": True,
+            "default_allowed_updates": ["price", "quantity"],
+            "proration_behavior": "always_invoice",
             "products": [
                 {"product": catalog.basic_month.product, "prices": [catalog.basic_month.id]},
-                {"product": catalog.pro_month.product, "prices": [catalog.pro_month.id, catalog.pro_year.id],
-                 "adjustable_quantity": {"enabled": True, "minimum": 1, "maximum": 5}},
+                {
+                    "product": catalog.pro_month.product,
+                    "prices": [catalog.pro_month.id, catalog.pro_year.id],
+                    "adjustable_quantity": {"enabled": True, "minimum": 1, "maximum": 5},
+                },
             ],
             "schedule_at_period_end": {"conditions": [{"type": "decreasing_item_amount"}]},
         },

@@ -65,13 +65,16 @@ def test_failed_authentication_leaves_the_invoice_open(
     assert "failed authentication" in page.text
 
 
-def test_return_url_gets_stripes_redirect_parameters(
-    web: httpx.Client, stripe_client: stripe.StripeClient
-) -> None:
-    intent = stripe_client.v1.payment_intents.create(params={
-        "amount": 2500, "currency": "usd", "payment_method": "pm_card_authenticationRequired", "confirm": True,
-        "return_url": "http://127.0.0.1:9/return?order=7",
-    })
+def test_return_url_gets_stripes_redirect_parameters(web: httpx.Client, stripe_client: stripe.StripeClient) -> None:
+    intent = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 2500,
+            "currency": "usd",
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "return_url": "http://127.0.0.1:9/return?order=7",
+        }
+    )
     assert intent.status == "requires_action"
     assert intent.next_action.redirect_to_url.return_url == "http://127.0.0.1:9/return?order=7"
     done = web.post(path_of(intent.next_action.redirect_to_url.url), data={"result": "succeed"})
@@ -88,17 +91,23 @@ def test_return_url_gets_stripes_redirect_parameters(
 def test_without_return_url_or_invoice_the_page_shows_the_result(
     web: httpx.Client, stripe_client: stripe.StripeClient
 ) -> None:
-    intent = stripe_client.v1.payment_intents.create(params={
-        "amount": 900, "currency": "usd", "payment_method": "pm_card_threeDSecure2Required", "confirm": True,
-    })
+    intent = stripe_client.v1.payment_intents.create(
+        params={
+            "amount": 900,
+            "currency": "usd",
+            "payment_method": "pm_card_threeDSecure2Required",
+            "confirm": True,
+        }
+    )
     done = web.post(f"/authenticate/{intent.id}", data={"result": "succeed"})
     assert path_of(done.headers["location"]) == f"/authenticate/{intent.id}"
     assert "Payment complete" in web.get(f"/authenticate/{intent.id}").text
     assert web.get("/authenticate/pi_missing").status_code == 404
 
 
-def test_sim_control_authenticates_without_a_browser(sim: Sim, stripe_client: stripe.StripeClient,
-                                                     catalog: Catalog) -> None:
+def test_sim_control_authenticates_without_a_browser(
+    sim: Sim, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, invoice, intent = sca_subscription(stripe_client, catalog)
     url = f"{sim.url}/_sim/payment_intents/{intent.id}/authenticate"
     answer = httpx.post(url, data={"result": "succeed"}, trust_env=False)
@@ -116,12 +125,12 @@ def test_sim_control_authenticates_without_a_browser(sim: Sim, stripe_client: st
     assert missing.status_code == 404
 
 
-def test_sim_control_can_fail_authentication(sim: Sim, stripe_client: stripe.StripeClient,
-                                             catalog: Catalog) -> None:
+def test_sim_control_can_fail_authentication(sim: Sim, stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
     _, invoice, intent = sca_subscription(stripe_client, catalog)
     marker = latest_event_id(stripe_client)
-    answer = httpx.post(f"{sim.url}/_sim/payment_intents/{intent.id}/authenticate", data={"result": "fail"},
-                        trust_env=False)
+    answer = httpx.post(
+        f"{sim.url}/_sim/payment_intents/{intent.id}/authenticate", data={"result": "fail"}, trust_env=False
+    )
     assert answer.json()["status"] == "requires_payment_method"
     assert "payment_intent.payment_failed" in types(events_after(stripe_client, marker))
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "open"

@@ -20,8 +20,16 @@ from tests.stripesim.pages.helpers import full_features, subscribed_customer
 from tests.support.billing_world import Catalog, with_card
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +43,10 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}; the browser tests need it "
-                    "(apt-get install chromium). They fail rather than skip so a missing browser is noticed.")
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}; the browser tests need it "
+            "(apt-get install chromium). They fail rather than skip so a missing browser is noticed."
+        )
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
     yield browser
     browser.close()
@@ -76,11 +86,15 @@ def landing() -> Iterator[str]:
 
 
 def checkout(client: stripe.StripeClient, catalog: Catalog, landing: str, **extra: Any) -> Any:
-    return client.v1.checkout.sessions.create(params={
-        "mode": "subscription", "line_items": [{"price": catalog.pro_month.id, "quantity": 1}],
-        "success_url": f"{landing}/success?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{landing}/pricing", **extra,
-    })
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": catalog.pro_month.id, "quantity": 1}],
+            "success_url": f"{landing}/success?session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{landing}/pricing",
+            **extra,
+        }
+    )
 
 
 def type_card(page: Page, number: str) -> None:
@@ -90,8 +104,9 @@ def type_card(page: Page, number: str) -> None:
     page.get_by_placeholder("CVC").press_sequentially("123")
 
 
-def test_person_pays_and_lands_on_the_success_url(page: Page, stripe_client: stripe.StripeClient,
-                                                  catalog: Catalog, landing: str) -> None:
+def test_person_pays_and_lands_on_the_success_url(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
     session = checkout(stripe_client, catalog, landing)
     page.goto(session.url)
     expect(page.get_by_text("Subscribe to Pro")).to_be_visible()
@@ -108,8 +123,9 @@ def test_person_pays_and_lands_on_the_success_url(page: Page, stripe_client: str
     assert stripe_client.v1.subscriptions.retrieve(done.subscription).status == "active"
 
 
-def test_declined_card_shows_the_decline_on_the_page(page: Page, stripe_client: stripe.StripeClient,
-                                                     catalog: Catalog, landing: str) -> None:
+def test_declined_card_shows_the_decline_on_the_page(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
     session = checkout(stripe_client, catalog, landing)
     page.goto(session.url)
     page.get_by_label("Email").fill("person@example.com")
@@ -121,8 +137,9 @@ def test_declined_card_shows_the_decline_on_the_page(page: Page, stripe_client: 
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
 
 
-def test_three_d_secure_challenge_then_success(page: Page, stripe_client: stripe.StripeClient,
-                                               catalog: Catalog, landing: str) -> None:
+def test_three_d_secure_challenge_then_success(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
     session = checkout(stripe_client, catalog, landing)
     page.goto(session.url)
     page.get_by_label("Email").fill("person@example.com")
@@ -134,11 +151,13 @@ def test_three_d_secure_challenge_then_success(page: Page, stripe_client: stripe
     assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "complete"
 
 
-def test_promotion_code_applies_with_enter(page: Page, stripe_client: stripe.StripeClient, catalog: Catalog,
-                                          landing: str) -> None:
+def test_promotion_code_applies_with_enter(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
     coupon = stripe_client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
-    stripe_client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": coupon.id},
-                                                    "code": "HALF"})
+    stripe_client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "HALF"}
+    )
     session = checkout(stripe_client, catalog, landing, allow_promotion_codes=True)
     page.goto(session.url)
     page.get_by_label("Promotion code").fill("half")
@@ -154,8 +173,9 @@ def test_promotion_code_applies_with_enter(page: Page, stripe_client: stripe.Str
 def test_person_pays_an_open_invoice(page: Page, stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "owed@example.com"})
     with_card(stripe_client, customer, "4000000000000002")
-    sub = stripe_client.v1.subscriptions.create(params={"customer": customer.id,
-                                                        "items": [{"price": catalog.pro_month.id}]})
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id}]}
+    )
     invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice)
     page.goto(invoice.hosted_invoice_url)
     type_card(page, "4242424242424242")
@@ -164,14 +184,16 @@ def test_person_pays_an_open_invoice(page: Page, stripe_client: stripe.StripeCli
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "paid"
 
 
-def test_portal_cancels_a_subscription(page: Page, stripe_client: stripe.StripeClient, catalog: Catalog,
-                                       landing: str) -> None:
+def test_portal_cancels_a_subscription(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
     customer, sub = subscribed_customer(stripe_client, catalog)
     feature_set = full_features(catalog)
     feature_set["subscription_cancel"]["mode"] = "at_period_end"
     config = stripe_client.v1.billing_portal.configurations.create(params={"features": feature_set})
-    portal = stripe_client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id, "configuration": config.id, "return_url": f"{landing}/account"})
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id, "return_url": f"{landing}/account"}
+    )
     page.goto(portal.url)
     expect(page.get_by_text("Basic · $5.00 per month")).to_be_visible()
     page.get_by_role("link", name="Cancel plan").click()

@@ -24,17 +24,27 @@ CANCEL = "http://127.0.0.1:9/pricing"
 
 def subscription_session(client: stripe.StripeClient, catalog: Catalog, **extra: Any) -> Any:
     params: dict[str, Any] = {
-        "mode": "subscription", "line_items": [{"price": catalog.pro_month.id, "quantity": 2}],
-        "success_url": SUCCESS, "cancel_url": CANCEL, **extra,
+        "mode": "subscription",
+        "line_items": [{"price": catalog.pro_month.id, "quantity": 2}],
+        "success_url": SUCCESS,
+        "cancel_url": CANCEL,
+        **extra,
     }
     return client.v1.checkout.sessions.create(params=params)
 
 
-def test_page_shows_the_order_and_the_form(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                           catalog: Catalog) -> None:
+def test_page_shows_the_order_and_the_form(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "known@example.com"})
-    session = subscription_session(stripe_client, catalog, customer=customer.id, allow_promotion_codes=True,
-                                   automatic_tax={"enabled": True}, tax_id_collection={"enabled": True})
+    session = subscription_session(
+        stripe_client,
+        catalog,
+        customer=customer.id,
+        allow_promotion_codes=True,
+        automatic_tax={"enabled": True},
+        tax_id_collection={"enabled": True},
+    )
     page = web.get(path_of(session.url))
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -49,8 +59,9 @@ def test_page_shows_the_order_and_the_form(web: httpx.Client, stripe_client: str
     assert ">Subscribe<" in html
 
 
-def test_optional_fields_appear_only_when_the_session_asks(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                           catalog: Catalog) -> None:
+def test_optional_fields_appear_only_when_the_session_asks(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     session = subscription_session(stripe_client, catalog)
     html = web.get(path_of(session.url)).text
     assert 'name="promotion_code"' not in html
@@ -58,8 +69,9 @@ def test_optional_fields_appear_only_when_the_session_asks(web: httpx.Client, st
     assert "Tax (" not in html
 
 
-def test_trial_shows_what_is_due_today_and_later(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                 catalog: Catalog) -> None:
+def test_trial_shows_what_is_due_today_and_later(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     session = subscription_session(stripe_client, catalog, subscription_data={"trial_period_days": 14})
     html = web.get(path_of(session.url)).text
     assert "14 days free" in html
@@ -73,8 +85,9 @@ def test_paying_redirects_to_the_success_url_and_completes_the_session(
 ) -> None:
     session = subscription_session(stripe_client, catalog)
     marker = latest_event_id(stripe_client)
-    answer = web.post(path_of(session.url), data={"email": "new@example.com", "name": "Ada Lovelace",
-                                                  **card("4242 4242 4242 4242")})
+    answer = web.post(
+        path_of(session.url), data={"email": "new@example.com", "name": "Ada Lovelace", **card("4242 4242 4242 4242")}
+    )
     assert answer.status_code == 303
     assert answer.headers["location"] == SUCCESS.replace("{CHECKOUT_SESSION_ID}", session.id)
     done = stripe_client.v1.checkout.sessions.retrieve(session.id)
@@ -117,8 +130,10 @@ def test_a_bad_card_number_is_reported_next_to_the_card_field(
     answer = web.post(path_of(session.url), data={"email": "x@example.com", **card("4242 4242 4242 4241")})
     assert answer.status_code == 402
     assert field_error(answer.text, "card_number") == "Your card number is incorrect."
-    incomplete = web.post(path_of(session.url), data={"email": "not-an-email", "card_number": CARD_OK,
-                                                      "card_expiry": "13 / 30", "card_cvc": "1"})
+    incomplete = web.post(
+        path_of(session.url),
+        data={"email": "not-an-email", "card_number": CARD_OK, "card_expiry": "13 / 30", "card_cvc": "1"},
+    )
     assert incomplete.status_code == 400
     assert field_error(incomplete.text, "email") == "Your email address is invalid."
     assert field_error(incomplete.text, "card_expiry") == "Your card's expiration date is invalid."
@@ -130,8 +145,9 @@ def test_a_bad_card_number_is_reported_next_to_the_card_field(
 
 def _promo(client: stripe.StripeClient, code: str, **extra: Any) -> Any:
     coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "once", "name": "Quarter off"})
-    return client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": coupon.id},
-                                                    "code": code, **extra})
+    return client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": code, **extra}
+    )
 
 
 def test_promotion_code_applies_and_discounts_the_payment(
@@ -142,8 +158,7 @@ def test_promotion_code_applies_and_discounts_the_payment(
     applied = web.post(path_of(session.url), data={"action": "apply", "promotion_code": "spring"})
     assert applied.status_code == 200
     assert "SPRING" in applied.text and "-$5.00" in applied.text and 'id="total-due">$15.00<' in applied.text
-    paid = web.post(path_of(session.url), data={"email": "p@example.com", "promotion_code": "spring",
-                                                **card(CARD_OK)})
+    paid = web.post(path_of(session.url), data={"email": "p@example.com", "promotion_code": "spring", **card(CARD_OK)})
     assert paid.status_code == 303
     done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.amount_total == 1500
@@ -156,14 +171,17 @@ def test_promotion_code_errors_show_next_to_the_code_field(
 ) -> None:
     _promo(stripe_client, "ONCE", max_redemptions=1)
     first = subscription_session(stripe_client, catalog, allow_promotion_codes=True)
-    assert web.post(path_of(first.url), data={"email": "a@example.com", "promotion_code": "ONCE",
-                                              **card(CARD_OK)}).status_code == 303
+    assert (
+        web.post(
+            path_of(first.url), data={"email": "a@example.com", "promotion_code": "ONCE", **card(CARD_OK)}
+        ).status_code
+        == 303
+    )
     session = subscription_session(stripe_client, catalog, allow_promotion_codes=True)
     unknown = web.post(path_of(session.url), data={"action": "apply", "promotion_code": "NOPE"})
     assert unknown.status_code == 400
     assert field_error(unknown.text, "promotion_code") == "This code is invalid."
-    used_up = web.post(path_of(session.url), data={"email": "b@example.com", "promotion_code": "ONCE",
-                                                   **card(CARD_OK)})
+    used_up = web.post(path_of(session.url), data={"email": "b@example.com", "promotion_code": "ONCE", **card(CARD_OK)})
     assert used_up.status_code == 400
     assert "maximum number of redemptions" in (field_error(used_up.text, "promotion_code") or "")
     assert 'value="ONCE"' in used_up.text
@@ -206,10 +224,15 @@ def test_failed_three_d_secure_shows_the_failure_and_keeps_the_session_open(
 
 
 def test_payment_mode_charges_once(web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
-    session = stripe_client.v1.checkout.sessions.create(params={
-        "mode": "payment", "line_items": [{"price": catalog.pass_once.id, "quantity": 3}],
-        "success_url": SUCCESS, "cancel_url": CANCEL, "submit_type": "pay",
-    })
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": catalog.pass_once.id, "quantity": 3}],
+            "success_url": SUCCESS,
+            "cancel_url": CANCEL,
+            "submit_type": "pay",
+        }
+    )
     html = web.get(path_of(session.url)).text
     assert "Pay 3-month pass" in html
     assert "$12.00" in html and ">Pay<" in html
@@ -221,17 +244,23 @@ def test_payment_mode_charges_once(web: httpx.Client, stripe_client: stripe.Stri
 
 def test_setup_mode_saves_a_card(web: httpx.Client, stripe_client: stripe.StripeClient) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "setup@example.com"})
-    session = stripe_client.v1.checkout.sessions.create(params={
-        "mode": "setup", "currency": "usd", "customer": customer.id, "success_url": SUCCESS,
-    })
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "currency": "usd",
+            "customer": customer.id,
+            "success_url": SUCCESS,
+        }
+    )
     assert ">Save card<" in web.get(path_of(session.url)).text
     assert web.post(path_of(session.url), data=card(CARD_OK)).status_code == 303
     done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.status == "complete" and done.setup_intent
 
 
-def test_expired_and_unknown_sessions_show_a_clear_page(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                        catalog: Catalog) -> None:
+def test_expired_and_unknown_sessions_show_a_clear_page(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     session = subscription_session(stripe_client, catalog)
     stripe_client.v1.checkout.sessions.expire(session.id)
     page = web.get(path_of(session.url))
@@ -244,25 +273,32 @@ def test_expired_and_unknown_sessions_show_a_clear_page(web: httpx.Client, strip
 
 
 def test_values_are_escaped(web: httpx.Client, stripe_client: stripe.StripeClient, sim: Sim) -> None:
-    product = stripe_client.v1.products.create(params={"name": "<script>alert(1)</script>",
-                                                       "description": "\"quoted\" & <b>bold</b>"})
-    price = stripe_client.v1.prices.create(params={"product": product.id, "unit_amount": 700, "currency": "usd",
-                                                   "recurring": {"interval": "month"}})
-    session = stripe_client.v1.checkout.sessions.create(params={
-        "mode": "subscription", "line_items": [{"price": price.id, "quantity": 1}],
-        "success_url": SUCCESS, "cancel_url": "http://127.0.0.1:9/x?a=1&b=\"2\"",
-    })
+    product = stripe_client.v1.products.create(
+        params={"name": "<script>alert(1)</script>", "description": '"quoted" & <b>bold</b>'}
+    )
+    price = stripe_client.v1.prices.create(
+        params={"product": product.id, "unit_amount": 700, "currency": "usd", "recurring": {"interval": "month"}}
+    )
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "success_url": SUCCESS,
+            "cancel_url": 'http://127.0.0.1:9/x?a=1&b="2"',
+        }
+    )
     html = web.get(path_of(session.url)).text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
     assert 'href="http://127.0.0.1:9/x?a=1&amp;b=&quot;2&quot;"' in html
-    typed = web.post(path_of(session.url), data={"email": "\"><img src=x>", **card(CARD_OK)})
+    typed = web.post(path_of(session.url), data={"email": '"><img src=x>', **card(CARD_OK)})
     assert "<img src=x>" not in typed.text and "&quot;&gt;&lt;img src=x&gt;" in typed.text
 
 
-def test_browserless_completion_matches_the_page(sim: Sim, stripe_client: stripe.StripeClient,
-                                                 catalog: Catalog) -> None:
+def test_browserless_completion_matches_the_page(
+    sim: Sim, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     """The /_sim control and the page reach the same end state (sanity check of the shared path)."""
     via_page = subscription_session(stripe_client, catalog)
     via_sim = subscription_session(stripe_client, catalog)
@@ -272,3 +308,16 @@ def test_browserless_completion_matches_the_page(sim: Sim, stripe_client: stripe
     a = stripe_client.v1.checkout.sessions.retrieve(via_page.id)
     b = stripe_client.v1.checkout.sessions.retrieve(via_sim.id)
     assert (a.status, a.payment_status, a.amount_total) == (b.status, b.payment_status, b.amount_total)
+
+
+def test_an_email_the_merchant_gave_cannot_be_changed(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    session = subscription_session(stripe_client, catalog, customer_email="fixed@example.com")
+    html = web.get(path_of(session.url)).text
+    assert 'value="fixed@example.com" readonly' in html
+    answer = web.post(path_of(session.url), data={"email": "other@example.com", **card(CARD_OK)})
+    assert answer.status_code == 303
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert done.customer_details.email == "fixed@example.com"
+    assert stripe_client.v1.customers.retrieve(done.customer).email == "fixed@example.com"

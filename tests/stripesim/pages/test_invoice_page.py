@@ -19,12 +19,14 @@ def unpaid_subscription(client: stripe.StripeClient, catalog: Catalog) -> tuple[
     return sub, client.v1.invoices.retrieve(sub.latest_invoice)
 
 
-def test_paid_invoice_page_receipt_and_printable_copy(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                      catalog: Catalog) -> None:
+def test_paid_invoice_page_receipt_and_printable_copy(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "paid@example.com"})
     with_card(stripe_client, customer, CARD_OK)
-    sub = stripe_client.v1.subscriptions.create(params={"customer": customer.id,
-                                                        "items": [{"price": catalog.pro_month.id, "quantity": 3}]})
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id, "quantity": 3}]}
+    )
     invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice)
     assert invoice.status == "paid"
     page = web.get(path_of(invoice.hosted_invoice_url))
@@ -46,8 +48,9 @@ def test_paid_invoice_page_receipt_and_printable_copy(web: httpx.Client, stripe_
     assert web.get("/receipts/ch_missing").status_code == 404
 
 
-def test_open_invoice_is_paid_with_a_card_on_the_page(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                      catalog: Catalog) -> None:
+def test_open_invoice_is_paid_with_a_card_on_the_page(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     sub, invoice = unpaid_subscription(stripe_client, catalog)
     assert invoice.status == "open" and sub.status == "incomplete"
     page = web.get(path_of(invoice.hosted_invoice_url))
@@ -87,8 +90,9 @@ def test_invoice_waiting_for_authentication_links_to_the_challenge(
 ) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "sca@example.com"})
     with_card(stripe_client, customer, CARD_3DS)
-    sub = stripe_client.v1.subscriptions.create(params={"customer": customer.id,
-                                                        "items": [{"price": catalog.pro_month.id}]})
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id}]}
+    )
     invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice)
     intent = stripe_client.v1.payment_intents.list(params={"customer": customer.id}).data[0]
     page = web.get(path_of(invoice.hosted_invoice_url)).text
@@ -99,8 +103,9 @@ def test_invoice_waiting_for_authentication_links_to_the_challenge(
     assert "Your bank needs you" not in web.get(path_of(invoice.hosted_invoice_url)).text
 
 
-def test_incomplete_card_fields_are_reported(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                             catalog: Catalog) -> None:
+def test_incomplete_card_fields_are_reported(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, invoice = unpaid_subscription(stripe_client, catalog)
     answer = web.post(path_of(invoice.hosted_invoice_url), data={"card_number": "4242"})
     assert answer.status_code == 400
@@ -112,10 +117,17 @@ def test_incomplete_card_fields_are_reported(web: httpx.Client, stripe_client: s
 
 def test_send_invoice_void_and_draft_invoices(web: httpx.Client, stripe_client: stripe.StripeClient) -> None:
     customer = stripe_client.v1.customers.create(params={"email": "bill@example.com"})
-    stripe_client.v1.invoice_items.create(params={"customer": customer.id, "amount": 4200, "currency": "usd",
-                                                  "description": "Consulting <1 hour>"})
-    draft = stripe_client.v1.invoices.create(params={"customer": customer.id, "collection_method": "send_invoice",
-                                                     "days_until_due": 30, "pending_invoice_items_behavior": "include"})
+    stripe_client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 4200, "currency": "usd", "description": "Consulting <1 hour>"}
+    )
+    draft = stripe_client.v1.invoices.create(
+        params={
+            "customer": customer.id,
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
     assert draft.hosted_invoice_url is None
     assert web.get(f"/invoices/{draft.id}").status_code == 404
     invoice = stripe_client.v1.invoices.finalize_invoice(draft.id)
@@ -128,5 +140,3 @@ def test_send_invoice_void_and_draft_invoices(web: httpx.Client, stripe_client: 
     refused = web.post(path_of(invoice.hosted_invoice_url), data=card(CARD_OK))
     assert refused.status_code == 303
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "void"
-
-

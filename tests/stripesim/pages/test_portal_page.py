@@ -32,23 +32,33 @@ def features(catalog: Catalog, **overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def open_portal(client: stripe.StripeClient, catalog: Catalog, feature_set: dict[str, Any] | None = None,
-                *, price: Any = None, **session: Any) -> tuple[Any, Any, Any]:
+def open_portal(
+    client: stripe.StripeClient,
+    catalog: Catalog,
+    feature_set: dict[str, Any] | None = None,
+    *,
+    price: Any = None,
+    **session: Any,
+) -> tuple[Any, Any, Any]:
     """A customer with a card and one subscription, and a portal session for them."""
     customer, sub = subscribed_customer(client, catalog)
     if price is not None:
         item = sub["items"].data[0].id
-        sub = client.v1.subscriptions.update(sub.id, params={"items": [{"id": item, "price": price.id}],
-                                                             "proration_behavior": "none"})
-    config = client.v1.billing_portal.configurations.create(params={
-        "features": feature_set or full_features(catalog), "business_profile": {"headline": "Acme <billing>"}})
-    portal = client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id, "configuration": config.id, "return_url": RETURN, **session})
+        sub = client.v1.subscriptions.update(
+            sub.id, params={"items": [{"id": item, "price": price.id}], "proration_behavior": "none"}
+        )
+    config = client.v1.billing_portal.configurations.create(
+        params={"features": feature_set or full_features(catalog), "business_profile": {"headline": "Acme <billing>"}}
+    )
+    portal = client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id, "return_url": RETURN, **session}
+    )
     return customer, sub, portal
 
 
-def test_homepage_lists_subscription_card_and_invoices(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                       catalog: Catalog) -> None:
+def test_homepage_lists_subscription_card_and_invoices(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog)
     page = web.get(path_of(portal.url))
     assert page.status_code == 200
@@ -62,17 +72,18 @@ def test_homepage_lists_subscription_card_and_invoices(web: httpx.Client, stripe
     assert web.get("/p/session/bps_missing").status_code == 404
 
 
-def test_cancel_at_period_end_then_renew(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                         catalog: Catalog) -> None:
-    _, sub, portal = open_portal(stripe_client, catalog,
-                                 features(catalog, subscription_cancel={"mode": "at_period_end"}))
+def test_cancel_at_period_end_then_renew(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(
+        stripe_client, catalog, features(catalog, subscription_cancel={"mode": "at_period_end"})
+    )
     base = path_of(portal.url)
     form = web.get(f"{base}/subscriptions/{sub.id}/cancel")
     assert "It&#x27;s too expensive" in form.text and 'value="other"' in form.text
     assert "still available until the end of your billing period" in form.text
     marker = latest_event_id(stripe_client)
-    answer = web.post(f"{base}/subscriptions/{sub.id}/cancel", data={"reason": "too_expensive",
-                                                                     "comment": "Pricey"})
+    answer = web.post(f"{base}/subscriptions/{sub.id}/cancel", data={"reason": "too_expensive", "comment": "Pricey"})
     assert answer.status_code == 303 and path_of(answer.headers["location"]) == f"{base}?done=cancel_scheduled"
     home = follow(web, answer).text
     assert "will be canceled at the end of the billing period" in home
@@ -96,8 +107,9 @@ def test_cancel_at_period_end_then_renew(web: httpx.Client, stripe_client: strip
     assert events[0].data.previous_attributes.cancel_at_period_end is True
 
 
-def test_cancel_immediately_credits_unused_time(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                catalog: Catalog) -> None:
+def test_cancel_immediately_credits_unused_time(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, sub, portal = open_portal(stripe_client, catalog)
     marker = latest_event_id(stripe_client)
     answer = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/cancel", data={"reason": "other"})
@@ -112,24 +124,27 @@ def test_cancel_immediately_credits_unused_time(web: httpx.Client, stripe_client
     assert "Your subscription has been canceled." in home and "You have no subscriptions." in home
 
 
-def test_cancel_reason_must_be_one_offered(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                           catalog: Catalog) -> None:
+def test_cancel_reason_must_be_one_offered(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog)
     answer = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/cancel", data={"reason": "unused"})
     assert answer.status_code == 400 and "Choose one of the reasons listed." in answer.text
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
-def test_upgrade_is_invoiced_at_once_with_always_invoice(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                         catalog: Catalog) -> None:
+def test_upgrade_is_invoiced_at_once_with_always_invoice(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog)
     item = sub["items"].data[0].id
     base = path_of(portal.url)
     form = web.get(f"{base}/subscriptions/{sub.id}/update").text
     assert "Pro · $10.00 per month" in form and "Pro · $100.00 per year" in form and "Advanced" not in form
     marker = latest_event_id(stripe_client)
-    answer = web.post(f"{base}/subscriptions/{sub.id}/update",
-                      data={"item": item, "price": catalog.pro_month.id, "quantity": "2"})
+    answer = web.post(
+        f"{base}/subscriptions/{sub.id}/update", data={"item": item, "price": catalog.pro_month.id, "quantity": "2"}
+    )
     assert path_of(answer.headers["location"]) == f"{base}?done=updated"
     updated = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert updated["items"].data[0].price.id == catalog.pro_month.id and updated["items"].data[0].quantity == 2
@@ -144,11 +159,14 @@ def test_upgrade_is_invoiced_at_once_with_always_invoice(web: httpx.Client, stri
 def test_upgrade_with_create_prorations_waits_for_the_next_invoice(
     web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
 ) -> None:
-    _, sub, portal = open_portal(stripe_client, catalog,
-                                 features(catalog, subscription_update={"proration_behavior": "create_prorations"}))
+    _, sub, portal = open_portal(
+        stripe_client, catalog, features(catalog, subscription_update={"proration_behavior": "create_prorations"})
+    )
     marker = latest_event_id(stripe_client)
-    web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
-             data={"item": sub["items"].data[0].id, "price": catalog.pro_month.id})
+    web.post(
+        f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
+        data={"item": sub["items"].data[0].id, "price": catalog.pro_month.id},
+    )
     updated = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert updated["items"].data[0].price.id == catalog.pro_month.id
     assert updated.latest_invoice == sub.latest_invoice
@@ -157,13 +175,15 @@ def test_upgrade_with_create_prorations_waits_for_the_next_invoice(
     assert types(events_after(stripe_client, marker)).count("invoiceitem.created") == 2
 
 
-def test_downgrade_is_scheduled_for_the_period_end(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                   catalog: Catalog) -> None:
+def test_downgrade_is_scheduled_for_the_period_end(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog, price=catalog.pro_month)
     base = path_of(portal.url)
     marker = latest_event_id(stripe_client)
-    answer = web.post(f"{base}/subscriptions/{sub.id}/update",
-                      data={"item": sub["items"].data[0].id, "price": catalog.basic_month.id})
+    answer = web.post(
+        f"{base}/subscriptions/{sub.id}/update", data={"item": sub["items"].data[0].id, "price": catalog.basic_month.id}
+    )
     assert path_of(answer.headers["location"]) == f"{base}?done=scheduled"
     kept = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert kept["items"].data[0].price.id == catalog.pro_month.id
@@ -187,13 +207,17 @@ def test_scheduled_downgrade_takes_effect_when_the_clock_reaches_the_period_end(
     customer = stripe_client.v1.customers.create(params={"test_clock": clock.id, "email": "t@example.com"})
     pm = stripe_client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
     stripe_client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": pm.id}})
-    sub = stripe_client.v1.subscriptions.create(params={"customer": customer.id,
-                                                        "items": [{"price": catalog.pro_month.id}]})
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id}]}
+    )
     config = stripe_client.v1.billing_portal.configurations.create(params={"features": full_features(catalog)})
-    portal = stripe_client.v1.billing_portal.sessions.create(params={"customer": customer.id,
-                                                                     "configuration": config.id})
-    web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
-             data={"item": sub["items"].data[0].id, "price": catalog.basic_month.id})
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id}
+    )
+    web.post(
+        f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
+        data={"item": sub["items"].data[0].id, "price": catalog.basic_month.id},
+    )
     _, end = subscription_period(sub)
     sim.advance(stripe_client, clock.id, end + 7200)
     after = stripe_client.v1.subscriptions.retrieve(sub.id)
@@ -201,8 +225,9 @@ def test_scheduled_downgrade_takes_effect_when_the_clock_reaches_the_period_end(
     assert subscription_period(after)[0] == end
 
 
-def test_quantity_change_and_its_limits(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                        catalog: Catalog) -> None:
+def test_quantity_change_and_its_limits(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog, price=catalog.pro_month)
     item = sub["items"].data[0].id
     path = f"{path_of(portal.url)}/subscriptions/{sub.id}/update"
@@ -216,22 +241,27 @@ def test_quantity_change_and_its_limits(web: httpx.Client, stripe_client: stripe
     assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].quantity == 3
 
 
-def test_prices_outside_the_configuration_are_refused(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                      catalog: Catalog) -> None:
+def test_prices_outside_the_configuration_are_refused(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog)
-    answer = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
-                      data={"item": sub["items"].data[0].id, "price": catalog.advanced_month.id})
+    answer = web.post(
+        f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
+        data={"item": sub["items"].data[0].id, "price": catalog.advanced_month.id},
+    )
     assert answer.status_code == 400 and "That plan isn&#x27;t available." in answer.text
     assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == catalog.basic_month.id
     # Basic has no adjustable_quantity of its own, but `quantity` is in default_allowed_updates.
-    ok = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/update",
-                  data={"item": sub["items"].data[0].id, "quantity": "2"})
+    ok = web.post(
+        f"{path_of(portal.url)}/subscriptions/{sub.id}/update", data={"item": sub["items"].data[0].id, "quantity": "2"}
+    )
     assert ok.status_code == 303
     assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].quantity == 2
 
 
-def test_update_card_becomes_the_default_everywhere(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                    catalog: Catalog) -> None:
+def test_update_card_becomes_the_default_everywhere(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, sub, portal = open_portal(stripe_client, catalog)
     base = path_of(portal.url)
     assert 'name="card_number"' in web.get(f"{base}/payment-method").text
@@ -247,18 +277,23 @@ def test_update_card_becomes_the_default_everywhere(web: httpx.Client, stripe_cl
     assert pm.card.last4 == "0341" and pm.customer == customer.id and pm.billing_details.name == "Card Holder"
     assert stripe_client.v1.subscriptions.retrieve(sub.id).default_payment_method == pm.id
     assert types(events_after(stripe_client, marker)) == [
-        "payment_method.attached", "customer.updated", "customer.subscription.updated"]
+        "payment_method.attached",
+        "customer.updated",
+        "customer.subscription.updated",
+    ]
     bad = web.post(f"{base}/payment-method", data=card("4242 4242 4242 4241"))
     assert field_error(bad.text, "card_number") == "Your card number is incorrect."
 
 
-def test_failed_upgrade_payment_leaves_a_pending_update(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                        catalog: Catalog) -> None:
+def test_failed_upgrade_payment_leaves_a_pending_update(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog)
     base = path_of(portal.url)
     web.post(f"{base}/payment-method", data=card(CARD_FAILS_LATER))
-    answer = web.post(f"{base}/subscriptions/{sub.id}/update",
-                      data={"item": sub["items"].data[0].id, "price": catalog.pro_month.id})
+    answer = web.post(
+        f"{base}/subscriptions/{sub.id}/update", data={"item": sub["items"].data[0].id, "price": catalog.pro_month.id}
+    )
     assert path_of(answer.headers["location"]) == f"{base}?done=payment_failed"
     pending = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert pending["items"].data[0].price.id == catalog.basic_month.id
@@ -268,21 +303,28 @@ def test_failed_upgrade_payment_leaves_a_pending_update(web: httpx.Client, strip
     assert 'id="update-plan"' not in home
 
 
-def test_another_customers_subscription_is_not_reachable(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                         catalog: Catalog) -> None:
+def test_another_customers_subscription_is_not_reachable(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, _, portal = open_portal(stripe_client, catalog)
     _, other = subscribed_customer(stripe_client, catalog)
     base = path_of(portal.url)
     assert web.get(f"{base}/subscriptions/{other.id}/cancel").status_code == 404
     assert web.post(f"{base}/subscriptions/{other.id}/cancel", data={}).status_code == 404
-    assert web.post(f"{base}/subscriptions/{other.id}/update",
-                    data={"item": other["items"].data[0].id, "price": catalog.pro_month.id}).status_code == 404
+    assert (
+        web.post(
+            f"{base}/subscriptions/{other.id}/update",
+            data={"item": other["items"].data[0].id, "price": catalog.pro_month.id},
+        ).status_code
+        == 404
+    )
     untouched = stripe_client.v1.subscriptions.retrieve(other.id)
     assert untouched.status == "active" and untouched["items"].data[0].price.id == catalog.basic_month.id
 
 
-def test_disabled_features_are_not_offered(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                           catalog: Catalog) -> None:
+def test_disabled_features_are_not_offered(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     _, sub, portal = open_portal(stripe_client, catalog, {"invoice_history": {"enabled": True}})
     base = path_of(portal.url)
     home = web.get(base).text
@@ -307,15 +349,23 @@ def test_customer_details_update(web: httpx.Client, stripe_client: stripe.Stripe
     assert (fresh.email, fresh.name) == ("new@example.com", "New Name")
 
 
-def test_cancel_flow_redirects_after_completion(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                catalog: Catalog) -> None:
+def test_cancel_flow_redirects_after_completion(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, sub = subscribed_customer(stripe_client, catalog)
     config = stripe_client.v1.billing_portal.configurations.create(params={"features": full_features(catalog)})
-    portal = stripe_client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id, "configuration": config.id, "return_url": RETURN,
-        "flow_data": {"type": "subscription_cancel", "subscription_cancel": {"subscription": sub.id},
-                      "after_completion": {"type": "redirect", "redirect": {"return_url": "https://app.example.com/bye"}}},
-    })
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={
+            "customer": customer.id,
+            "configuration": config.id,
+            "return_url": RETURN,
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": sub.id},
+                "after_completion": {"type": "redirect", "redirect": {"return_url": "https://app.example.com/bye"}},
+            },
+        }
+    )
     landing = web.get(path_of(portal.url))
     assert landing.status_code == 303
     cancel_path = f"{path_of(portal.url)}/subscriptions/{sub.id}/cancel"
@@ -328,18 +378,28 @@ def test_cancel_flow_redirects_after_completion(web: httpx.Client, stripe_client
     assert web.get(path_of(portal.url)).status_code == 200  # the flow is over: the homepage shows
 
 
-def test_update_confirm_flow_with_hosted_confirmation(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                      catalog: Catalog) -> None:
+def test_update_confirm_flow_with_hosted_confirmation(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, sub = subscribed_customer(stripe_client, catalog)
     config = stripe_client.v1.billing_portal.configurations.create(params={"features": full_features(catalog)})
-    portal = stripe_client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id, "configuration": config.id,
-        "flow_data": {"type": "subscription_update_confirm", "subscription_update_confirm": {
-            "subscription": sub.id, "items": [{"id": sub["items"].data[0].id, "price": catalog.pro_month.id,
-                                               "quantity": 2}]},
-            "after_completion": {"type": "hosted_confirmation",
-                                 "hosted_confirmation": {"custom_message": "Enjoy <Pro>!"}}},
-    })
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={
+            "customer": customer.id,
+            "configuration": config.id,
+            "flow_data": {
+                "type": "subscription_update_confirm",
+                "subscription_update_confirm": {
+                    "subscription": sub.id,
+                    "items": [{"id": sub["items"].data[0].id, "price": catalog.pro_month.id, "quantity": 2}],
+                },
+                "after_completion": {
+                    "type": "hosted_confirmation",
+                    "hosted_confirmation": {"custom_message": "Enjoy <Pro>!"},
+                },
+            },
+        }
+    )
     page = follow(web, web.get(path_of(portal.url))).text
     assert "Basic · $5.00 per month" in page and "Pro × 2 · $10.00 per month" in page
     done = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/confirm")
@@ -348,11 +408,13 @@ def test_update_confirm_flow_with_hosted_confirmation(web: httpx.Client, stripe_
     assert updated["items"].data[0].price.id == catalog.pro_month.id and updated["items"].data[0].quantity == 2
 
 
-def test_payment_method_flow_lands_on_the_card_form(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                    catalog: Catalog) -> None:
+def test_payment_method_flow_lands_on_the_card_form(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, _ = subscribed_customer(stripe_client, catalog)
-    portal = stripe_client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id, "flow_data": {"type": "payment_method_update"}})
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "flow_data": {"type": "payment_method_update"}}
+    )
     landing = web.get(path_of(portal.url))
     assert path_of(landing.headers["location"]) == f"{path_of(portal.url)}/payment-method"
     done = web.post(f"{path_of(portal.url)}/payment-method", data=card("5555 5555 5555 4444"))
@@ -361,15 +423,23 @@ def test_payment_method_flow_lands_on_the_card_form(web: httpx.Client, stripe_cl
     assert stripe_client.v1.payment_methods.retrieve(fresh.invoice_settings.default_payment_method).card.last4 == "4444"
 
 
-def test_retention_offer_keeps_the_subscription(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                                catalog: Catalog) -> None:
+def test_retention_offer_keeps_the_subscription(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, sub = subscribed_customer(stripe_client, catalog)
     coupon = stripe_client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
-    portal = stripe_client.v1.billing_portal.sessions.create(params={
-        "customer": customer.id,
-        "flow_data": {"type": "subscription_cancel", "subscription_cancel": {
-            "subscription": sub.id, "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": coupon.id}}}},
-    })
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={
+            "customer": customer.id,
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {
+                    "subscription": sub.id,
+                    "retention": {"type": "coupon_offer", "coupon_offer": {"coupon": coupon.id}},
+                },
+            },
+        }
+    )
     page = follow(web, web.get(path_of(portal.url))).text
     assert "Before you go" in page and "50% off" in page
     answer = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/offer")
@@ -378,11 +448,13 @@ def test_retention_offer_keeps_the_subscription(web: httpx.Client, stripe_client
     assert kept.status == "active" and kept.cancel_at_period_end is False and len(kept.discounts) == 1
 
 
-def test_login_page_signs_a_customer_in(web: httpx.Client, stripe_client: stripe.StripeClient,
-                                        catalog: Catalog) -> None:
+def test_login_page_signs_a_customer_in(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
     customer, _ = subscribed_customer(stripe_client, catalog)
-    config = stripe_client.v1.billing_portal.configurations.create(params={
-        "features": full_features(catalog), "login_page": {"enabled": True}})
+    config = stripe_client.v1.billing_portal.configurations.create(
+        params={"features": full_features(catalog), "login_page": {"enabled": True}}
+    )
     login = path_of(config.login_page.url)
     assert "Manage your billing" in web.get(login).text
     invalid = web.post(login, data={"email": "nope"})
@@ -400,3 +472,52 @@ def test_login_page_signs_a_customer_in(web: httpx.Client, stripe_client: stripe
     assert "Basic · $5.00 per month" in follow(web, answer).text
     stripe_client.v1.billing_portal.configurations.update(config.id, params={"login_page": {"enabled": False}})
     assert web.get(login).status_code == 404
+
+
+def test_changing_plan_during_a_trial_ends_the_trial(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    customer, _ = subscribed_customer(stripe_client, catalog)
+    trialing = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.basic_month.id}], "trial_period_days": 14}
+    )
+    assert trialing.status == "trialing"
+    config = stripe_client.v1.billing_portal.configurations.create(
+        params={"features": features(catalog, subscription_update={"proration_behavior": "create_prorations"})}
+    )
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id}
+    )
+    home = web.get(path_of(portal.url)).text
+    assert "Trial ends " in home
+    answer = web.post(
+        f"{path_of(portal.url)}/subscriptions/{trialing.id}/update",
+        data={"item": trialing["items"].data[0].id, "price": catalog.pro_month.id},
+    )
+    assert path_of(answer.headers["location"]).endswith("?done=updated")
+    after = stripe_client.v1.subscriptions.retrieve(trialing.id)
+    assert after.status == "active" and after["items"].data[0].price.id == catalog.pro_month.id
+    invoice = stripe_client.v1.invoices.retrieve(after.latest_invoice)
+    assert invoice.status == "paid" and invoice.amount_paid == 1000
+
+
+def test_continue_trial_keeps_the_trial(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    customer, _ = subscribed_customer(stripe_client, catalog)
+    trialing = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.basic_month.id}], "trial_period_days": 14}
+    )
+    config = stripe_client.v1.billing_portal.configurations.create(
+        params={"features": features(catalog, subscription_update={"trial_update_behavior": "continue_trial"})}
+    )
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id}
+    )
+    web.post(
+        f"{path_of(portal.url)}/subscriptions/{trialing.id}/update",
+        data={"item": trialing["items"].data[0].id, "price": catalog.pro_month.id},
+    )
+    after = stripe_client.v1.subscriptions.retrieve(trialing.id)
+    assert after.status == "trialing" and after.trial_end == trialing.trial_end
+    assert after["items"].data[0].price.id == catalog.pro_month.id
