@@ -257,13 +257,7 @@ BILLING_SCENARIOS: list[tuple[str, Callable[[stripe.StripeClient, Sim], list[Jso
     ("billing_portal.configuration", billing_portal_configuration),
     ("billing_portal.session", billing_portal_session),
     ("discount", discount),
-]
-
-# Scenarios that fail today because of stripesim bugs reported to the lead
-# (/tmp/team/requests-for-lead.md, section 7). Kept out of the parametrized list so that main
-# stays green; move each into BILLING_SCENARIOS with its fix.
-PENDING_FIXES: list[tuple[str, Callable[[stripe.StripeClient, Sim], list[Json]]]] = [
-    ("deleted_subscription_item", deleted_subscription_item),  # DELETE crashes in render_item
-    ("invoiceitem", invoiceitem),  # has `created`, which InvoiceItem does not declare
-    ("deleted_discount", deleted_discount),  # bare {id, object, deleted} instead of the full shape
+    ("deleted_subscription_item", deleted_subscription_item),
+    ("invoiceitem", invoiceitem),
+    ("deleted_discount", deleted_discount),
 ]

@@ -87,7 +87,7 @@ def test_discount_object_and_events(sim: Sim, stripe_client: stripe.StripeClient
     assert discount.object == "discount" and discount.id.startswith("di_")
     assert discount.source.coupon == c.id and discount.source.type == "coupon"
     assert discount.promotion_code == code.id
-    # TODO(lead, requests §10): `discount.subscription` is null for discounts given at creation.
+    assert discount.subscription == sub.id
     assert discount.customer == cus.id and discount.end is not None and discount.end > discount.start
     assert stripe_client.v1.promotion_codes.retrieve(code.id).times_redeemed == 1
     assert stripe_client.v1.coupons.retrieve(c.id).times_redeemed == 1

@@ -140,6 +140,18 @@ def test_unreachable_endpoint_is_retried(sim: Sim, stripe_client: stripe.StripeC
     assert stripe_client.v1.events.list(params={"delivery_success": False}).data[0].id == event.id
 
 
+def test_slow_endpoint_times_out_and_is_retried(sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
+    sim.control("config", {"webhook_timeout_s": 0.3, "webhook_retry_base_s": 0.1})
+    receiver.status_for = lambda path, n: (time.sleep(1.5), 200)[1] if n == 0 else 200
+    endpoint(stripe_client, receiver, "/slow", ["customer.created"])
+    stripe_client.v1.customers.create()
+    receiver.wait_for(2, "/slow")
+    wait_until(lambda: any(a["ok"] for a in attempts(sim)))
+    log = attempts(sim)
+    assert log[0]["ok"] is False and log[0]["error"] == "ReadTimeout"
+    assert any(a["ok"] is True for a in log[1:])
+
+
 def test_retry_now_skips_the_backoff(sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
     sim.control("config", {"webhook_retry_base_s": 3600})
     receiver.status_for = lambda path, n: 503 if n == 0 else 200
