@@ -21,9 +21,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.catalog import Catalog, load_catalog
@@ -47,7 +47,6 @@ log = logging.getLogger("paywire.events.worker")
 
 # After an unexpected error in the loop itself (the database is down), wait this long.
 LOOP_ERROR_PAUSE_SECONDS = 2.0
-DEPTH_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -56,24 +55,19 @@ class WorkerOptions:
     lease_seconds: float = 300.0
     poll_interval: float = 1.0
     retry: inbox.RetryPolicy = field(default_factory=inbox.RetryPolicy)
+    depth_interval: float = 5.0  # how often the inbox-depth gauge is refreshed
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerOptions:
-        """The worker's knobs from the settings; defaults where a setting does not exist."""
-        defaults = cls()
-
-        def knob(name: str, default: Any) -> Any:
-            value = getattr(settings, name, None)
-            return default if value is None else value
-
+        """The worker's knobs (PAYWIRE_WORKER_*)."""
         return cls(
-            batch_size=int(knob("worker_batch_size", defaults.batch_size)),
-            lease_seconds=float(knob("worker_lease_seconds", defaults.lease_seconds)),
-            poll_interval=float(knob("worker_poll_interval", defaults.poll_interval)),
+            batch_size=settings.worker_batch_size,
+            lease_seconds=settings.worker_lease_seconds,
+            poll_interval=settings.worker_poll_interval,
             retry=inbox.RetryPolicy(
-                base_seconds=float(knob("worker_retry_base", defaults.retry.base_seconds)),
-                cap_seconds=float(knob("worker_retry_cap", defaults.retry.cap_seconds)),
-                max_attempts=int(knob("worker_max_attempts", defaults.retry.max_attempts)),
+                base_seconds=settings.worker_retry_base,
+                cap_seconds=settings.worker_retry_cap,
+                max_attempts=settings.worker_max_attempts,
             ),
         )
 
@@ -105,7 +99,7 @@ class Worker:
         self.options = options or WorkerOptions.from_settings(settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.bell = bell
-        self._depth_at = 0.0
+        self._depth_at = float("-inf")
 
     def run(self, stop_event: threading.Event) -> None:
         log.info("worker %s started", self.worker_id)
@@ -171,6 +165,16 @@ class Worker:
         return outcome
 
     def _apply(self, event: inbox.ClaimedEvent) -> Outcome:
+        try:
+            return self._apply_once(event)
+        except IntegrityError:
+            # Two events about different objects can write one mirror row (a subscription,
+            # from checkout.session.completed and customer.subscription.created): both saw no
+            # row and both inserted. The row exists now, so running the handler again (it
+            # re-reads and upserts) updates it instead of failing the event.
+            return self._apply_once(event)
+
+    def _apply_once(self, event: inbox.ClaimedEvent) -> Outcome:
         handler = handler_for(event.type)
         payload = json.loads(event.payload)
         with self.sessions() as session:
@@ -211,7 +215,7 @@ class Worker:
 
     def _update_depth(self) -> None:
         now = time.monotonic()
-        if now - self._depth_at < DEPTH_EVERY_SECONDS:
+        if now - self._depth_at < self.options.depth_interval:
             return
         self._depth_at = now
         with self.sessions() as session:

@@ -239,3 +239,20 @@ def test_shuffled_and_duplicated_deliveries_converge_to_stripes_state(paywire_se
         row = subscriptions.find(session, subscription_id)
         assert row is not None and (row.quantity, row.cancel_at_period_end, row.status) == (4, False, "active")
     assert len(inbox_rows(paywire_service, object_id=subscription_id)) >= 7
+
+
+def test_the_inbox_depth_gauge_follows_events_waiting(
+    quiet_service: Service, sim: Sim, catalog: Catalog, start_worker: Callable[..., WorkerThread]
+) -> None:
+    client = sim.client()
+    clocks = [client.v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_TIME}) for _ in range(3)]
+    wait_for("three events stored", lambda: len(inbox_rows(quiet_service, state="pending")) == 3)
+    # Each first attempt fails, so the events wait out a backoff long enough to be seen.
+    sim.control("faults", {"api": {"fail_next_500": 3}})
+    options = WorkerOptions(poll_interval=0.05, retry=RetryPolicy(3.0, 3.0, 5), depth_interval=0.05)
+
+    start_worker(quiet_service, catalog, options)
+
+    wait_for("depth 3 while they back off", lambda: metric(quiet_service, "paywire_inbox_depth") == 3)
+    wait_for("depth 0 once processed", lambda: metric(quiet_service, "paywire_inbox_depth") == 0, timeout=20)
+    assert {r.object_id for r in inbox_rows(quiet_service, state="processed")} == {c.id for c in clocks}
