@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -189,7 +190,7 @@ class Params:
             raise InvalidRequest(f"Invalid object: {self.name(key)} must be a hash", param=self.name(key))
         return Params(value, self.name(key))
 
-    def list(self, key: str, *, required: bool = False) -> list[Any]:
+    def list(self, key: str, *, required: bool = False) -> builtins.list[Any]:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -201,7 +202,7 @@ class Params:
             value = [value]
         return value
 
-    def list_of(self, key: str, *, required: bool = False) -> list[Params]:
+    def list_of(self, key: str, *, required: bool = False) -> builtins.list[Params]:
         out = []
         for i, item in enumerate(self.list(key, required=required)):
             if not isinstance(item, dict):
@@ -212,7 +213,7 @@ class Params:
             out.append(Params(item, f"{self.name(key)}[{i}]"))
         return out
 
-    def strings(self, key: str) -> list[str]:
+    def strings(self, key: str) -> builtins.list[str]:
         return [str(v) for v in self.list(key)]
 
     def metadata(self, key: str = "metadata") -> dict[str, str] | None:

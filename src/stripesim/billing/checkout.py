@@ -155,6 +155,7 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
         [Params({"promotion_code": promo["id"]}, "discounts[0]")],
         customer=customer,
         amount_subtotal=subtotal,
+        currency=session["currency"],
         product_ids=products,
         param="promotion_code",
     )
