@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from paywire.billing.customers import get_or_create_customer
@@ -114,9 +115,23 @@ def test_the_three_month_pass_grants_basic_for_three_months_then_ends(paywire_se
     assert (ended["access"], ended["reason"]) == (False, "pass_expired")
 
 
-def test_cancel_at_period_end_keeps_access_until_the_period_ends(paywire_service: Service, sim: Sim) -> None:
-    clock_id = on_a_test_clock(paywire_service, sim, "user_cancel")
-    shop = Shop(paywire_service, sim, "user_cancel")
+def cancel_in_the_portal(shop: Shop, subscription_id: str) -> None:
+    """What the user does: open paywire's portal link, press cancel on the subscription."""
+    with shop.service.http() as http:
+        portal = http.post("/api/billing-portal", headers=shop.headers)
+    assert portal.status_code == 200, portal.text
+    url = portal.json()["url"]
+    with httpx.Client(timeout=30, trust_env=False) as browser:
+        assert browser.get(url).status_code == 200
+        canceled = browser.post(f"{url}/subscriptions/{subscription_id}/cancel", data={"reason": "too_expensive"})
+    assert canceled.status_code in (200, 303), canceled.text
+
+
+@pytest.mark.parametrize("via", ["portal", "api"])
+def test_cancel_at_period_end_keeps_access_until_the_period_ends(paywire_service: Service, sim: Sim, via: str) -> None:
+    user_id = f"user_cancel_{via}"
+    clock_id = on_a_test_clock(paywire_service, sim, user_id)
+    shop = Shop(paywire_service, sim, user_id)
     session_id = shop.checkout({"plan": "basic", "interval": "month"})
     assert shop.pay(session_id).status_code == 200
     active = wait_for("the subscription active", lambda: (b := shop.billing())["access"] and b)
@@ -125,8 +140,10 @@ def test_cancel_at_period_end_keeps_access_until_the_period_ends(paywire_service
     subscription_id = sim.client().v1.checkout.sessions.retrieve(session_id).subscription
     assert isinstance(subscription_id, str)
 
-    # What the portal's "cancel" does: cancel at the end of the paid period.
-    sim.client().v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
+    if via == "portal":
+        cancel_in_the_portal(shop, subscription_id)
+    else:
+        sim.client().v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
     canceling = wait_for("the cancellation mirrored", lambda: (b := shop.billing())["cancel_at_period_end"] and b)
     assert (canceling["plan"], canceling["access"], canceling["access_until"]) == ("basic", True, period_end)
 
