@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import stripe
 
-KEY = "sk_test_paywire_bench_webhooks_0000"
+# dj-stripe insists on sk_test_ + 24 or more letters and digits (its APIKey regex).
+KEY = "sk_test_PaywireBenchWebhooks000000000000"
 CARD_OK = "4242424242424242"
 PLANS = ("basic_month", "advanced_month", "pro_month", "pro_year", "basic_year")
 

@@ -199,6 +199,8 @@ def markdown(result: dict[str, Any]) -> str:
             extra.append(f"dj-stripe triggers {row['triggers']}")
         if row.get("errors"):
             extra.append(f"dj-stripe errors {row['errors']}")
+        if row.get("failed_types"):
+            extra.append(f"dj-stripe failed event types {row['failed_types']}")
         bad = {k: v for k, v in row["statuses"].items() if not k.startswith("2")}
         if bad:
             extra.append(f"non-2xx {bad}")

@@ -228,6 +228,7 @@ def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[s
             if isinstance(target, DjStripe):
                 row["triggers"] = target.trigger_outcomes(running)
                 row["errors"] = target.errors(running)
+                row["failed_types"] = target.failed_types(running)
                 if phase.get("drain"):
                     row["mirror"] = mirror_check(target.mirror_statuses(running), stripe_statuses)
         row["stored"] = target.stored(running)

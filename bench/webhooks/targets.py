@@ -208,10 +208,11 @@ class Paywire(Target):
             with sqlite3.connect(self.template) as conn:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def start(self) -> Running:
+    def start(self, with_worker: bool = True) -> Running:
         database = self.clone()
+        extra = [] if with_worker else ["--no-worker"]
         server = Server(
-            self.label, self.cli("serve", "--port", "{port}"), env=self.env(database), cwd=self.ctx.work,
+            self.label, self.cli("serve", "--port", "{port}", *extra), env=self.env(database), cwd=self.ctx.work,
             log=self.ctx.work / f"{self.name}-{self.db}.log",
         )
         server.wait_ready("/readyz")
@@ -323,12 +324,21 @@ class DjStripe(Target):
 
     def errors(self, running: Running, limit: int = 5) -> list[tuple[str, int]]:
         rows = _query(self, running.database,
-                      "SELECT exception, count(*) FROM djstripe_webhookeventtrigger WHERE exception <> '' "
+                      "SELECT regexp_replace(exception, '^Request req_[A-Za-z0-9]+: ', ''), count(*) "
+                      "FROM djstripe_webhookeventtrigger WHERE exception <> '' "
                       f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}")
         return [(str(e), int(n)) for e, n in rows]
 
     def mirror_statuses(self, running: Running) -> dict[str, str]:
-        return dict(_query(self, running.database, "SELECT id, status FROM djstripe_subscription"))
+        # dj-stripe 2.11 keeps most fields in the `stripe_data` JSON column.
+        return dict(_query(self, running.database, "SELECT id, stripe_data->>'status' FROM djstripe_subscription"))
+
+    def failed_types(self, running: Running) -> dict[str, int]:
+        """Event types whose processing raised (dj-stripe answered 500), with counts."""
+        rows = _query(self, running.database,
+                      "SELECT body::json->>'type', count(*) FROM djstripe_webhookeventtrigger "
+                      "WHERE NOT processed GROUP BY 1 ORDER BY 2 DESC")
+        return {str(t): int(n) for t, n in rows}
 
 
 TARGETS = {"floor": Floor, "paywire": Paywire, "djstripe": DjStripe}
