@@ -13,7 +13,7 @@ import pytest
 from paywire.billing.customers import get_or_create_customer
 from paywire.billing.passes import add_calendar_months
 from paywire.catalog import Catalog
-from paywire.db.repositories import customers, subscriptions, test_clocks
+from paywire.db.repositories import customers, orders, subscriptions, test_clocks
 from paywire.events.worker import WorkerThread
 from paywire.stripe import StripeGateway
 from tests.paywire.conftest import Service
@@ -168,3 +168,26 @@ def test_a_mirrored_trial_marks_the_users_trial_used(
     with service.sessions() as session:
         customer = customers.find_by_user(session, "user_trial")
         assert customer is not None and customer.trial_used is True
+
+
+def test_a_refund_takes_the_pass_back_only_when_full(paywire_service: Service, sim: Sim) -> None:
+    shop = Shop(paywire_service, sim, "user_refund")
+    session_id = shop.checkout({"product": "pass-3-months"})
+    assert shop.pay(session_id).status_code == 200
+    wait_for("the pass fulfilled", lambda: shop.billing()["access"])
+    client = sim.client()
+    intent_id = client.v1.checkout.sessions.retrieve(session_id).payment_intent
+    assert isinstance(intent_id, str)
+
+    client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 100})
+    wait_for(
+        "the partial refund worked off", lambda: inbox_rows(paywire_service, type="charge.refunded", state="processed")
+    )
+    assert shop.billing()["access"] is True, "a partial refund keeps the pass"
+
+    client.v1.refunds.create(params={"payment_intent": intent_id})
+    refunded = wait_for("access taken back", lambda: (b := shop.billing())["access"] is False and b)
+    assert refunded["plan"] is None
+    with paywire_service.sessions() as session:
+        [order] = orders.for_user(session, "user_refund")
+        assert order.status == "refunded"
