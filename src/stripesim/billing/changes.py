@@ -10,11 +10,12 @@ from typing import Any
 from stripesim.billing import invoices
 from stripesim.billing.periods import add_interval, day_label, period_end
 from stripesim.billing.subscriptions import (
+    Charge,
     ItemSpec,
     _new_item,
+    add_period_lines,
     is_metered,
     items_of,
-    line_description,
     period_of,
     product_name,
     validate_items,
@@ -274,25 +275,13 @@ def _immediate_invoice(state: State, sub: Record, plan: Plan, *, billing_reason:
     return invoice
 
 
+def _plan_charges(plan: Plan) -> list[Charge]:
+    return [(spec.price, spec.quantity, spec.item_id) for spec in plan.final]
+
+
 def _add_new_period_lines(state: State, sub: Record, invoice: Record, plan: Plan) -> None:
-    start = plan.at
-    recurring = plan.final[0].price["recurring"]
-    end = period_end(start, recurring, start)
-    for spec in plan.final:
-        if is_metered(spec.price):
-            continue
-        invoices.add_line(
-            state,
-            invoice,
-            amount=amount_for(spec.price, spec.quantity or 1),
-            description=line_description(state, spec.price, spec.quantity),
-            price=spec.price,
-            quantity=spec.quantity,
-            period_start=start,
-            period_end=end,
-            subscription=sub["id"],
-            subscription_item=spec.item_id,
-        )
+    end = period_end(plan.at, plan.final[0].price["recurring"], plan.at)
+    add_period_lines(state, invoice, sub["id"], _plan_charges(plan), plan.at, end)
 
 
 def change_items(
@@ -487,21 +476,7 @@ def preview(
     elif not immediate and not (cancel_at_period_end or sub.get("cancel_at_period_end")):
         recurring = plan.final[0].price["recurring"]
         next_end = period_end(end, recurring, sub["billing_cycle_anchor"])
-        for spec in plan.final:
-            if is_metered(spec.price):
-                continue
-            invoices.add_line(
-                state,
-                invoice,
-                amount=amount_for(spec.price, spec.quantity or 1),
-                description=line_description(state, spec.price, spec.quantity),
-                price=spec.price,
-                quantity=spec.quantity,
-                period_start=end,
-                period_end=next_end,
-                subscription=sub["id"],
-                subscription_item=spec.item_id,
-            )
+        add_period_lines(state, invoice, sub["id"], _plan_charges(plan), end, next_end)
     invoices.compute_totals(state, invoice)
     balance = customer.get("balance") or 0
     invoice["starting_balance"] = balance
@@ -536,17 +511,6 @@ def _preview_new(
         period_end=at,
     )
     invoice["id"] = new_id("upcoming_in")
-    for spec in specs:
-        if not is_metered(spec.price):
-            invoices.add_line(
-                state,
-                invoice,
-                amount=amount_for(spec.price, spec.quantity or 1),
-                description=line_description(state, spec.price, spec.quantity),
-                price=spec.price,
-                quantity=spec.quantity,
-                period_start=at,
-                period_end=end,
-            )
+    add_period_lines(state, invoice, None, [(s.price, s.quantity, None) for s in specs], at, end)
     invoices.compute_totals(state, invoice)
     return invoice

@@ -58,6 +58,34 @@ def line_description(state: State, price: Record, quantity: int | None) -> str:
     return f"{quantity or 1} × {name}"
 
 
+Charge = tuple[Record, int | None, str | None]  # price, quantity, subscription item
+
+
+def item_charges(state: State, sub: Record) -> list[Charge]:
+    return [(state.get(i["price"], "price"), i["quantity"], i["id"]) for i in items_of(state, sub)]
+
+
+def add_period_lines(
+    state: State, invoice: Record, sub_id: str | None, charges: list[Charge], start: int, end: int
+) -> None:
+    """What the period [start, end) costs in advance: one line per licensed price."""
+    for price, quantity, item_id in charges:
+        if is_metered(price):
+            continue
+        invoices.add_line(
+            state,
+            invoice,
+            amount=amount_for(price, quantity or 1),
+            description=line_description(state, price, quantity),
+            price=price,
+            quantity=quantity,
+            period_start=start,
+            period_end=end,
+            subscription=sub_id,
+            subscription_item=item_id,
+        )
+
+
 # ----- building -----------------------------------------------------------------------------
 def _new_item(state: State, sub: Record, spec: ItemSpec, start: int, end: int) -> Record:
     item = new_record(
@@ -330,7 +358,7 @@ def renew(state: State, sub: Record, at: int) -> Record | None:
     invoice["default_tax_rates"] = list(sub["_default_tax_rates"])
     for item in items_of(state, sub):
         price = state.get(item["price"], "price")
-        if is_metered(price):
+        if is_metered(price):  # usage is billed in arrears, for the period that just ended
             from stripesim.billing.meters import usage_for
 
             usage = usage_for(state, price["recurring"]["meter"], customer["id"], old_start, old_end)
@@ -347,19 +375,7 @@ def renew(state: State, sub: Record, at: int) -> Record | None:
                 subscription=sub["id"],
                 subscription_item=item["id"],
             )
-            continue
-        invoices.add_line(
-            state,
-            invoice,
-            amount=amount_for(price, item["quantity"]),
-            description=line_description(state, price, item["quantity"]),
-            price=price,
-            quantity=item["quantity"],
-            period_start=old_end,
-            period_end=new_end,
-            subscription=sub["id"],
-            subscription_item=item["id"],
-        )
+    add_period_lines(state, invoice, sub["id"], item_charges(state, sub), old_end, new_end)
     invoices.sweep_pending_items(state, invoice, sub["id"])
     invoices.create(state, invoice, finalize_after=invoices.DRAFT_GRACE_S)
     with state.changing(sub):
@@ -586,21 +602,7 @@ def resume(
         discount_ids=_discounts_for(state, sub, customer),
         at=at,
     )
-    for item in items_of(state, sub):
-        price = state.get(item["price"], "price")
-        if not is_metered(price):
-            invoices.add_line(
-                state,
-                invoice,
-                amount=amount_for(price, item["quantity"]),
-                description=line_description(state, price, item["quantity"]),
-                price=price,
-                quantity=item["quantity"],
-                period_start=at,
-                period_end=end,
-                subscription=sub["id"],
-                subscription_item=item["id"],
-            )
+    add_period_lines(state, invoice, sub["id"], item_charges(state, sub), at, end)
     invoices.sweep_pending_items(state, invoice, sub["id"])
     invoices.create(state, invoice)
     sub["latest_invoice"] = invoice["id"]

@@ -1,5 +1,6 @@
 """Every simulated resource registers its routes on import."""
 
+from stripesim import pages  # noqa: F401  (hosted pages register their routes)
 from stripesim.resources import (  # noqa: F401
     billing_meters,
     billing_portal,
@@ -20,5 +21,3 @@ from stripesim.resources import (  # noqa: F401
     test_clocks,
     webhook_endpoints,
 )
-
-from stripesim import pages  # noqa: E402,F401  (hosted pages register their routes)

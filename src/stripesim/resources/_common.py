@@ -63,3 +63,12 @@ def created_filter(params: Params, records: list[Record], key: str = "created") 
 
 def list_url(ctx: Ctx) -> str:
     return ctx.path
+
+
+def filter_equal(records: list[Record], params: Params, *keys: str) -> list[Record]:
+    """List filters that compare a field with the parameter of the same name."""
+    for key in keys:
+        value = params.str(key)
+        if value:
+            records = [r for r in records if r.get(key) == value]
+    return records

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from stripesim.errors import InvalidRequest
+from stripesim.routes import Ctx
 from stripesim.state import Record
 
 _CLAUSE = re.compile(r"""^\s*(metadata\[['"]([^'"]+)['"]\]|[a-z_]+)\s*:\s*['"]([^'"]*)['"]\s*$""")
@@ -31,3 +32,18 @@ def matcher(query: str) -> Callable[[Record], bool]:
         return True
 
     return match
+
+
+def search(ctx: Ctx, object_type: str) -> Record:
+    """`GET /v1/<resources>/search`: one page of the records matching `query`."""
+    p = ctx.params.only("query", "limit", "page")
+    match = matcher(p.str("query", required=True) or "")
+    records = [r for r in ctx.state.all(object_type) if match(r)]
+    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
+    return {
+        "object": "search_result",
+        "data": records[:limit],
+        "has_more": len(records) > limit,
+        "next_page": None,
+        "url": ctx.path,
+    }

@@ -8,7 +8,7 @@ from stripesim.billing import checkout
 from stripesim.errors import CardError, InvalidRequest
 from stripesim.ids import new_id, secret
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, new_record
+from stripesim.resources._common import apply_metadata, created_filter, filter_equal, new_record
 from stripesim.routes import Ctx, Response, api, sim
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -285,10 +285,7 @@ def list_sessions(ctx: Ctx) -> Record:
         "payment_link",
     )
     records = list(ctx.state.all("checkout.session"))
-    for key in ("customer", "payment_intent", "subscription", "status"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "customer", "payment_intent", "subscription", "status")
     return paginate(created_filter(p, records), p, "/v1/checkout/sessions")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
 from stripesim.resources._common import apply_metadata, created_filter, deleted, new_record
+from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -163,18 +164,4 @@ def list_customers(ctx: Ctx) -> Record:
 
 @api("GET", "/v1/customers/search")
 def search_customers(ctx: Ctx) -> Record:
-    """A small subset of the search language: `field:'value'` and `metadata['k']:'v'` with AND."""
-    p = ctx.params.only("query", "limit", "page")
-    query = p.str("query", required=True) or ""
-    from stripesim.resources._search import matcher
-
-    match = matcher(query)
-    records = [r for r in ctx.state.all("customer") if match(r)]
-    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {
-        "object": "search_result",
-        "data": records[:limit],
-        "has_more": len(records) > limit,
-        "next_page": None,
-        "url": "/v1/customers/search",
-    }
+    return search(ctx, "customer")

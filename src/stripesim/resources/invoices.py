@@ -6,7 +6,7 @@ from stripesim.billing import changes, invoices
 from stripesim.billing import payment_methods as pms
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, new_record
+from stripesim.resources._common import apply_metadata, created_filter, filter_equal, new_record
 from stripesim.resources.subscriptions import PRORATION, item_changes, item_specs
 from stripesim.routes import Ctx, api
 from stripesim.state import Record
@@ -189,10 +189,7 @@ def list_invoices(ctx: Ctx) -> Record:
         "due_date",
     )
     records = list(ctx.state.all("invoice"))
-    for key in ("customer", "status", "collection_method"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "customer", "status", "collection_method")
     sub = p.str("subscription")
     if sub:
         records = [r for r in records if invoices.subscription_of(r) == sub]
@@ -387,10 +384,7 @@ def delete_invoice_item(ctx: Ctx, item: str) -> Record:
 def list_invoice_items(ctx: Ctx) -> Record:
     p = ctx.params.only("customer", "invoice", "pending", "limit", "starting_after", "ending_before", "created")
     records = list(ctx.state.all("invoiceitem"))
-    for key in ("customer", "invoice"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "customer", "invoice")
     if p.has("pending"):
         pending = p.bool("pending")
         records = [r for r in records if (r.get("invoice") is None) == pending]

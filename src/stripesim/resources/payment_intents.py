@@ -6,7 +6,7 @@ from stripesim.billing import payment_methods as pms
 from stripesim.billing import payments
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter
+from stripesim.resources._common import apply_metadata, created_filter, filter_equal
 from stripesim.routes import Ctx, api
 from stripesim.state import Record
 
@@ -143,10 +143,7 @@ def retrieve_charge(ctx: Ctx, charge: str) -> Record:
 def list_charges(ctx: Ctx) -> Record:
     p = ctx.params.only("customer", "payment_intent", "limit", "starting_after", "ending_before", "created")
     records = list(ctx.state.all("charge"))
-    for key in ("customer", "payment_intent"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "customer", "payment_intent")
     return paginate(created_filter(p, records), p, "/v1/charges")
 
 
@@ -189,10 +186,7 @@ def retrieve_refund(ctx: Ctx, refund: str) -> Record:
 def list_refunds(ctx: Ctx) -> Record:
     p = ctx.params.only("charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
     records = list(ctx.state.all("refund"))
-    for key in ("charge", "payment_intent"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "charge", "payment_intent")
     return paginate(created_filter(p, records), p, "/v1/refunds")
 
 
@@ -205,10 +199,7 @@ def retrieve_dispute(ctx: Ctx, dispute: str) -> Record:
 def list_disputes(ctx: Ctx) -> Record:
     p = ctx.params.only("charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
     records = list(ctx.state.all("dispute"))
-    for key in ("charge", "payment_intent"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "charge", "payment_intent")
     return paginate(created_filter(p, records), p, "/v1/disputes")
 
 

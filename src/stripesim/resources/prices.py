@@ -7,7 +7,8 @@ from typing import Any
 
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, new_record
+from stripesim.resources._common import apply_metadata, created_filter, filter_equal, new_record
+from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State, renderer
 from stripesim.wire import Params
@@ -240,10 +241,7 @@ def list_prices(ctx: Ctx) -> Record:
     active = p.bool("active")
     if active is not None:
         records = [r for r in records if r["active"] == active]
-    for key in ("currency", "product", "type"):
-        value = p.str(key)
-        if value is not None:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "currency", "product", "type")
     keys = p.strings("lookup_keys")
     if keys:
         records = [r for r in records if r.get("lookup_key") in keys]
@@ -263,19 +261,7 @@ def list_prices(ctx: Ctx) -> Record:
 
 @api("GET", "/v1/prices/search")
 def search_prices(ctx: Ctx) -> Record:
-    p = ctx.params.only("query", "limit", "page")
-    from stripesim.resources._search import matcher
-
-    match = matcher(p.str("query", required=True) or "")
-    records = [r for r in ctx.state.all("price") if match(r)]
-    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {
-        "object": "search_result",
-        "data": records[:limit],
-        "has_more": len(records) > limit,
-        "next_page": None,
-        "url": "/v1/prices/search",
-    }
+    return search(ctx, "price")
 
 
 @renderer("price")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
 from stripesim.resources._common import apply_metadata, created_filter, deleted, new_record
+from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -129,16 +130,4 @@ def list_products(ctx: Ctx) -> Record:
 
 @api("GET", "/v1/products/search")
 def search_products(ctx: Ctx) -> Record:
-    p = ctx.params.only("query", "limit", "page")
-    from stripesim.resources._search import matcher
-
-    match = matcher(p.str("query", required=True) or "")
-    records = [r for r in ctx.state.all("product") if match(r)]
-    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {
-        "object": "search_result",
-        "data": records[:limit],
-        "has_more": len(records) > limit,
-        "next_page": None,
-        "url": "/v1/products/search",
-    }
+    return search(ctx, "product")

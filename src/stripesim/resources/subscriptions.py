@@ -8,7 +8,8 @@ from stripesim.billing.subscriptions import ItemSpec
 from stripesim.errors import InvalidRequest
 from stripesim.ids import new_id
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter
+from stripesim.resources._common import apply_metadata, created_filter, filter_equal
+from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -509,10 +510,7 @@ def list_subscriptions(ctx: Ctx) -> Record:
         records = [r for r in records if r["status"] in ("canceled", "incomplete_expired")]
     elif status != "all":
         records = [r for r in records if r["status"] == status]
-    for key in ("customer", "test_clock", "collection_method"):
-        value = p.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
+    records = filter_equal(records, p, "customer", "test_clock", "collection_method")
     price = p.str("price")
     if price:
         records = [r for r in records if any(i["price"] == price for i in subscriptions.items_of(ctx.state, r))]
@@ -521,19 +519,7 @@ def list_subscriptions(ctx: Ctx) -> Record:
 
 @api("GET", "/v1/subscriptions/search")
 def search_subscriptions(ctx: Ctx) -> Record:
-    p = ctx.params.only("query", "limit", "page")
-    from stripesim.resources._search import matcher
-
-    match = matcher(p.str("query", required=True) or "")
-    records = [r for r in ctx.state.all("subscription") if match(r)]
-    limit = p.int("limit", minimum=1, maximum=100, default=10) or 10
-    return {
-        "object": "search_result",
-        "data": records[:limit],
-        "has_more": len(records) > limit,
-        "next_page": None,
-        "url": "/v1/subscriptions/search",
-    }
+    return search(ctx, "subscription")
 
 
 # ----- subscription items ---------------------------------------------------------------------
