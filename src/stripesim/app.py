@@ -191,8 +191,8 @@ class Simulator:
             )
         except Exception:
             log.error("stripesim: handler crashed\n%s", traceback.format_exc())
-            err = ApiError("An unexpected error occurred in stripesim.")
-            return 500, orjson.dumps(err.body(request_id)), {**base, "content-type": "application/json"}
+            crash = ApiError("An unexpected error occurred in stripesim.")
+            return 500, orjson.dumps(crash.body(request_id)), {**base, "content-type": "application/json"}
 
     @staticmethod
     def _decode_any(query: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

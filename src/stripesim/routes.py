@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -72,8 +72,11 @@ def _compile(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
-def route(method: str, path: str, kind: str = "api") -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
+H = TypeVar("H", bound=Handler)
+
+
+def route(method: str, path: str, kind: str = "api") -> Callable[[H], H]:
+    def register(fn: H) -> H:
         r = Route(method, _compile(path), fn, kind)
         if "{" in path:
             DYNAMIC.append(r)
@@ -84,15 +87,15 @@ def route(method: str, path: str, kind: str = "api") -> Callable[[Handler], Hand
     return register
 
 
-def api(method: str, path: str) -> Callable[[Handler], Handler]:
+def api(method: str, path: str) -> Callable[[H], H]:
     return route(method, path, "api")
 
 
-def sim(method: str, path: str) -> Callable[[Handler], Handler]:
+def sim(method: str, path: str) -> Callable[[H], H]:
     return route(method, path, "sim")
 
 
-def page(method: str, path: str) -> Callable[[Handler], Handler]:
+def page(method: str, path: str) -> Callable[[H], H]:
     return route(method, path, "page")
 
 

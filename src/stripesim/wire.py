@@ -61,39 +61,39 @@ class Params:
 
     __slots__ = ("data", "prefix")
 
-    def __init__(self, data: dict[str, Any] | None, prefix: str = "") -> None:
+    def __init__(self, data: dict[builtins.str, Any] | None, prefix: builtins.str = "") -> None:
         self.data = data or {}
         self.prefix = prefix
 
-    def name(self, key: str) -> str:
+    def name(self, key: builtins.str) -> builtins.str:
         return _name(self.prefix, key)
 
-    def only(self, *allowed: str) -> Params:
+    def only(self, *allowed: builtins.str) -> Params:
         allowed_set = set(allowed) | {"expand"}
         for key in self.data:
             if key not in allowed_set:
                 raise InvalidRequest(f"Received unknown parameter: {self.name(key)}", param=self.name(key))
         return self
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> builtins.bool:
         return key in self.data
 
-    def raw(self, key: str, default: Any = None) -> Any:
+    def raw(self, key: builtins.str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def is_unset(self, key: str) -> bool:
+    def is_unset(self, key: builtins.str) -> builtins.bool:
         """Stripe clears a field when it is sent as an empty string."""
         return self.data.get(key) == ""
 
     def str(
         self,
-        key: str,
+        key: builtins.str,
         *,
-        required: bool = False,
-        choices: tuple[str, ...] | None = None,
-        default: str | None = None,
-        max_length: int = 5000,
-    ) -> str | None:
+        required: builtins.bool = False,
+        choices: tuple[builtins.str, ...] | None = None,
+        default: builtins.str | None = None,
+        max_length: builtins.int = 5000,
+    ) -> builtins.str | None:
         value = self.data.get(key)
         if value is None or (value == "" and not required and default is not None):
             if required:
@@ -122,13 +122,13 @@ class Params:
 
     def int(
         self,
-        key: str,
+        key: builtins.str,
         *,
-        required: bool = False,
-        minimum: int | None = None,
-        maximum: int | None = None,
-        default: int | None = None,
-    ) -> int | None:
+        required: builtins.bool = False,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+        default: builtins.int | None = None,
+    ) -> builtins.int | None:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -152,7 +152,7 @@ class Params:
             )
         return number
 
-    def float(self, key: str, *, default: float | None = None) -> float | None:
+    def float(self, key: builtins.str, *, default: builtins.float | None = None) -> builtins.float | None:
         value = self.data.get(key)
         if value is None or value == "":
             return default
@@ -161,7 +161,7 @@ class Params:
         except (TypeError, ValueError):
             raise InvalidRequest(f"Invalid decimal: {value}", param=self.name(key)) from None
 
-    def bool(self, key: str, *, default: bool | None = None) -> bool | None:
+    def bool(self, key: builtins.str, *, default: builtins.bool | None = None) -> builtins.bool | None:
         value = self.data.get(key)
         if value is None or value == "":
             return default
@@ -171,7 +171,7 @@ class Params:
             return False
         raise InvalidRequest(f"Invalid boolean: {value}", param=self.name(key), code="parameter_invalid_boolean")
 
-    def timestamp_or(self, key: str, *words: str) -> int | str | None:
+    def timestamp_or(self, key: builtins.str, *words: builtins.str) -> builtins.int | builtins.str | None:
         """A unix timestamp, or one of the literal words Stripe accepts there (`now`)."""
         value = self.data.get(key)
         if value is None or value == "":
@@ -180,7 +180,7 @@ class Params:
             return value
         return self.int(key)
 
-    def sub(self, key: str, *, required: bool = False) -> Params | None:
+    def sub(self, key: builtins.str, *, required: builtins.bool = False) -> Params | None:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -190,7 +190,7 @@ class Params:
             raise InvalidRequest(f"Invalid object: {self.name(key)} must be a hash", param=self.name(key))
         return Params(value, self.name(key))
 
-    def list(self, key: str, *, required: bool = False) -> builtins.list[Any]:
+    def list(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.list[Any]:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -202,7 +202,7 @@ class Params:
             value = [value]
         return value
 
-    def list_of(self, key: str, *, required: bool = False) -> builtins.list[Params]:
+    def list_of(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.list[Params]:
         out = []
         for i, item in enumerate(self.list(key, required=required)):
             if not isinstance(item, dict):
@@ -213,10 +213,10 @@ class Params:
             out.append(Params(item, f"{self.name(key)}[{i}]"))
         return out
 
-    def strings(self, key: str) -> builtins.list[str]:
+    def strings(self, key: builtins.str) -> builtins.list[builtins.str]:
         return [str(v) for v in self.list(key)]
 
-    def metadata(self, key: str = "metadata") -> dict[str, str] | None:
+    def metadata(self, key: builtins.str = "metadata") -> dict[builtins.str, builtins.str] | None:
         """Metadata to merge: a key sent as "" is deleted; `metadata=""` clears all."""
         value = self.data.get(key)
         if value is None:

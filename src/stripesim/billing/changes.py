@@ -125,8 +125,8 @@ def plan_change(
         old_price = state.get(item["price"], "price")
         if is_metered(old_price):
             continue
-        spec = final.get(iid)
-        unchanged = spec is not None and (spec.price["id"], spec.quantity) == (old_price["id"], item["quantity"])
+        kept = final.get(iid)
+        unchanged = kept is not None and (kept.price["id"], kept.quantity) == (old_price["id"], item["quantity"])
         if unchanged and not plan.reset_anchor:
             continue
         credit = prorated(amount_for(old_price, item["quantity"]), start, end, at)

@@ -195,7 +195,7 @@ def check_promotion_code(
     check_coupon(state, coupon, product_ids=product_ids, currency=currency, param=param)
 
 
-def _minimum(restrictions: Record, currency: str | None) -> tuple[int, str] | None:
+def _minimum(restrictions: Record, currency: str | None) -> tuple[int, str | None] | None:
     """The minimum amount that applies to a purchase in `currency` (None: no minimum)."""
     base = restrictions.get("minimum_amount")
     base_currency = restrictions.get("minimum_amount_currency")

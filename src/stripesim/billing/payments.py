@@ -255,7 +255,7 @@ def _succeed(state: State, pi: Record, pm: Record) -> Record:
 
 def _fail(state: State, pi: Record, pm: Record, *, code: str | None = None, message: str | None = None) -> Record:
     card = test_card_of(pm)
-    failure = {
+    failure: dict[str, str | None] = {
         "code": code or card.error_code,
         "decline_code": None if code else card.decline_code,
         "message": message or card.message,
@@ -272,7 +272,7 @@ def _fail(state: State, pi: Record, pm: Record, *, code: str | None = None, mess
             "charge": charge["id"] if charge else None,
             "code": failure["code"],
             "decline_code": failure["decline_code"],
-            "doc_url": f"https://stripe.com/docs/error-codes/{failure['code'].replace('_', '-')}",
+            "doc_url": f"https://stripe.com/docs/error-codes/{str(failure['code']).replace('_', '-')}",
             "message": failure["message"],
             "network_advice_code": None,
             "network_decline_code": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
+from typing import Any
 
 
 def add_interval(ts: int, interval: str, count: int = 1, anchor_day: int | None = None) -> int:
@@ -21,7 +22,7 @@ def add_interval(ts: int, interval: str, count: int = 1, anchor_day: int | None 
     return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
-def period_end(start: int, recurring: dict[str, object], anchor: int) -> int:
+def period_end(start: int, recurring: dict[str, Any], anchor: int) -> int:
     anchor_day = datetime.fromtimestamp(anchor, UTC).day
     return add_interval(start, str(recurring["interval"]), int(recurring.get("interval_count") or 1), anchor_day)
 

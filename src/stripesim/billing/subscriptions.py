@@ -163,11 +163,12 @@ def create_subscription(
     """
     validate_items(state, specs)
     now = state.now_for(customer)
-    trialing = trial_end is not None and trial_end > now
-    anchor = trial_end if trialing else now
+    trial_until = trial_end if trial_end is not None and trial_end > now else None
+    trialing = trial_until is not None
+    anchor = trial_until or now
     start = now
     recurring = specs[0].price["recurring"]
-    end = trial_end if trialing else period_end(start, recurring, anchor)
+    end = trial_until or period_end(start, recurring, anchor)
     sub = new_record(
         state,
         "subscription",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripesim.billing import schedules, subscriptions
+from stripesim.billing.periods import add_interval
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
 from stripesim.resources._common import apply_metadata
@@ -38,7 +39,7 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
             "default_tax_rates",
             "currency",
         )
-        items = []
+        items: list[dict[str, Any]] = []
         for j, item in enumerate(phase.list_of("items", required=True)):
             item.only("price", "quantity", "metadata", "tax_rates", "discounts", "price_data", "plan")
             price_id = item.str("price", required=True) or ""
@@ -55,19 +56,17 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
                 }
             )
         start_raw = phase.timestamp_or("start_date", "now")
-        phase_start = start if i > 0 or start_raw is None else (state.now() if start_raw == "now" else start_raw)
+        explicit = None if i > 0 or start_raw is None else (state.now() if start_raw == "now" else int(start_raw))
+        phase_start = start if explicit is None else explicit
         end = phase.int("end_date")
         if end is None and phase.has("iterations") and phase_start is not None:
             recurring = state.get(items[0]["price"], "price")["recurring"]
-            end = phase_start
+            cursor = phase_start
             for _ in range(phase.int("iterations", minimum=1) or 1):
-                from stripesim.billing.periods import add_interval
-
-                end = add_interval(end, recurring["interval"], recurring.get("interval_count") or 1)
+                cursor = add_interval(cursor, recurring["interval"], recurring.get("interval_count") or 1)
+            end = cursor
         duration = phase.sub("duration")
         if end is None and duration is not None and phase_start is not None:
-            from stripesim.billing.periods import add_interval
-
             end = add_interval(
                 phase_start,
                 duration.str("interval", required=True, choices=("day", "week", "month", "year")) or "month",

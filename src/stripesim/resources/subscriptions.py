@@ -370,19 +370,23 @@ def _update_fields(ctx: Ctx, sub: Record, p: Params, now: int) -> None:
                 "resumes_at": pause.int("resumes_at"),
             }
     if p.has("trial_end"):
-        value = p.timestamp_or("trial_end", "now")
-        if sub["status"] != "trialing" and value != "now" and not (isinstance(value, int) and value > now):
+        trial_value = p.timestamp_or("trial_end", "now")
+        if (
+            sub["status"] != "trialing"
+            and trial_value != "now"
+            and not (isinstance(trial_value, int) and trial_value > now)
+        ):
             raise InvalidRequest("Invalid trial_end.", param="trial_end")
-        if value == "now":
+        if trial_value == "now":
             if sub["status"] == "trialing":
                 subscriptions.end_trial_now(state, sub, now)
-        elif isinstance(value, int):
-            sub["trial_end"] = value
+        elif isinstance(trial_value, int):
+            sub["trial_end"] = trial_value
             sub["trial_start"] = sub.get("trial_start") or now
             sub["status"] = "trialing" if sub["status"] in ("active", "trialing") else sub["status"]
-            sub["_period_end"] = value
+            sub["_period_end"] = trial_value
             for item in subscriptions.items_of(state, sub):
-                item["current_period_end"] = value
+                item["current_period_end"] = trial_value
     if p.has("discounts"):
         customer = state.get(sub["customer"], "customer")
         products = [state.get(i["price"], "price")["product"] for i in subscriptions.items_of(state, sub)]
