@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from paywire.catalog import Catalog
 from paywire.config import Settings
 from paywire.db.repositories import customers, subscriptions, test_clocks
-from paywire.stripe import StripeGateway
+from paywire.stripe import StripeGateway, StripeNotFound
 
 SUBSCRIPTION_EXPAND = ("items.data.price",)
 
@@ -83,7 +83,12 @@ def refresh_subscription(ctx: HandlerContext, subscription_id: str) -> str:
     """Re-read a subscription from Stripe and write it, unless a newer read is already
     stored. Returns a short note for the event's log line."""
     version = read_version()
-    fresh = ctx.gateway.retrieve_subscription(subscription_id, expand=SUBSCRIPTION_EXPAND)
+    try:
+        fresh = ctx.gateway.retrieve_subscription(subscription_id, expand=SUBSCRIPTION_EXPAND)
+    except StripeNotFound:
+        # Canceled subscriptions stay retrievable; a 404 means another mode or account, and
+        # asking again will not change that.
+        return f"{subscription_id} not found in Stripe: nothing to mirror"
     return save_subscription(ctx, fresh, version)
 
 
@@ -109,12 +114,16 @@ def customer_time(ctx: HandlerContext, stripe_customer_id: str | None) -> int:
     if stripe_customer_id is None or ctx.gateway.livemode:
         return int(time.time())
     row = customers.find_by_stripe_id(ctx.session, stripe_customer_id)
-    if row is not None:
-        clock_id = row.test_clock_id
-    else:
-        clock_id = stripe_id(ctx.gateway.retrieve_customer(stripe_customer_id).get("test_clock"))
-    if not clock_id:
+    try:
+        if row is not None:
+            clock_id = row.test_clock_id
+        else:
+            clock_id = stripe_id(ctx.gateway.retrieve_customer(stripe_customer_id).get("test_clock"))
+        if not clock_id:
+            return int(time.time())
+        clock = ctx.gateway.retrieve_test_clock(clock_id)
+    except StripeNotFound:
+        # A deleted clock (or customer) has no time of its own any more.
         return int(time.time())
-    clock = ctx.gateway.retrieve_test_clock(clock_id)
     test_clocks.save_clock(ctx.session, clock["id"], frozen_time=int(clock["frozen_time"]), status=clock["status"])
     return int(clock["frozen_time"])

@@ -12,7 +12,7 @@ from paywire.db.repositories import customers, subscriptions
 from paywire.events.mirror import HandlerContext, plan_of, read_version, save_subscription
 from paywire.stripe import StripeGateway
 from tests.paywire.conftest import Service
-from tests.paywire.events.conftest import wait_for
+from tests.paywire.events.conftest import event_payload, inbox_rows, post_webhook, secret_of, sign, wait_for
 from tests.support.stripesim import Sim
 
 
@@ -121,3 +121,19 @@ def test_an_older_read_never_overwrites_a_newer_one(
     assert row is not None
     assert row.stripe_object["metadata"] == {"changed": "yes"}
     assert row.stripe_version is not None and row.stripe_version >= newer_version
+
+
+def test_an_event_about_an_object_stripe_does_not_know_is_done_not_retried(paywire_service: Service) -> None:
+    payload = event_payload(
+        "evt_unknown_sub",
+        "customer.subscription.updated",
+        data={"object": {"id": "sub_not_in_this_account", "object": "subscription", "status": "active"}},
+    )
+    assert post_webhook(paywire_service, payload, sign(payload, secret_of(paywire_service))).status_code == 200
+
+    [row] = wait_for(
+        "the event worked off", lambda: inbox_rows(paywire_service, id="evt_unknown_sub", state="processed")
+    )
+
+    assert row.attempts == 1
+    assert mirrored(paywire_service, "sub_not_in_this_account") is None, "the event's snapshot alone is never mirrored"

@@ -21,13 +21,17 @@ from paywire.db.models import Order
 from paywire.db.repositories import orders
 from paywire.events.handlers._event import event_object_id
 from paywire.events.mirror import HandlerContext, customer_time, refresh_subscription, stripe_id, user_for
+from paywire.stripe import StripeNotFound
 
 PAID = ("paid",)
 
 
 def on_session_completed(ctx: HandlerContext, event: dict[str, Any]) -> str:
     session_id = event_object_id(event)
-    fresh = ctx.gateway.retrieve_checkout_session(session_id)
+    try:
+        fresh = ctx.gateway.retrieve_checkout_session(session_id)
+    except StripeNotFound:
+        return f"{session_id} not found in Stripe: nothing to provision"
     if fresh.get("mode") == "subscription":
         subscription_id = stripe_id(fresh.get("subscription"))
         if subscription_id is None:
@@ -41,7 +45,10 @@ def on_session_completed(ctx: HandlerContext, event: dict[str, Any]) -> str:
 def on_session_unpaid(ctx: HandlerContext, event: dict[str, Any]) -> str:
     """Expired, or a delayed payment failed: a pending order will not be paid."""
     session_id = event_object_id(event)
-    fresh = ctx.gateway.retrieve_checkout_session(session_id)
+    try:
+        fresh = ctx.gateway.retrieve_checkout_session(session_id)
+    except StripeNotFound:
+        return f"{session_id} not found in Stripe: nothing to do"
     order = orders.find_by_checkout_session(ctx.session, session_id)
     if order is None:
         return f"{session_id} {fresh.get('status')}: no order"

@@ -12,6 +12,7 @@ from typing import Any
 from paywire.db.repositories import orders
 from paywire.events.handlers._event import event_object, event_object_id
 from paywire.events.mirror import HandlerContext, stripe_id
+from paywire.stripe import StripeNotFound
 
 
 def on_payment_intent_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
@@ -19,7 +20,10 @@ def on_payment_intent_changed(ctx: HandlerContext, event: dict[str, Any]) -> str
     order = orders.find_by_payment_intent(ctx.session, intent_id)
     if order is None:
         return f"{intent_id} {event.get('type')}: no order"
-    fresh = ctx.gateway.retrieve_payment_intent(intent_id)
+    try:
+        fresh = ctx.gateway.retrieve_payment_intent(intent_id)
+    except StripeNotFound:
+        return f"{intent_id} not found in Stripe: order {order.id} {order.status}"
     return f"{intent_id} {fresh.get('status')}: order {order.id} {order.status}"
 
 
@@ -28,11 +32,14 @@ def on_charge_refunded(ctx: HandlerContext, event: dict[str, Any]) -> str:
     intent_id = stripe_id(charge.get("payment_intent"))
     if intent_id is None:
         return f"{event_object_id(event)} has no payment intent"
-    fresh = ctx.gateway.retrieve_payment_intent(intent_id, expand=["latest_charge"])
-    latest = fresh.get("latest_charge")
     order = orders.find_by_payment_intent(ctx.session, intent_id)
     if order is None:
         return f"{intent_id} refunded, no order"
+    try:
+        fresh = ctx.gateway.retrieve_payment_intent(intent_id, expand=["latest_charge"])
+    except StripeNotFound:
+        return f"{intent_id} not found in Stripe: order {order.status} kept"
+    latest = fresh.get("latest_charge")
     if not isinstance(latest, dict) or not latest.get("refunded"):
         return f"{intent_id} partially refunded: order {order.status} kept"
     changed = orders.mark_refunded(ctx.session, order)
