@@ -100,6 +100,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.bell = bell
         self._depth_at = float("-inf")
+        self._reclaimed_at = float("-inf")
 
     def run(self, stop_event: threading.Event) -> None:
         log.info("worker %s started", self.worker_id)
@@ -119,7 +120,11 @@ class Worker:
     def run_once(self) -> int:
         """Reclaim expired leases, claim a batch and process it; how many were claimed."""
         with self.sessions() as session:
-            inbox.reclaim_expired(session, policy=self.options.retry)
+            # Leases last minutes: looking for expired ones a few times per lease is enough,
+            # and spares an idle worker a write on every poll.
+            if time.monotonic() - self._reclaimed_at > self.options.lease_seconds / 4:
+                inbox.reclaim_expired(session, policy=self.options.retry)
+                self._reclaimed_at = time.monotonic()
             batch = inbox.claim_batch(
                 session,
                 worker_id=self.worker_id,

@@ -14,6 +14,7 @@ import stripe
 
 from paywire.catalog import Catalog
 from paywire.db.repositories import invoices, subscriptions, test_clocks
+from paywire.events import inbox
 from paywire.events.inbox import RetryPolicy
 from paywire.events.worker import WorkerOptions, WorkerThread
 from tests.paywire.conftest import Service
@@ -256,3 +257,25 @@ def test_the_inbox_depth_gauge_follows_events_waiting(
     wait_for("depth 3 while they back off", lambda: metric(quiet_service, "paywire_inbox_depth") == 3)
     wait_for("depth 0 once processed", lambda: metric(quiet_service, "paywire_inbox_depth") == 0, timeout=20)
     assert {r.object_id for r in inbox_rows(quiet_service, state="processed")} == {c.id for c in clocks}
+
+
+def test_events_claimed_by_a_worker_that_died_are_taken_over(
+    quiet_service: Service, sim: Sim, catalog: Catalog, start_worker: Callable[..., WorkerThread]
+) -> None:
+    clock = sim.client().v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_TIME})
+    [stored] = wait_for("the event stored", lambda: inbox_rows(quiet_service, object_id=clock.id))
+    with quiet_service.sessions() as session:
+        # A worker claims the event and dies before finishing it.
+        [claimed] = inbox.claim_batch(session, worker_id="dead-worker", limit=1, lease_seconds=0.5)
+    assert claimed.id == stored.id
+
+    start_worker(quiet_service, catalog, WorkerOptions(lease_seconds=2, poll_interval=0.05))
+    row = wait_for(
+        "the event taken over and processed",
+        lambda: (r := inbox_row(quiet_service, stored.id)) is not None and r.state == "processed" and r,
+    )
+
+    assert row.attempts == 2
+    assert "lease expired" in (row.last_error or "")
+    with quiet_service.sessions() as session:
+        assert test_clocks.find(session, clock.id) is not None
