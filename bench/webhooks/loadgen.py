@@ -37,16 +37,22 @@ USER_AGENT = b"Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 TIMEOUT = 10.0  # a delivery not answered by then counts as failed, as Stripe would count it
 
 
+class StaleConnection(Exception):
+    """A kept-alive connection the server had closed before this request reached it."""
+
+
 class Connection:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0  # requests answered on the current socket
 
     async def ensure(self) -> None:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.used = 0
 
     def close(self) -> None:
         if self.writer is not None:
@@ -58,7 +64,15 @@ class Connection:
         await self.ensure()
         assert self.reader is not None and self.writer is not None
         self.writer.write(head + body)
-        status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # uvicorn closes connections idle for 5 s; an open-loop client at a low rate
+            # meets such sockets. Nothing was read: the server never saw this request.
+            if self.used and (not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial):
+                self.close()
+                raise StaleConnection from exc
+            raise
         lines = status_and_headers.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         length = None
@@ -83,6 +97,7 @@ class Connection:
             await self.reader.readexactly(length)
         elif length is None and close:
             await self.reader.read()
+        self.used += 1
         if close:
             self.close()
         return status
@@ -113,24 +128,36 @@ class Target:
 
 
 async def deliver(target: Target, conn: Connection, body: bytes) -> int:
-    try:
-        return await asyncio.wait_for(conn.post(target.head(body), body), TIMEOUT)
-    except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-        conn.close()
-        return 0
+    """POST one event; 0 when it timed out or the connection failed."""
+    for _ in range(2):
+        try:
+            return await asyncio.wait_for(conn.post(target.head(body), body), TIMEOUT)
+        except StaleConnection:
+            continue  # once more on a new socket, as HTTP clients do for a stale keep-alive
+        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            conn.close()
+            return 0
+    return 0
 
 
 async def closed_loop(target: Target, bodies: list[bytes], ids: list[str], concurrency: int,
-                      duration: float | None) -> dict:
+                      duration: float | None, min_count: int, max_duration: float) -> dict:
+    """Until the events run out, or `duration` has passed and `min_count` events went out
+    (a slow server still gets enough requests to measure), or `max_duration` has passed."""
     results: list[tuple[str, int, float, float]] = []  # id, status, sent (wall), latency
     next_index = 0
     started = time.perf_counter()
-    stop_at = started + duration if duration else None
+
+    def more() -> bool:
+        elapsed = time.perf_counter() - started
+        if next_index >= len(bodies) or elapsed >= max_duration:
+            return False
+        return duration is None or elapsed < duration or next_index < min_count
 
     async def worker() -> None:
         nonlocal next_index
         conn = Connection(target.host, target.port)
-        while next_index < len(bodies) and (stop_at is None or time.perf_counter() < stop_at):
+        while more():
             i = next_index
             next_index += 1
             wall = time.time()
@@ -211,6 +238,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int)
     parser.add_argument("--rate", type=float)
     parser.add_argument("--duration", type=float)
+    parser.add_argument("--min-count", type=int, default=0, help="closed loop: at least this many events")
+    parser.add_argument("--max-duration", type=float, default=120.0, help="closed loop: never longer")
     parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
@@ -233,7 +262,8 @@ def main() -> None:
         if args.rate:
             out = await open_loop(target, chosen, ids, args.rate, args.max_connections)
         else:
-            out = await closed_loop(target, chosen, ids, args.concurrency or 1, args.duration)
+            out = await closed_loop(target, chosen, ids, args.concurrency or 1, args.duration,
+                                    args.min_count, args.max_duration)
         out["warmup_statuses"] = warm_statuses
         return out
 

@@ -164,7 +164,8 @@ def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[s
         cpu0 = running.server.cpu_seconds()
         args = ["--count", str(phase["count"]), "--warmup", str(opts.warmup)]
         if phase["kind"] == "concurrency":
-            args += ["--concurrency", str(phase["value"]), "--duration", str(opts.sweep_seconds)]
+            args += ["--concurrency", str(phase["value"]), "--duration", str(opts.sweep_seconds),
+                     "--min-count", str(opts.sweep_min_events), "--max-duration", str(opts.sweep_max_seconds)]
         else:
             args += ["--rate", str(phase["value"])]
         out = run_loadgen(ctx, running, events_path, args, ctx.work / f"lg-{target.name}-{target.db}.json")
@@ -262,12 +263,15 @@ def phases_for(opts: Any, pool: int) -> list[dict[str, Any]]:
 def parse_args(argv: list[str] | None = None) -> Any:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small run for a smoke check (< 2 minutes)")
-    p.add_argument("--targets", default="floor,paywire,djstripe")
+    p.add_argument("--targets", default="floor,paywire,paywire-receiver,djstripe",
+                   help="paywire-receiver is `paywire serve --no-worker`: the receiver alone")
     p.add_argument("--db", default="postgresql,sqlite")
     p.add_argument("--events", type=int, help="events generated in stripesim (default 6000; quick 600)")
     p.add_argument("--concurrency", help="closed-loop levels (default 1,8,32,64; quick 8,64)")
     p.add_argument("--rates", help="open-loop offered rates, events/s (default 50,200,500; quick 200,500)")
     p.add_argument("--sweep-seconds", type=float, help="cap per concurrency level (default 6; quick 2)")
+    p.add_argument("--sweep-min-events", type=int, help="each level sends at least this many (default 400; quick 100)")
+    p.add_argument("--sweep-max-seconds", type=float, help="… but never for longer (default 40 s; quick 10)")
     p.add_argument("--rate-seconds", type=float, help="length of each offered-rate phase (default 10; quick 1)")
     p.add_argument("--drain-timeout", type=float, help="wait for paywire's worker (default 180 s; quick 30)")
     p.add_argument("--djstripe-workers", type=int, default=5, help="gunicorn sync workers (2 x cores + 1)")
@@ -281,13 +285,15 @@ def parse_args(argv: list[str] | None = None) -> Any:
     opts.rates = [float(x) for x in (opts.rates or ("200,500" if q else "50,200,500")).split(",")]
     opts.sweep_seconds = opts.sweep_seconds or (2.0 if q else 6.0)
     opts.rate_seconds = opts.rate_seconds or (1.0 if q else 10.0)
+    opts.sweep_min_events = opts.sweep_min_events or (100 if q else 400)
+    opts.sweep_max_seconds = opts.sweep_max_seconds or (10.0 if q else 40.0)
     opts.drain_timeout = opts.drain_timeout or (30.0 if q else 180.0)
     opts.warmup = min(100, opts.events // 10)
     opts.targets = [t.strip() for t in opts.targets.split(",") if t.strip()]
     opts.db = [d.strip() for d in opts.db.split(",") if d.strip()]
     for t in opts.targets:
         if t not in TARGETS:
-            p.error(f"unknown target {t!r} (floor, paywire, djstripe)")
+            p.error(f"unknown target {t!r} ({', '.join(TARGETS)})")
     for d in opts.db:
         if d not in ("postgresql", "sqlite"):
             p.error(f"unknown database {d!r} (postgresql, sqlite)")

@@ -243,6 +243,20 @@ class Paywire(Target):
         return dict(_query(self, running.database, "SELECT id, status FROM subscriptions"))
 
 
+class PaywireReceiver(Paywire):
+    """`paywire serve --no-worker`: the same receiver with no worker in the process, to
+    tell the receiver's own cost from the in-process worker's competition for the GIL."""
+
+    name = "paywire-receiver"
+    has_mirror = False
+
+    def start(self, with_worker: bool = False) -> Running:
+        return super().start(with_worker=False)
+
+    def _db_name(self, suffix: str) -> str:
+        return f"bench_wh_{self.ctx.run_id}_pwrecv_{suffix}"
+
+
 def ensure_djstripe_venv(log: Any = print) -> Path:
     """The bench-only virtualenv with dj-stripe 2.11, Django, psycopg and gunicorn."""
     python = DJSTRIPE_VENV / "bin" / "python"
@@ -341,7 +355,7 @@ class DjStripe(Target):
         return {str(t): int(n) for t, n in rows}
 
 
-TARGETS = {"floor": Floor, "paywire": Paywire, "djstripe": DjStripe}
+TARGETS = {"floor": Floor, "paywire": Paywire, "paywire-receiver": PaywireReceiver, "djstripe": DjStripe}
 
 
 def project_python() -> str:
