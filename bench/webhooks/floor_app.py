@@ -82,7 +82,7 @@ class SqliteInbox:
         self.conn.execute(SQLITE_INSERT, (event_id, event_type, payload))
 
 
-def create_app(database: str, secret: str, pool_size: int) -> Starlette:
+def create_app(database: str, secret: str, pool_size: int, verify: str = "header") -> Starlette:
     if database.startswith("sqlite"):
         inbox: Any = SqliteInbox(database.split("///", 1)[1])
     else:
@@ -90,11 +90,13 @@ def create_app(database: str, secret: str, pool_size: int) -> Starlette:
 
     async def webhook(request: Request) -> Response:
         payload = (await request.body()).decode()
+        signature = request.headers.get("stripe-signature", "")
         try:
-            stripe.WebhookSignature.verify_header(
-                payload, request.headers.get("stripe-signature", ""), secret, stripe.Webhook.DEFAULT_TOLERANCE
-            )
-            event = json.loads(payload)
+            if verify == "construct_event":  # for comparison: what the SDK's helper costs
+                event = stripe.Webhook.construct_event(payload, signature, secret).to_dict()
+            else:
+                stripe.WebhookSignature.verify_header(payload, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE)
+                event = json.loads(payload)
         except (ValueError, stripe.SignatureVerificationError):
             return Response(status_code=400)
         # construct_event would also build StripeObjects from the body: ~0.6-1.2 ms of
@@ -123,10 +125,11 @@ def main() -> None:
     parser.add_argument("--database", required=True)
     parser.add_argument("--secret", required=True)
     parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--verify", choices=("header", "construct_event"), default="header")
     args = parser.parse_args()
     import uvicorn
 
-    app = create_app(args.database, args.secret, args.pool_size)
+    app = create_app(args.database, args.secret, args.pool_size, args.verify)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
 
 
