@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     )
     trial_days: int = Field(0, ge=0, le=730, validation_alias=_alias("PAYWIRE_TRIAL_DAYS"))
     automatic_tax: bool = Field(False, validation_alias=_alias("PAYWIRE_AUTOMATIC_TAX"))
+    # Checkout asks business customers for their tax id (VAT number …) for their invoices.
+    tax_id_collection: bool = Field(True, validation_alias=_alias("PAYWIRE_TAX_ID_COLLECTION"))
+    # Users who may cancel anyone's subscription at once (with a refund). A list in the
+    # configuration, not a token claim: a token minted for another purpose cannot grant it.
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_alias("PAYWIRE_ADMIN_USERS")
+    )
     checkout_rate_limit: str = Field(
         "10/minute",
         validation_alias=_alias("PAYWIRE_CHECKOUT_RATE_LIMIT"),
@@ -135,6 +142,13 @@ class Settings(BaseSettings):
         if isinstance(value, str | SecretStr):
             raw = value.get_secret_value() if isinstance(value, SecretStr) else value
             return [part.strip() for part in raw.split(",") if part.strip()]
+        return value
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("stripe_secret_key")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from paywire.billing.prices import PriceBook
 from paywire.catalog import Catalog, OneTimeProduct, Plan
 from paywire.config import Settings
 from paywire.db.models import Customer
-from paywire.db.repositories import orders, subscriptions
+from paywire.db.repositories import customers, orders, subscriptions
 from paywire.metrics import CHECKOUT_SESSIONS
 from paywire.stripe import StripeGateway, StripeUnavailable
 from paywire.stripe import idempotency as keys
@@ -116,8 +117,14 @@ def start_checkout(
     """Create (or, for a repeated request, find again) the user's Checkout Session."""
     _refuse_if_subscribed(session, gateway, user_id)
     customer = get_or_create_customer(session, gateway, user_id=user_id, email=email)
-    if customer.stripe_customer_id and _has_live_subscription_in_stripe(gateway, customer):
+    in_stripe = _subscriptions_in_stripe(gateway, customer)
+    if any(s.get("status") in subscriptions.LIVE_STATUSES for s in in_stripe):
         raise AlreadySubscribed(ALREADY_SUBSCRIBED)
+    if any(s.get("trial_start") for s in in_stripe):
+        # The mirror may not know a trial Stripe remembers (a lost row, a lagging webhook):
+        # one trial per user ever, also after cancelling and subscribing again.
+        customers.mark_trial_used(session, user_id)
+        session.commit()
     bucket = keys.time_bucket(time.time() if now is None else now)
     success_url = settings.app_link(settings.checkout_success_path)
     cancel_url = settings.app_link(settings.checkout_cancel_path)
@@ -135,6 +142,7 @@ def start_checkout(
                 interval=choice.interval,
                 trial_days=trial_days,
                 automatic_tax=settings.automatic_tax,
+                tax_id_collection=settings.tax_id_collection,
                 success_url=success_url,
                 cancel_url=cancel_url,
                 idempotency_key=keys.checkout_subscription(
@@ -156,6 +164,7 @@ def start_checkout(
                 price_id=price_id,
                 product=product.key,
                 automatic_tax=settings.automatic_tax,
+                tax_id_collection=settings.tax_id_collection,
                 success_url=success_url,
                 cancel_url=cancel_url,
                 idempotency_key=keys.checkout_purchase(user_id, product.key, bucket, variant=price_id),
@@ -179,10 +188,12 @@ def _refuse_if_subscribed(session: Session, gateway: StripeGateway, user_id: str
         raise AlreadySubscribed(ALREADY_SUBSCRIBED)
 
 
-def _has_live_subscription_in_stripe(gateway: StripeGateway, customer: Customer) -> bool:
-    """The mirror can lag a just-finished checkout; Stripe cannot."""
+def _subscriptions_in_stripe(gateway: StripeGateway, customer: Customer) -> list[dict[str, Any]]:
+    """Every subscription Stripe holds for the customer: the mirror can lag a just-finished
+    checkout; Stripe cannot."""
+    if not customer.stripe_customer_id:
+        return []
     try:
-        found = gateway.list_subscriptions_of_customer(customer.stripe_customer_id)
+        return gateway.list_subscriptions_of_customer(customer.stripe_customer_id)
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    return any(s.get("status") in subscriptions.LIVE_STATUSES for s in found)

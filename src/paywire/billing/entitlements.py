@@ -4,43 +4,45 @@ The rules are pure functions over plain facts (`decide`), so they are tested wit
 database; `entitlement_for` gathers the facts from the mirror and the catalog.
 
 Rules:
-- active, trialing: access.
-- past_due: access until the period end plus the configured grace, then none.
-- cancel at period end (or a `cancel_at`): access until then, then none.
-- canceled, unpaid, incomplete, incomplete_expired, paused: none.
+- a subscription grants what its lifecycle state grants (`paywire.billing.lifecycle.access`):
+  active, trialing: access; past_due: access until the period end plus the configured
+  grace; cancel pending: access until the scheduled end; canceled, unpaid, incomplete,
+  paused (also `pause_collection`): none.
 - a paid one-time pass: its plan until its access window ends.
 - nothing: plan null, access false.
-When several things grant access, the highest-ranked plan wins.
+When several things grant access, the highest-ranked plan wins. Limits scale with seats on
+per-seat plans (`Plan.limits_for`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from paywire.billing.clock import customer_now
+from paywire.billing.lifecycle import SubscriptionFacts, Verdict, scheduled_end, state_of
+from paywire.billing.lifecycle import access as lifecycle_access
+from paywire.billing.pending_changes import PendingChange, PendingPayment, pending_change_of, pending_payment_of
 from paywire.catalog import Catalog, load_catalog
-from paywire.db.models import Order, Subscription
+from paywire.db.models import Invoice, Order, Subscription, SubscriptionSchedule
 from paywire.db.repositories import customers, orders, subscriptions
 from paywire.stripe import StripeGateway
 
-NO_ACCESS_STATUSES = ("canceled", "unpaid", "incomplete", "incomplete_expired", "paused")
-
-
-@dataclass(frozen=True)
-class SubscriptionFacts:
-    status: str
-    plan: str | None
-    quantity: int = 1
-    current_period_end: int | None = None
-    cancel_at_period_end: bool = False
-    cancel_at: int | None = None
-    created: int = 0
-    id: str = ""
+__all__ = [
+    "NOTHING",
+    "Entitlement",
+    "PassFacts",
+    "SubscriptionFacts",
+    "Verdict",
+    "decide",
+    "entitlement_for",
+    "judge_pass",
+    "judge_subscription",
+]
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,6 @@ class PassFacts:
     grants_plan: str | None
     access_starts_at: int | None
     access_ends_at: int | None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one subscription or pass grants on its own."""
-
-    access: bool
-    reason: str
-    until: int | None = None  # when access ends, if it is known to end
 
 
 @dataclass(frozen=True)
@@ -73,6 +66,10 @@ class Entitlement:
     cancel_at_period_end: bool = False
     access_until: int | None = None
     source: str | None = None  # "subscription" | "pass" | None
+    state: str | None = None  # the lifecycle state (paywire.billing.lifecycle) of a subscription
+    subscription_id: str | None = None
+    pending_change: PendingChange | None = None
+    pending_payment: PendingPayment | None = None
 
     def has_feature(self, feature: str) -> bool:
         return self.access and feature in self.features
@@ -90,6 +87,9 @@ class Entitlement:
             "cancel_at_period_end": self.cancel_at_period_end,
             "access_until": self.access_until,
             "source": self.source,
+            "state": self.state,
+            "pending_change": self.pending_change.as_dict() if self.pending_change else None,
+            "pending_payment": self.pending_payment.as_dict() if self.pending_payment else None,
         }
 
 
@@ -97,36 +97,8 @@ NOTHING = Entitlement(plan=None, status=None, access=False, reason="no_subscript
 
 
 def judge_subscription(sub: SubscriptionFacts, now: int, grace_seconds: int) -> Verdict:
-    """Access granted by one subscription on its own."""
-    if sub.status in NO_ACCESS_STATUSES:
-        return Verdict(False, sub.status)
-    ends = _scheduled_end(sub)
-    if sub.status in ("active", "trialing"):
-        if ends is not None:
-            # Stripe ends it at that moment; a late mirror must not extend access.
-            if now < ends:
-                return Verdict(True, "canceling_at_period_end", ends)
-            return Verdict(False, "canceled_at_period_end")
-        return Verdict(True, sub.status)
-    if sub.status == "past_due":
-        if sub.current_period_end is None:
-            return Verdict(False, "past_due")
-        until = sub.current_period_end + grace_seconds
-        if ends is not None:
-            until = min(until, ends)
-        if now < until:
-            return Verdict(True, "past_due_grace", until)
-        return Verdict(False, "past_due_grace_ended")
-    return Verdict(False, f"unknown_status:{sub.status}")
-
-
-def _scheduled_end(sub: SubscriptionFacts) -> int | None:
-    ends = []
-    if sub.cancel_at_period_end and sub.current_period_end is not None:
-        ends.append(sub.current_period_end)
-    if sub.cancel_at is not None:
-        ends.append(sub.cancel_at)
-    return min(ends) if ends else None
+    """Access granted by one subscription on its own: what its lifecycle state grants."""
+    return lifecycle_access(sub, now, grace_seconds)
 
 
 def judge_pass(p: PassFacts, now: int) -> Verdict:
@@ -161,12 +133,14 @@ def decide(
                 access=True,
                 reason=verdict.reason,
                 features=plan.features,
-                limits=dict(plan.limits),
+                limits=plan.limits_for(sub.quantity),
                 quantity=sub.quantity,
                 current_period_end=sub.current_period_end,
-                cancel_at_period_end=_scheduled_end(sub) is not None,
+                cancel_at_period_end=scheduled_end(sub) is not None,
                 access_until=verdict.until,
                 source="subscription",
+                state=state_of(sub),
+                subscription_id=sub.id or None,
             )
             candidates.append((plan.rank, sub.created, granted))
         else:
@@ -178,6 +152,8 @@ def decide(
                 current_period_end=sub.current_period_end,
                 cancel_at_period_end=sub.cancel_at_period_end,
                 source="subscription",
+                state=state_of(sub),
+                subscription_id=sub.id or None,
             )
             denials.append((sub.created, denied))
     for p in passes:
@@ -190,7 +166,7 @@ def decide(
                 access=True,
                 reason="pass",
                 features=plan.features,
-                limits=dict(plan.limits),
+                limits=plan.limits_for(1),
                 quantity=1,
                 current_period_end=p.access_ends_at,
                 cancel_at_period_end=True,  # a pass does not renew
@@ -227,6 +203,7 @@ def subscription_facts(rows: Iterable[Subscription]) -> list[SubscriptionFacts]:
             cancel_at=row.cancel_at,
             created=row.stripe_created,
             id=row.id,
+            collection_paused=bool(row.pause_collection),
         )
         for row in rows
     ]
@@ -270,6 +247,24 @@ def entitlement_for(
         grace_seconds = default_grace if grace_seconds is None else grace_seconds
     if now is None:
         now = customer_now(session, customers.find_by_user(session, user_id), gateway)
-    subs = subscription_facts(subscriptions.for_user(session, user_id))
+    rows = subscriptions.for_user(session, user_id)
     passes = pass_facts(orders.paid_for_user(session, user_id))
-    return decide(catalog, subs, passes, now, grace_seconds)
+    decided = decide(catalog, subscription_facts(rows), passes, now, grace_seconds)
+    return with_pending(session, catalog, decided, rows, now)
+
+
+def with_pending(
+    session: Session, catalog: Catalog, decided: Entitlement, rows: Sequence[Subscription], now: int
+) -> Entitlement:
+    """The entitlement with what waits to happen to its subscription (a downgrade at the
+    period end, an upgrade waiting for payment), read from the mirror."""
+    row = next((r for r in rows if r.id == decided.subscription_id), None)
+    if row is None or decided.source != "subscription":
+        return decided
+    schedule = session.get(SubscriptionSchedule, row.schedule_id) if row.schedule_id else None
+    invoice = session.get(Invoice, row.latest_invoice_id) if row.latest_invoice_id else None
+    return replace(
+        decided,
+        pending_change=pending_change_of(catalog, row, schedule),
+        pending_payment=pending_payment_of(row, invoice, now),
+    )

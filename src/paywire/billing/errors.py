@@ -58,3 +58,34 @@ class AccessDenied(BillingError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class NoSubscription(BillingError):
+    """The user has no subscription to act on (or named one that is not theirs)."""
+
+    field = "subscription"
+
+
+class SubscriptionConflict(BillingError):
+    """The request does not fit the subscription as it is now (already on that plan, a change
+    already pending, the wrong lifecycle state); `code` says which, for clients to act on."""
+
+    def __init__(self, message: str, *, code: str, field: str | None = None, **details: object) -> None:
+        super().__init__(message, field=field)
+        self.code = code
+        self.details = details
+
+
+class PromotionCodeRejected(InvalidChoice):
+    """The promotion code cannot be applied; `reason` is unknown | inactive | expired |
+    exhausted | inapplicable | already_applied."""
+
+    field = "promotion_code"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AdminOnly(BillingError):
+    """Only a configured admin (`PAYWIRE_ADMIN_USERS`) may do this."""

@@ -25,6 +25,7 @@ from paywire.config import ConfigError
 
 Interval = Literal["month", "year"]
 INTERVALS: tuple[Interval, ...] = ("month", "year")
+PER_SEAT_SUFFIX = "_per_seat"
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
 
 
@@ -54,6 +55,18 @@ class Plan(_Strict):
 
     def lookup_key(self, interval: str) -> str:
         return f"{self.key}_{interval}"
+
+    def limits_for(self, quantity: int) -> dict[str, int]:
+        """The plan's limits for `quantity` seats: a limit named `<name>_per_seat` also
+        gives `<name>` = its value times the seats (so `members_per_seat = 1` with 3 seats
+        is `members = 3`); a plan not sold per seat has its limits as declared."""
+        limits = dict(self.limits)
+        if self.per_seat:
+            seats = max(1, quantity)
+            for name, value in self.limits.items():
+                if name.endswith(PER_SEAT_SUFFIX):
+                    limits[name.removesuffix(PER_SEAT_SUFFIX)] = value * seats
+        return limits
 
     @property
     def product_id(self) -> str:

@@ -154,6 +154,25 @@ class SubscriptionItem(Base):
     subscription: Mapped[Subscription] = relationship(back_populates="items")
 
 
+class SubscriptionSchedule(Base):
+    """The mirror of one Stripe subscription schedule: where a change waiting for the period
+    end (a downgrade) lives. `subscription_id` stays set after a release, for history."""
+
+    __tablename__ = "subscription_schedules"
+
+    id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+    subscription_id: Mapped[str | None] = mapped_column(StripeId, index=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(StripeId)
+    status: Mapped[str] = mapped_column(String(32))
+    end_behavior: Mapped[str | None] = mapped_column(String(32))
+    current_phase: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    phases: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    stripe_object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Same rule as `subscriptions.stripe_version`: when the read from Stripe started (µs).
+    stripe_version: Mapped[int | None] = mapped_column(BigInteger)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Invoice(Base):
     __tablename__ = "invoices"
 

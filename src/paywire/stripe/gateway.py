@@ -9,6 +9,7 @@ Results are plain dicts (`StripeObject` is not a dict), so nothing outside sees 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -133,6 +134,7 @@ class StripeGateway:
         success_url: str,
         cancel_url: str,
         idempotency_key: str,
+        tax_id_collection: bool = False,
     ) -> dict[str, Any]:
         params = subscription_checkout_params(
             user_id=user_id,
@@ -143,6 +145,7 @@ class StripeGateway:
             interval=interval,
             trial_days=trial_days,
             automatic_tax=automatic_tax,
+            tax_id_collection=tax_id_collection,
             success_url=success_url,
             cancel_url=cancel_url,
         )
@@ -159,6 +162,7 @@ class StripeGateway:
         success_url: str,
         cancel_url: str,
         idempotency_key: str,
+        tax_id_collection: bool = False,
     ) -> dict[str, Any]:
         params = purchase_checkout_params(
             user_id=user_id,
@@ -166,6 +170,7 @@ class StripeGateway:
             price_id=price_id,
             product=product,
             automatic_tax=automatic_tax,
+            tax_id_collection=tax_id_collection,
             success_url=success_url,
             cancel_url=cancel_url,
         )
@@ -175,10 +180,29 @@ class StripeGateway:
         params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params)))
 
-    def create_portal_session(self, *, customer_id: str, return_url: str, idempotency_key: str) -> dict[str, Any]:
+    def create_portal_session(
+        self, *, customer_id: str, return_url: str, idempotency_key: str, configuration: str | None = None
+    ) -> dict[str, Any]:
         # Portal sessions carry no metadata in Stripe's API; they are short-lived links.
         params: Params = {"customer": customer_id, "return_url": return_url}
+        if configuration:
+            params["configuration"] = configuration
         return self._create(self._client.v1.billing_portal.sessions.create, params, idempotency_key)
+
+    def list_portal_configurations(self) -> list[dict[str, Any]]:
+        params: Params = {"limit": 100, "expand": ["data.features.subscription_update.products"]}
+        return self._list_all(self._client.v1.billing_portal.configurations.list, params)
+
+    def create_portal_configuration(self, params: Params, *, idempotency_key: str) -> dict[str, Any]:
+        return self._create(self._client.v1.billing_portal.configurations.create, params, idempotency_key)
+
+    def update_portal_configuration(self, configuration_id: str, params: Params) -> dict[str, Any]:
+        # Updating to the same values twice is harmless: no idempotency key needed to be safe.
+        return plain(
+            self._call(
+                lambda: self._client.v1.billing_portal.configurations.update(configuration_id, params=cast(Any, params))
+            )
+        )
 
     # ----- subscriptions, invoices, payments (the mirror re-reads these) ----------------
     def retrieve_subscription(self, subscription_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
@@ -208,6 +232,109 @@ class StripeGateway:
         if types:
             params["types"] = list(types)
         return list(reversed(self._list_all(self._client.v1.events.list, params)))
+
+    # ----- subscription lifecycle (changes, cancel, pause, discounts, refunds) ---------
+    def update_subscription(self, subscription_id: str, params: Params, *, idempotency_key: str) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key}
+        return plain(
+            self._call(
+                lambda: self._client.v1.subscriptions.update(
+                    subscription_id, params=cast(Any, params), options=cast(Any, options)
+                )
+            )
+        )
+
+    def cancel_subscription(
+        self, subscription_id: str, *, prorate: bool, invoice_now: bool, idempotency_key: str
+    ) -> dict[str, Any]:
+        """End the subscription now; `prorate` leaves a credit for the unused time."""
+        params: Any = {"prorate": prorate, "invoice_now": invoice_now}
+        options: Any = {"idempotency_key": idempotency_key}
+        return plain(
+            self._call(lambda: self._client.v1.subscriptions.cancel(subscription_id, params=params, options=options))
+        )
+
+    def pause_subscription(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        options: Any = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self._client.v1.subscriptions.pause(subscription_id, options=options)))
+
+    def resume_subscription(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Resume a paused subscription: a new billing cycle starts now and is charged."""
+        params: Any = {"billing_cycle_anchor": "now"}
+        options: Any = {"idempotency_key": idempotency_key}
+        return plain(
+            self._call(lambda: self._client.v1.subscriptions.resume(subscription_id, params=params, options=options))
+        )
+
+    def preview_invoice(self, params: Params) -> dict[str, Any]:
+        """`invoices.create_preview`: what an invoice would be; nothing is created."""
+        return plain(self._call(lambda: self._client.v1.invoices.create_preview(params=cast(Any, params))))
+
+    def retrieve_schedule(self, schedule_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
+        params: Any = {"expand": list(expand)} if expand else {}
+        return plain(self._call(lambda: self._client.v1.subscription_schedules.retrieve(schedule_id, params)))
+
+    def create_schedule_from_subscription(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        params: Params = {"from_subscription": subscription_id}
+        return self._create(self._client.v1.subscription_schedules.create, params, idempotency_key)
+
+    def update_schedule(self, schedule_id: str, params: Params, *, idempotency_key: str) -> dict[str, Any]:
+        options: Any = {"idempotency_key": idempotency_key}
+        return plain(
+            self._call(
+                lambda: self._client.v1.subscription_schedules.update(
+                    schedule_id, params=cast(Any, params), options=options
+                )
+            )
+        )
+
+    def release_schedule(self, schedule_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        """Detach the schedule: the subscription keeps its current items, later phases are dropped."""
+        options: Any = {"idempotency_key": idempotency_key}
+        return plain(self._call(lambda: self._client.v1.subscription_schedules.release(schedule_id, options=options)))
+
+    def find_promotion_codes(self, code: str) -> list[dict[str, Any]]:
+        """Every promotion code with this customer-facing text (active or not)."""
+        params: Params = {"code": code, "limit": 100}
+        return self._list_all(self._client.v1.promotion_codes.list, params)
+
+    def retrieve_coupon(self, coupon_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
+        params: Any = {"expand": list(expand)} if expand else {}
+        return plain(self._call(lambda: self._client.v1.coupons.retrieve(coupon_id, params)))
+
+    def list_pending_invoice_items(self, customer_id: str) -> list[dict[str, Any]]:
+        params: Params = {"customer": customer_id, "pending": True, "limit": 100}
+        return self._list_all(self._client.v1.invoice_items.list, params)
+
+    def delete_invoice_item(self, item_id: str) -> None:
+        # Already gone is what was wanted.
+        with contextlib.suppress(StripeNotFound):
+            self._call(lambda: self._client.v1.invoice_items.delete(item_id))
+
+    def list_invoices_of_subscription(self, subscription_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
+        params: Params = {"subscription": subscription_id, "limit": 100}
+        if status:
+            params["status"] = status
+        return self._list_all(self._client.v1.invoices.list, params)
+
+    def list_invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        params: Params = {"invoice": invoice_id, "limit": 100}
+        return self._list_all(self._client.v1.invoice_payments.list, params)
+
+    def list_refunds_of_payment(self, payment_intent_id: str) -> list[dict[str, Any]]:
+        params: Params = {"payment_intent": payment_intent_id, "limit": 100}
+        return self._list_all(self._client.v1.refunds.list, params)
+
+    def create_refund(
+        self, *, payment_intent_id: str, amount: int, user_id: str, reason: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        params: Params = {
+            "payment_intent": payment_intent_id,
+            "amount": amount,
+            "reason": "requested_by_customer",
+            "metadata": {"user_id": user_id, "paywire_reason": reason},
+        }
+        return self._create(self._client.v1.refunds.create, params, idempotency_key)
 
     # ----- catalog ----------------------------------------------------------------------
     def list_prices_by_lookup_keys(self, lookup_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -444,6 +571,7 @@ def subscription_checkout_params(
     automatic_tax: bool,
     success_url: str,
     cancel_url: str,
+    tax_id_collection: bool = False,
 ) -> Params:
     """Checkout in subscription mode. The subscription exists only after payment, so the
     metadata rides on `subscription_data` to be found on the subscription itself."""
@@ -462,7 +590,7 @@ def subscription_checkout_params(
         "metadata": {**metadata, "quantity": str(quantity)},
         "subscription_data": subscription_data,
     }
-    _add_tax(params, automatic_tax)
+    _add_tax(params, automatic_tax, tax_id_collection)
     return params
 
 
@@ -475,6 +603,7 @@ def purchase_checkout_params(
     automatic_tax: bool,
     success_url: str,
     cancel_url: str,
+    tax_id_collection: bool = False,
 ) -> Params:
     """Checkout in payment mode for a one-time product (the pass)."""
     metadata = {"user_id": user_id, "product": product}
@@ -489,12 +618,16 @@ def purchase_checkout_params(
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
     }
-    _add_tax(params, automatic_tax)
+    _add_tax(params, automatic_tax, tax_id_collection)
     return params
 
 
-def _add_tax(params: Params, automatic_tax: bool) -> None:
+def _add_tax(params: Params, automatic_tax: bool, tax_id_collection: bool = False) -> None:
     if automatic_tax:
         params["automatic_tax"] = {"enabled": True}
         # Tax needs an address; Checkout collects it and saves it on the existing customer.
         params["customer_update"] = {"address": "auto", "name": "auto"}
+    if tax_id_collection:
+        params["tax_id_collection"] = {"enabled": True}
+        # A tax id belongs with the business name it was issued to, saved on the customer.
+        params["customer_update"] = {**params.get("customer_update", {}), "name": "auto"}

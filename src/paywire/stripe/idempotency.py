@@ -61,3 +61,19 @@ def fingerprint(*parts: object) -> str:
     """A short digest of the parameters, for keys whose operation may legitimately be
     repeated with different values (a catalog price changing amount)."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def subscription_operation(operation: str, subscription_id: str, state: str, target: object = "") -> str:
+    """An operation on a subscription (swap, schedule, cancel, pause …). `state` fingerprints
+    the subscription as read just before: a retry of the same request on the same state is
+    the same operation; the same request later, on a subscription that has changed since
+    (back and forth between two plans within 24 h), is a new one."""
+    return _key("subscription", operation, subscription_id, state, target)
+
+
+def refund(subscription_id: str, payment_intent_id: str, amount: int) -> str:
+    return _key("refund", subscription_id, payment_intent_id, amount)
+
+
+def portal_configuration(fingerprint_: str) -> str:
+    return _key("portal_configuration", "create", fingerprint_)

@@ -16,6 +16,7 @@ from paywire.web.context import PaywireContext
 from paywire.web.dev_pages import build_dev_router
 from paywire.web.errors import install_error_handlers
 from paywire.web.health import build_health_router
+from paywire.web.subscription_api import build_subscription_router
 
 
 def webhook_receiver_router() -> APIRouter:
@@ -34,6 +35,7 @@ def router(settings: Settings | None = None, *, context: PaywireContext | None =
     web_context.install(context)
     combined = APIRouter()
     combined.include_router(build_api_router())
+    combined.include_router(build_subscription_router())
     combined.include_router(build_health_router())
     combined.include_router(webhook_receiver_router())
     if settings.dev_mode:

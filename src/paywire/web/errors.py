@@ -13,12 +13,16 @@ from fastapi.responses import JSONResponse
 
 from paywire.billing.errors import (
     AccessDenied,
+    AdminOnly,
     AlreadySubscribed,
     BillingError,
     BillingUnavailable,
     InvalidChoice,
     NoBillingAccount,
+    NoSubscription,
     PriceUnavailable,
+    PromotionCodeRejected,
+    SubscriptionConflict,
 )
 from paywire.stripe import CardDeclined, StripeError, StripeMisconfigured, StripeUnavailable
 
@@ -41,6 +45,16 @@ class ApiError(HTTPException):
 
 def api_error(exc: BillingError) -> ApiError:
     """The HTTP face of a billing outcome."""
+    if isinstance(exc, PromotionCodeRejected):
+        return ApiError(400, exc.message, field=exc.field, code="promotion_code_rejected", reason=exc.reason)
+    if isinstance(exc, NoSubscription):
+        return ApiError(404, exc.message, field=exc.field, code="no_subscription")
+    if isinstance(exc, SubscriptionConflict):
+        conflict = ApiError(409, exc.message, field=exc.field, code=exc.code)
+        conflict.payload["error"].update(exc.details)
+        return conflict
+    if isinstance(exc, AdminOnly):
+        return ApiError(403, exc.message, code="admin_only")
     if isinstance(exc, InvalidChoice):
         return ApiError(400, exc.message, field=exc.field)
     if isinstance(exc, AlreadySubscribed):

@@ -61,7 +61,8 @@ def test_subscription_rules(facts: SubscriptionFacts, now: int, access: bool, re
     assert (result.access, result.reason) == (access, reason)
     if access:
         assert result.plan == "pro" and "api_access" in result.features
-        assert result.quantity == 3 and result.limits == dict(CATALOG.plans["pro"].limits)
+        assert result.quantity == 3 and result.limits == CATALOG.plans["pro"].limits_for(3)
+        assert result.limits["members"] == 3  # members_per_seat = 1, three seats
     else:
         assert result.plan is None and result.features == () and result.limits == {}
 
@@ -86,6 +87,9 @@ def test_nothing_means_no_plan() -> None:
         "cancel_at_period_end": False,
         "access_until": None,
         "source": None,
+        "state": None,
+        "pending_change": None,
+        "pending_payment": None,
     }
 
 

@@ -1,0 +1,53 @@
+"""What every subscription operation works with, and the step each one ends with.
+
+`BillingContext` is passed in explicitly (no globals): the web edge builds it per request,
+product code builds it from its own session. After its Stripe writes an operation calls
+`refresh_after`, so the mirror (and `GET /api/billing`) shows the result at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from paywire.billing import sync
+from paywire.billing.prices import PriceBook
+from paywire.catalog import Catalog
+from paywire.config import Settings
+from paywire.stripe import StripeError, StripeGateway
+
+log = logging.getLogger("paywire.billing")
+
+
+@dataclass(frozen=True)
+class BillingContext:
+    session: Session
+    gateway: StripeGateway
+    catalog: Catalog
+    prices: PriceBook
+    settings: Settings
+
+
+def refresh_after(
+    ctx: BillingContext, subscription_id: str, *, schedule_id: str | None = None, invoice_id: str | None = None
+) -> None:
+    """Re-read what an operation changed into the mirror. The change itself is done in
+    Stripe: if a re-read fails, the webhooks that follow repair the mirror, so it is logged
+    rather than reported as a failed operation."""
+    # End the transaction the operation read in: on SQLite (WAL) a write cannot start from
+    # an older snapshot once the worker has committed since.
+    ctx.session.commit()
+    try:
+        if schedule_id:
+            sync.refresh_schedule(ctx.session, ctx.gateway, schedule_id)
+            ctx.session.commit()
+        if invoice_id:
+            sync.refresh_invoice(ctx.session, ctx.gateway, invoice_id)
+        sync.refresh_subscription(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, subscription_id)
+    except StripeError as exc:
+        ctx.session.rollback()
+        log.warning(
+            "mirror refresh of %s after an operation failed (webhooks will repair it): %r", subscription_id, exc
+        )
