@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paywire.catalog.model import Catalog, PriceSpec, ProductSpec
+from paywire.catalog.portal import push_portal_configuration
 from paywire.stripe import StripeGateway
 from paywire.stripe import idempotency as keys
 
@@ -20,8 +21,8 @@ class Change:
     """One thing `push` did (or found already right)."""
 
     action: str  # created | updated | replaced | reactivated | unchanged
-    kind: str  # product | price
-    key: str  # product id or lookup key
+    kind: str  # product | price | portal
+    key: str  # product id, lookup key, or billing_portal.configuration
     detail: str = ""
     stripe_id: str | None = None
 
@@ -132,6 +133,10 @@ def push(catalog: Catalog, gateway: StripeGateway) -> list[Change]:
     prices = gateway.list_prices_by_lookup_keys(catalog.lookup_keys())
     for spec in catalog.price_specs():
         changes.append(_push_price(spec, prices.get(spec.lookup_key), gateway))
+    # The portal offers the prices as they are now (some may just have been replaced).
+    current = gateway.list_prices_by_lookup_keys(catalog.lookup_keys())
+    action, configuration_id = push_portal_configuration(catalog, gateway, current)
+    changes.append(Change(action, "portal", "billing_portal.configuration", stripe_id=configuration_id))
     return changes
 
 

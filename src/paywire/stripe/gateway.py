@@ -260,7 +260,7 @@ class StripeGateway:
 
     def resume_subscription(self, subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
         """Resume a paused subscription: a new billing cycle starts now and is charged."""
-        params: Any = {"billing_cycle_anchor": "now"}
+        params: Any = {"billing_cycle_anchor": {"type": "now"}}
         options: Any = {"idempotency_key": idempotency_key}
         return plain(
             self._call(lambda: self._client.v1.subscriptions.resume(subscription_id, params=params, options=options))

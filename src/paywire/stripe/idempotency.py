@@ -41,8 +41,8 @@ def checkout_purchase(user_id: str, product: str, bucket: int, variant: str = ""
     return _key("checkout", user_id, product, "once", 1, bucket, variant)
 
 
-def portal_session(user_id: str, bucket: int) -> str:
-    return _key("portal", user_id, bucket)
+def portal_session(user_id: str, bucket: int, configuration: str = "") -> str:
+    return _key("portal", user_id, bucket, configuration) if configuration else _key("portal", user_id, bucket)
 
 
 def catalog_product(product_key: str, fingerprint: str) -> str:

@@ -66,7 +66,9 @@ class Subscriber:
     def headers(self) -> dict[str, str]:
         return self.service.headers_for(self.user_id, f"{self.user_id}@example.com")
 
-    def post(self, path: str, body: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None) -> httpx.Response:
+    def post(
+        self, path: str, body: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         with self.service.http() as http:
             return http.post(path, json=body or {}, headers=headers or self.headers)
 
@@ -95,7 +97,8 @@ class Subscriber:
     def subscription_id(self) -> str:
         with self.service.sessions() as session:
             rows = subscriptions.for_user(session, self.user_id)
-            return rows[0].id
+            live = [r for r in rows if r.status in subscriptions.LIVE_STATUSES]
+            return (live or list(rows))[0].id
 
     def stripe_subscription(self) -> dict[str, Any]:
         return self.gateway.retrieve_subscription(self.subscription_id(), expand=["items.data.price"])
@@ -174,7 +177,9 @@ def mirror_view(row: Subscription) -> dict[str, Any]:
     return {
         "id": row.id,
         "status": row.status,
-        "items": sorted((i.id, i.price_id, i.quantity, i.current_period_start, i.current_period_end) for i in row.items),
+        "items": sorted(
+            (i.id, i.price_id, i.quantity, i.current_period_start, i.current_period_end) for i in row.items
+        ),
         "cancel_at_period_end": row.cancel_at_period_end,
         "cancel_at": row.cancel_at,
         "trial_end": row.trial_end,

@@ -237,7 +237,7 @@ def test_more_seats_are_charged_now_fewer_wait_for_the_period_end(paywire_servic
 
     more = ida.ok("/api/subscription/change", {"plan": "pro", "interval": "month", "quantity": 5})
 
-    assert (more["change"], more["invoice"]["amount_paid"]) == ("upgrade", 1500)  # 5 × 500 − 2 × 500
+    assert (more["change"], more["invoice"]["amount_paid"]) == ("upgrade", 1500)  # 5 x 500 - 2 x 500
     assert (more["billing"]["quantity"], more["billing"]["limits"]["members"]) == (5, 5)
 
     fewer = ida.ok("/api/subscription/change", {"plan": "pro", "interval": "month", "quantity": 3})
