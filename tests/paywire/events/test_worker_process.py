@@ -64,5 +64,7 @@ def test_paywire_worker_processes_what_the_receiver_stored(
     with service.sessions() as session:
         assert all(test_clocks.find(session, c.id) is not None for c in clocks)
     for worker in workers:
+        # A signal during start-up (imports) would kill it before its handler exists.
+        wait_for("the worker's start line", lambda w=worker: "started" in w.output())
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.proc.wait(20) == 0, worker.output()
