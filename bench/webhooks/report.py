@@ -211,6 +211,11 @@ def markdown(result: dict[str, Any]) -> str:
         if row.get("drain_wait_s") is not None:
             extra.append(f"drained in {row['drain_wait_s']:.1f} s")
         extra.append(f"stored {row.get('stored')}")
+        pg = row.get("pg")
+        if pg and row.get("stored"):
+            # Counted over the whole phase (warm-up, the worker, the bench's own queries).
+            extra.append(f"PostgreSQL sessions opened {pg['sessions']}, commits {pg['commits']} "
+                         f"({pg['commits'] / row['stored']:.1f} per stored event)")
         extra.append(f"stripesim CPU {fmt(row.get('stripesim_cpu_ms_per_event'), 2)} ms/event")
         extra.append(f"load {row.get('load_average')}")
         what = f"{row['value']:g} conn" if row["kind"] == "concurrency" else f"{row['value']:g}/s"

@@ -237,6 +237,11 @@ def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[s
             ((ctx.sim.cpu_seconds() if ctx.sim else 0.0) - sim_cpu0) / max(1, len(ok)) * 1000)
         row["peak_rss_mb"] = running.server.peak_rss_mb()
         row["load_average"] = load_average()
+        # PostgreSQL counts a backend's transactions when it flushes its statistics (at the
+        # latest when it exits): stop the server first, then read them.
+        running.server.stop()
+        time.sleep(0.5)
+        row["pg"] = target.pg_activity(running)
         return row
     finally:
         target.stop(running)
@@ -304,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     install_cleanup()
     started_at = datetime.now(UTC)
+    host = machine()
     run_id = started_at.strftime("%H%M%S") + f"{os.getpid() % 1000:03d}"
     work = Path(tempfile.mkdtemp(prefix="paywire-bench-webhooks-"))
     notes: list[str] = []
@@ -363,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "started_at": started_at.isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": machine(),
+            "machine": host,
             "paywire_commit": commit,
             "paywire_source": opts.paywire_source,
             "options": {k: v for k, v in vars(opts).items()},

@@ -127,6 +127,19 @@ class Target:
     def waiting(self, running: Running) -> int:
         return 0
 
+    def pg_activity(self, running: Running) -> dict[str, int] | None:
+        """PostgreSQL's counters for the phase's database (fresh for every phase): sessions
+        opened (connection churn) and transactions committed."""
+        if self.db != "postgresql":
+            return None
+        rows = _query(self, "postgres",
+                      "SELECT sessions, xact_commit, xact_rollback FROM pg_stat_database "
+                      f"WHERE datname = '{running.database}'")
+        if not rows:
+            return None
+        sessions, commits, rollbacks = rows[0]
+        return {"sessions": int(sessions), "commits": int(commits), "rollbacks": int(rollbacks)}
+
 
 def _query(target: Target, database: str, sql: str) -> list[tuple[Any, ...]]:
     if target.db == "postgresql":
