@@ -277,3 +277,27 @@ def test_database_down_answers_503_so_stripe_retries(
         upgrade_to_head(url)
         retried = http.post("/webhooks/stripe", content=payload, headers=headers)
         assert retried.status_code == 200 and retried.json() == {"received": True}
+
+
+def test_concurrent_deliveries_are_all_stored_once_while_the_worker_runs(
+    make_paywire_service: Callable[..., Service],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = make_paywire_service()  # with its worker, competing for the database
+    secret = secret_of(service)
+    payloads = [event_payload(f"evt_load_{n:03d}", "paywire.test.load") for n in range(150)]
+    # Every event twice, interleaved, as Stripe's at-least-once delivery may do.
+    deliveries = [(p, sign(p, secret)) for p in payloads] * 2
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda d: post_webhook(service, *d).status_code, deliveries))
+
+    assert statuses == [200] * len(deliveries)
+
+    def worked_off() -> list[Any]:
+        rows = inbox_rows(service, type="paywire.test.load")
+        return rows if len(rows) == 150 and all(r.state == "ignored" for r in rows) else []
+
+    done = wait_for("all worked off", worked_off)
+    assert {r.attempts for r in done} == {1}
