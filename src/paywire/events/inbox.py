@@ -196,23 +196,23 @@ def _choose_postgresql(session: Session, limit: int, now: datetime) -> list[str]
             {"objects": objects, "namespace": LOCK_NAMESPACE},
         ).scalars()
         locked_objects = set(locked)
-        busy = (
-            set(
-                session.execute(
-                    select(WebhookEvent.object_id).where(
-                        WebhookEvent.object_id.in_(locked_objects),
-                        WebhookEvent.state == "processing",
-                        WebhookEvent.claimed_until > now,
-                    )
-                ).scalars()
-            )
-            if locked_objects
-            else set()
-        )
+        busy = _objects_in_progress(session, locked_objects, now) if locked_objects else set()
         objects = [o for o in objects if o in locked_objects and o not in busy]
     chosen = set(loose) | {first_per_object[o] for o in objects}
     ordered = [event_id for event_id, _ in candidates if event_id in chosen]
     return ordered[:limit]
+
+
+def _objects_in_progress(session: Session, objects: set[str], now: datetime) -> set[str | None]:
+    return set(
+        session.execute(
+            select(WebhookEvent.object_id).where(
+                WebhookEvent.object_id.in_(objects),
+                WebhookEvent.state == "processing",
+                WebhookEvent.claimed_until > now,
+            )
+        ).scalars()
+    )
 
 
 def _mark_claimed(
