@@ -17,7 +17,7 @@ import orjson
 
 from stripesim import API_VERSION
 from stripesim import routes as routing
-from stripesim.errors import ApiError, IdempotencyError, RateLimited, RouteNotFound, StripeError, Unauthorized
+from stripesim.errors import ApiError, Conflict, IdempotencyError, RateLimited, RouteNotFound, StripeError, Unauthorized
 from stripesim.ids import new_id
 from stripesim.present import present
 from stripesim.routes import Ctx, Response
@@ -119,6 +119,9 @@ class Simulator:
                 return
             if not message.get("more_body"):
                 break
+        delay = self.state.api_faults.delay_ms
+        if delay and scope["path"].startswith("/v1/"):
+            await asyncio.sleep(delay / 1000)
         status, payload, headers = self.handle(scope, body)
         await self._send(send, status, payload, headers)
 
@@ -305,6 +308,13 @@ class Simulator:
         if faults.fail_next_429 > 0:
             faults.fail_next_429 -= 1
             raise RateLimited()
+        if faults.fail_next_409 > 0:
+            faults.fail_next_409 -= 1
+            raise Conflict(
+                "This object cannot be accessed right now because another API request or Stripe process is "
+                "currently accessing it. If you see this error intermittently, retry the request.",
+                code="lock_timeout",
+            )
         if faults.error_500_rate and random.random() < faults.error_500_rate:
             raise ApiError("Simulated server error (stripesim fault injection).")
         if faults.error_429_rate and random.random() < faults.error_429_rate:

@@ -76,6 +76,8 @@ class ApiFaults:
     error_429_rate: float = 0.0
     fail_next_500: int = 0  # the next N API requests answer 500
     fail_next_429: int = 0
+    fail_next_409: int = 0  # the next N API requests answer 409 lock_timeout (a concurrent update)
+    delay_ms: int = 0  # every API request waits this long first (timeouts on the client side)
 
 
 @dataclass

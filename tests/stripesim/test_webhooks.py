@@ -140,7 +140,9 @@ def test_unreachable_endpoint_is_retried(sim: Sim, stripe_client: stripe.StripeC
     assert stripe_client.v1.events.list(params={"delivery_success": False}).data[0].id == event.id
 
 
-def test_slow_endpoint_times_out_and_is_retried(sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
+def test_slow_endpoint_times_out_and_is_retried(
+    sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver
+) -> None:
     sim.control("config", {"webhook_timeout_s": 0.3, "webhook_retry_base_s": 0.1})
     receiver.status_for = lambda path, n: (time.sleep(1.5), 200)[1] if n == 0 else 200
     endpoint(stripe_client, receiver, "/slow", ["customer.created"])
@@ -245,6 +247,33 @@ def test_fail_next_429_answers_rate_limit(sim: Sim, stripe_client: stripe.Stripe
     assert info.value.error.code == "rate_limit"
     assert info.value.error.type == "invalid_request_error"
     stripe_client.v1.customers.create()
+
+
+def test_fail_next_409_answers_lock_timeout_and_the_sdk_retries_it(
+    sim: Sim, stripe_client: stripe.StripeClient
+) -> None:
+    sim.control("faults", {"api": {"fail_next_409": 1}})
+    with pytest.raises(stripe.APIError) as info:
+        stripe_client.v1.customers.create()
+    assert info.value.http_status == 409
+    assert info.value.error.code == "lock_timeout"
+    sim.control("faults", {"api": {"fail_next_409": 1}})
+    retrying = sim.client(max_network_retries=2)
+    assert retrying.v1.customers.create().id.startswith("cus_")
+    assert len(stripe_client.v1.customers.list().data) == 1
+
+
+def test_api_delay_makes_a_client_time_out(sim: Sim) -> None:
+    sim.control("faults", {"api": {"delay_ms": 1500}})
+    impatient = stripe.StripeClient(
+        "sk_test_delay_test_key",
+        base_addresses={"api": sim.url},
+        http_client=stripe.HTTPXClient(timeout=0.3, allow_sync_methods=True),
+    )
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.customers.list()
+    sim.control("faults", {"clear": True})
+    assert impatient.v1.customers.list().data == []
 
 
 @pytest.mark.parametrize(
