@@ -66,7 +66,7 @@ def cancel(ctx: BillingContext, *, user_id: str, subscription_id: str | None = N
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id, schedule_id=str(cur.schedule["id"]) if had_schedule and cur.schedule else None)
+    refresh_after(ctx, cur, "cancel", schedule_id=str(cur.schedule["id"]) if had_schedule and cur.schedule else None)
     return CancelOutcome("cancel_pending", updated.get("cancel_at") or cur.period[1], dropped_pending_change=dropped)
 
 
@@ -83,7 +83,7 @@ def reactivate(ctx: BillingContext, *, user_id: str, subscription_id: str | None
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id)
+    refresh_after(ctx, cur, "reactivate")
     return CancelOutcome(str(updated.get("status")), None)
 
 
@@ -106,16 +106,18 @@ def cancel_now(
     require(cur.facts, Operation.CANCEL_NOW)
     fingerprint = cur.fingerprint()
     try:
+        # A paused subscription's unused time was credited when it paused: crediting it
+        # again at cancel would refund it twice.
         ctx.gateway.cancel_subscription(
             cur.id,
-            prorate=refund,
+            prorate=refund and cur.fresh.get("status") != "paused",
             invoice_now=False,
             idempotency_key=keys.subscription_operation("cancel_now", cur.id, fingerprint, f"refund={refund}"),
         )
         credit, refunded = _refund_unused_time(ctx, cur) if refund else (0, 0)
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id, schedule_id=str(cur.schedule["id"]) if cur.schedule else None)
+    refresh_after(ctx, cur, "cancel_now", schedule_id=str(cur.schedule["id"]) if cur.schedule else None)
     return CancelOutcome("canceled", cur.now, refunded=refunded, credit=credit)
 
 

@@ -21,7 +21,7 @@ from paywire.billing.sync import SCHEDULE_EXPAND, refresh_subscription
 from paywire.catalog import Catalog, Plan
 from paywire.config import Settings
 from paywire.db.models import Customer
-from paywire.db.repositories import customers, subscriptions
+from paywire.db.repositories import customers, operations, subscriptions
 from paywire.events.mirror import SUBSCRIPTION_EXPAND, plan_of
 from paywire.stripe import StripeError, StripeGateway, StripeUnavailable
 
@@ -37,6 +37,7 @@ class CurrentSubscription:
     plan: Plan | None
     interval: str | None
     now: int  # the customer's time (their test clock's, in test mode)
+    seq: int = 0  # how many operations paywire has recorded on it (the ledger)
 
     @property
     def id(self) -> str:
@@ -69,9 +70,11 @@ class CurrentSubscription:
 
     def fingerprint(self) -> str:
         """What the subscription is now, in a few characters: part of every idempotency key,
-        so the same request on the same state is one operation and on a changed state a new one."""
+        so the same request on the same state is one operation and on a changed state a new one.
+        The ledger's `seq` tells apart states that look alike (cancel, reactivate, cancel)."""
         sub = self.fresh
         state = {
+            "seq": self.seq,
             "status": sub.get("status"),
             "items": sorted((i.get("id"), (i.get("price") or {}).get("id"), i.get("quantity")) for i in self.items),
             "latest_invoice": _id(sub.get("latest_invoice")),
@@ -147,6 +150,7 @@ def current_subscription(
         plan=catalog.plan(plan_key) if plan_key else None,
         interval=interval,
         now=now,
+        seq=operations.last_seq(session, str(fresh["id"])),
     )
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paywire.billing import sync
+from paywire.billing.current import CurrentSubscription
 from paywire.billing.prices import PriceBook
 from paywire.catalog import Catalog
 from paywire.config import Settings
+from paywire.db.repositories import operations
 from paywire.stripe import StripeError, StripeGateway
 
 log = logging.getLogger("paywire.billing")
@@ -31,23 +34,38 @@ class BillingContext:
 
 
 def refresh_after(
-    ctx: BillingContext, subscription_id: str, *, schedule_id: str | None = None, invoice_id: str | None = None
+    ctx: BillingContext,
+    cur: CurrentSubscription,
+    operation: str,
+    *,
+    schedule_id: str | None = None,
+    invoice_id: str | None = None,
 ) -> None:
-    """Re-read what an operation changed into the mirror. The change itself is done in
-    Stripe: if a re-read fails, the webhooks that follow repair the mirror, so it is logged
-    rather than reported as a failed operation."""
+    """Record the operation in the ledger, then re-read what it changed into the mirror.
+    The change itself is done in Stripe: if a re-read fails, the webhooks that follow repair
+    the mirror, so it is logged rather than reported as a failed operation."""
     # End the transaction the operation read in: on SQLite (WAL) a write cannot start from
     # an older snapshot once the worker has committed since.
     ctx.session.commit()
+    record(ctx, cur, operation)
     try:
         if schedule_id:
             sync.refresh_schedule(ctx.session, ctx.gateway, schedule_id)
             ctx.session.commit()
         if invoice_id:
             sync.refresh_invoice(ctx.session, ctx.gateway, invoice_id)
-        sync.refresh_subscription(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, subscription_id)
+        sync.refresh_subscription(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, cur.id)
     except StripeError as exc:
         ctx.session.rollback()
-        log.warning(
-            "mirror refresh of %s after an operation failed (webhooks will repair it): %r", subscription_id, exc
-        )
+        log.warning("mirror refresh of %s after %s failed (webhooks will repair it): %r", cur.id, operation, exc)
+
+
+def record(ctx: BillingContext, cur: CurrentSubscription, operation: str) -> None:
+    """One ledger row per write to Stripe. Two racing copies of one request both try the
+    same number; the second is the same operation (Stripe replayed it) and is not recorded."""
+    try:
+        seq = operations.last_seq(ctx.session, cur.id) + 1
+        operations.add(ctx.session, subscription_id=cur.id, seq=seq, operation=operation, user_id=cur.user_id)
+        ctx.session.commit()
+    except IntegrityError:
+        ctx.session.rollback()

@@ -47,7 +47,7 @@ def pause(ctx: BillingContext, *, user_id: str, subscription_id: str | None = No
             how = "pause"
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id)
+    refresh_after(ctx, cur, "pause")
     return PauseOutcome(str(updated.get("status")), how)
 
 
@@ -68,5 +68,5 @@ def unpause(ctx: BillingContext, *, user_id: str, subscription_id: str | None = 
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
     latest = updated.get("latest_invoice")
     latest_id = latest.get("id") if isinstance(latest, dict) else latest
-    refresh_after(ctx, cur.id, invoice_id=latest_id if isinstance(latest_id, str) else None)
+    refresh_after(ctx, cur, "unpause", invoice_id=latest_id if isinstance(latest_id, str) else None)
     return PauseOutcome(str(updated.get("status")), how)

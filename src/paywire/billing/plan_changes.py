@@ -278,7 +278,7 @@ def swap(ctx: BillingContext, planned: PlannedChange, *, proration_date: int | N
         raise BillingUnavailable("Billing is temporarily unavailable; nothing was changed. Try again.") from exc
     invoice_id = _id(updated.get("latest_invoice"))
     new_invoice = invoice_id if invoice_id != _id(cur.fresh.get("latest_invoice")) else None
-    refresh_after(ctx, cur.id, invoice_id=new_invoice)
+    refresh_after(ctx, cur, "swap", invoice_id=new_invoice)
     invoice = describe_invoice(ctx, new_invoice) if new_invoice else None
     if updated.get("pending_update"):
         status = (
@@ -325,7 +325,7 @@ def schedule_downgrade(ctx: BillingContext, planned: PlannedChange) -> ChangeOut
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id, schedule_id=str(schedule["id"]))
+    refresh_after(ctx, cur, "schedule_downgrade", schedule_id=str(schedule["id"]))
     return ChangeOutcome(planned.kind, "scheduled", period_end)
 
 
@@ -355,7 +355,7 @@ def release(ctx: BillingContext, cur: CurrentSubscription, fingerprint: str, why
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id, schedule_id=schedule_id)
+    refresh_after(ctx, cur, f"release:{why}", schedule_id=schedule_id)
 
 
 def release_spent_schedule(ctx: BillingContext, cur: CurrentSubscription, fingerprint: str) -> None:

@@ -62,7 +62,7 @@ def apply_promotion_code(
             raise PromotionCodeRejected(exc.message, reason=_reason_of(exc.message)) from exc
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur.id)
+    refresh_after(ctx, cur, "apply_promotion_code")
     return AppliedDiscount(
         promotion_code=str(promo["code"]),
         coupon=str(coupon["id"]),

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -171,6 +172,24 @@ class SubscriptionSchedule(Base):
     # Same rule as `subscriptions.stripe_version`: when the read from Stripe started (µs).
     stripe_version: Mapped[int | None] = mapped_column(BigInteger)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubscriptionOperation(Base):
+    """A ledger of what paywire asked Stripe to do to a subscription, one row per write.
+
+    `seq` numbers a subscription's operations: it is part of each operation's idempotency
+    key, so two racing copies of one request (same `seq`) are one operation in Stripe, while
+    the same request made again later (cancel, reactivate, cancel) is a new one."""
+
+    __tablename__ = "subscription_operations"
+    __table_args__ = (UniqueConstraint("subscription_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(StripeId)
+    seq: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Invoice(Base):

@@ -116,3 +116,20 @@ def test_an_admin_cancel_without_refund_refunds_nothing(make_paywire_service: Ca
     assert oz.billing()["state"] == "canceled"
     missing = oz.post("/api/admin/users/nobody/subscription/cancel-now", {}, headers=service.headers_for("root"))
     assert missing.status_code == 404
+
+
+def test_a_paused_subscription_is_refunded_its_unused_time_once(
+    make_paywire_service: Callable[..., Service], sim: Sim
+) -> None:
+    service = make_paywire_service(PAYWIRE_ADMIN_USERS="root")
+    pia = subscribed(service, sim, "pia", "pro")
+    pia.ok("/api/subscription/pause")  # half of February unused: $5 credited
+    pia.advance(MAR_1 - 9 * DAY)
+
+    done = pia.post(
+        "/api/admin/users/pia/subscription/cancel-now", {"refund": True}, headers=service.headers_for("root")
+    )
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["credit"], done.json()["refunded"]) == (500, 500)
+    assert [r.amount for r in sim.client().v1.refunds.list().data] == [500]

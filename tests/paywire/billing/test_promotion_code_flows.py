@@ -33,6 +33,7 @@ def promotion_code(client: stripe.StripeClient, code: str, coupon: dict[str, Any
 
 
 def refused(subscriber: Subscriber, code: str) -> dict[str, Any]:
+    subscriber.settle()  # earlier changes' webhooks re-read the row: let them land first
     events = event_count(subscriber.sim)
     version = subscriber.mirror().stripe_version
     response = subscriber.post("/api/subscription/discount", {"promotion_code": code})

@@ -38,9 +38,9 @@ def test_catalog_check_push_check(sim: Sim) -> None:
     code, out = run("catalog", "check", **env)
     assert code == 1 and "pro_month: missing" in out and "catalog push" in out
     code, out = run("catalog", "push", **env)
-    assert code == 0 and "created" in out and "11 change(s)" in out
+    assert code == 0 and "created" in out and "12 change(s)" in out  # 11 prices and products + the portal
     code, out = run("catalog", "push", **env)
-    assert code == 0 and "0 change(s), 11 already in line" in out
+    assert code == 0 and "0 change(s), 12 already in line" in out
     code, out = run("catalog", "check", **env)
     assert code == 0 and "in line" in out
 
