@@ -103,6 +103,14 @@ class Settings(BaseSettings):
     worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))
     worker_retry_cap: float = Field(3600.0, gt=0, le=7 * 86400, validation_alias=_alias("PAYWIRE_WORKER_RETRY_CAP"))
     worker_max_attempts: int = Field(15, ge=1, le=100, validation_alias=_alias("PAYWIRE_WORKER_MAX_ATTEMPTS"))
+    # Recovery from /v1/events (paywire.events.recovery): how often the worker scans (0 = never),
+    # how far back each scan reaches behind the kept cursor (late-visible events, 1 s ties),
+    # and where the very first scan starts (Stripe retries a delivery for 3 days).
+    recovery_interval: float = Field(300.0, ge=0, le=86400, validation_alias=_alias("PAYWIRE_RECOVERY_INTERVAL"))
+    recovery_overlap: int = Field(300, ge=1, le=86400, validation_alias=_alias("PAYWIRE_RECOVERY_OVERLAP"))
+    recovery_lookback: int = Field(
+        3 * 86400, ge=60, le=30 * 86400, validation_alias=_alias("PAYWIRE_RECOVERY_LOOKBACK")
+    )
     stripe_timeout: float = Field(30.0, gt=0, le=300, validation_alias=_alias("PAYWIRE_STRIPE_TIMEOUT"))
     stripe_max_network_retries: int = Field(
         2,

@@ -46,6 +46,20 @@ WEBHOOK_PROCESSING_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 INBOX_DEPTH = Gauge("paywire_inbox_depth", "Inbox events waiting to be processed.")
+RECOVERY_RUNS = Counter(
+    "paywire_recovery_runs",
+    "Scans of Stripe's /v1/events for events the inbox lacks, by outcome (completed, failed).",
+    ["outcome"],
+)
+RECOVERY_EVENTS_STORED = Counter(
+    "paywire_recovery_events_stored",
+    "Events stored by recovery from /v1/events: deliveries that never arrived (or not yet).",
+)
+SYNC_DRIFT = Counter(
+    "paywire_sync_drift",
+    "Differences `paywire sync` found between the mirror and Stripe, by resource and kind.",
+    ["resource", "kind"],
+)
 STRIPE_API_ERRORS = Counter("paywire_stripe_api_errors", "Errors from Stripe API calls, by kind.", ["type"])
 CHECKOUT_SESSIONS = Counter("paywire_checkout_sessions", "Checkout Sessions created, by mode.", ["mode"])
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from paywire.cli import events_commands
 from paywire.config import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -161,6 +162,8 @@ def dev(port: int, stripesim_port: int, var_dir: str) -> None:
     _configure_logging("WARNING")
     run_dev(port=port, stripesim_port=stripesim_port, var_dir=Path(var_dir))
 
+
+events_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -277,3 +277,35 @@ class WebhookEvent(Base):
     state: Mapped[str] = mapped_column(String(24), default="pending", server_default="pending")
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Cursor(Base):
+    """Where a long-running scan of Stripe stands, kept across runs and processes.
+
+    `events.recovery`: `stripe_time` is the `created` from which the next scan of
+    `/v1/events` starts; `scanned_at` when a scan last completed (the schedule).
+    `sync.<resource>`: `run_id` and `last_id` (the last object done, Stripe's list cursor) of
+    a `paywire sync` that may be resumed; `scanned_at` set once the resource is finished.
+    `held_by`/`held_until`: a lease, so only one process scans at a time."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stripe_time: Mapped[int | None] = mapped_column(StripeTime)
+    last_id: Mapped[str | None] = mapped_column(StripeId)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_by: Mapped[str | None] = mapped_column(String(255))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncSeen(Base):
+    """Objects an unfinished `paywire sync` run has already listed, per resource: after a
+    resume, whatever the mirror holds beyond these and the rest of the list is not in Stripe."""
+
+    __tablename__ = "sync_seen"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_id: Mapped[str] = mapped_column(StripeId, primary_key=True)

@@ -233,6 +233,53 @@ class StripeGateway:
             params["types"] = list(types)
         return list(reversed(self._list_all(self._client.v1.events.list, params)))
 
+    # ----- lists for recovery and sync: one page per call, so callers checkpoint between pages
+    def list_events_page(
+        self,
+        *,
+        created_gte: int,
+        created_lt: int | None = None,
+        starting_after: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of `/v1/events` created in [created_gte, created_lt), newest first, and
+        whether more follow."""
+        created: Params = {"gte": created_gte}
+        if created_lt is not None:
+            created["lt"] = created_lt
+        params: Params = {"created": created, "limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return self._page(self._client.v1.events.list, params)
+
+    def list_customers_page(
+        self, *, starting_after: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        params: Params = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return self._page(self._client.v1.customers.list, params)
+
+    def list_subscriptions_page(
+        self, *, starting_after: str | None = None, limit: int = 100, expand: Sequence[str] = ()
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Subscriptions of every status (canceled ones too); `expand` names fields of one
+        subscription (`items.data.price`), applied to each."""
+        params: Params = {"status": "all", "limit": limit}
+        if expand:
+            params["expand"] = [f"data.{field}" for field in expand]
+        if starting_after:
+            params["starting_after"] = starting_after
+        return self._page(self._client.v1.subscriptions.list, params)
+
+    def list_invoices_page(
+        self, *, starting_after: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        params: Params = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        return self._page(self._client.v1.invoices.list, params)
+
     # ----- subscription lifecycle (changes, cancel, pause, discounts, refunds) ---------
     def update_subscription(self, subscription_id: str, params: Params, *, idempotency_key: str) -> dict[str, Any]:
         options = {"idempotency_key": idempotency_key}
@@ -451,6 +498,10 @@ class StripeGateway:
             page = self._call(lambda c=cursor: method(params=c))  # type: ignore[misc]
             items.extend(plain(x) for x in page.data)
         return items
+
+    def _page(self, method: Callable[..., Any], params: Params) -> tuple[list[dict[str, Any]], bool]:
+        page = self._call(lambda: method(params=params))
+        return [plain(x) for x in page.data], bool(page.has_more)
 
     def _call(self, request: Callable[[], T]) -> T:
         """Run one SDK call: back off on 429 (same idempotency key, so a retry is safe),

@@ -1,0 +1,156 @@
+"""Lost deliveries repaired from Stripe's /v1/events: by `paywire events recover` (a real
+process), and by the worker's own schedule with the kept cursor, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from paywire.db.models import Cursor, WebhookEvent
+from paywire.db.repositories import cursors
+from paywire.events.recovery import CURSOR, events_oldest_first, recover_events
+from paywire.stripe import StripeGateway
+from tests.paywire.conftest import Service
+from tests.paywire.events.conftest import Shop, inbox_drained, inbox_rows, metric, wait_for
+from tests.paywire.recovery.support import lose_deliveries, run_paywire, subscription_drift
+from tests.support.stripesim import Sim
+
+COUNTS = re.compile(r"seen (\d+), already had (\d+), stored (\d+)")
+
+
+def counts(output: str) -> tuple[int, int, int]:
+    found = COUNTS.search(output)
+    assert found, output
+    seen, had, stored = (int(n) for n in found.groups())
+    return seen, had, stored
+
+
+def subscribe_with_lost_deliveries(service: Service, sim: Sim, user_id: str) -> str:
+    """A paid pro subscription (3 seats) whose webhooks all fail to arrive."""
+    lose_deliveries(sim)
+    shop = Shop(service, sim, user_id)
+    session_id = shop.checkout({"plan": "pro", "interval": "month", "quantity": 3})
+    assert shop.pay(session_id).status_code < 400
+    subscription_id = sim.client().v1.checkout.sessions.retrieve(session_id).subscription
+    assert isinstance(subscription_id, str)
+    attempts = wait_for("deliveries attempted and failed", lambda: sim.get("webhooks/attempts")["data"])
+    assert not any(a["ok"] for a in attempts)
+    return subscription_id
+
+
+def test_recover_stores_what_the_inbox_lacks_once_and_the_mirror_ends_equal_to_stripe(
+    make_paywire_service: Callable[..., Service], sim: Sim
+) -> None:
+    service = make_paywire_service(PAYWIRE_RECOVERY_INTERVAL="0")
+    subscription_id = subscribe_with_lost_deliveries(service, sim, "user_lost")
+    assert inbox_rows(service, object_id=subscription_id) == []
+    assert subscription_drift(service, sim.client(), subscription_id) == {"row": "missing"}
+    total = len(sim.client().v1.events.list(params={"limit": 100}).data)
+
+    first = run_paywire(service, sim, "events", "recover", "--since", "1h")
+
+    assert first.returncode == 0, first.stderr
+    seen, had, stored = counts(first.stdout)
+    assert seen == total and stored == total - had and stored > 0
+    assert "kept cursor:" in first.stdout
+    wait_for(
+        "the mirror to equal Stripe",
+        lambda: inbox_drained(service) and not subscription_drift(service, sim.client(), subscription_id),
+    )
+    with service.sessions() as session:
+        row = session.get(WebhookEvent, inbox_rows(service, object_id=subscription_id)[0].id)
+        assert row is not None and row.state == "processed"
+
+    again = run_paywire(service, sim, "events", "recover", "--since", "1h")
+
+    assert again.returncode == 0, again.stderr
+    assert counts(again.stdout) == (total, total, 0)
+
+
+def test_the_worker_schedule_repairs_a_lost_delivery_by_itself(
+    make_paywire_service: Callable[..., Service], sim: Sim
+) -> None:
+    service = make_paywire_service(PAYWIRE_RECOVERY_INTERVAL="1")
+    before = metric(service, "paywire_recovery_events_stored_total")
+
+    subscription_id = subscribe_with_lost_deliveries(service, sim, "user_scheduled")
+
+    wait_for(
+        "the schedule to repair the mirror",
+        lambda: inbox_drained(service) and not subscription_drift(service, sim.client(), subscription_id),
+    )
+    assert metric(service, "paywire_recovery_events_stored_total") > before
+    assert metric(service, "paywire_recovery_runs_total", outcome="completed") >= 1
+    with service.sessions() as session:
+        kept = session.get(Cursor, CURSOR)
+        assert kept is not None and kept.stripe_time is not None and kept.scanned_at is not None
+        assert kept.stripe_time <= int(time.time()) - service.settings.recovery_overlap
+        assert kept.held_by is None
+
+
+def test_the_kept_cursor_is_where_the_next_scan_starts_and_only_a_covering_scan_moves_it(
+    make_paywire_service: Callable[..., Service], sim: Sim, gateway: StripeGateway
+) -> None:
+    service = make_paywire_service(with_worker=False, PAYWIRE_RECOVERY_INTERVAL="0")
+    client = sim.client()
+    for n in range(3):
+        client.v1.customers.create(params={"email": f"c{n}@example.com"})
+    scan = {"expected_livemode": False, "overlap": 60, "lookback": 3600}
+
+    first = recover_events(service.sessions, gateway, since=None, **scan)
+    assert first.since <= int(time.time()) - 3600 and first.cursor is not None
+    assert first.cursor >= int(time.time()) - 60 - 30  # the scan's start minus the overlap
+
+    later = recover_events(service.sessions, gateway, since=first.cursor + 30, **scan)
+    assert later.cursor == first.cursor, "a scan that left a gap before it must not move the cursor"
+
+    default = recover_events(service.sessions, gateway, since=None, **scan)
+    assert default.since == first.cursor
+    assert default.stored == 0 and default.already_had == default.seen
+
+
+def test_a_busy_second_is_paged_through_and_events_come_oldest_first(sim: Sim, gateway: StripeGateway) -> None:
+    client = sim.client()
+    start = int(time.time())
+    made = [client.v1.customers.create(params={"email": f"busy{n}@example.com"}).id for n in range(23)]
+    calls: list[int] = []
+
+    batches = list(
+        events_oldest_first(gateway, start - 5, now=int(time.time()), page_size=5, on_list=lambda: calls.append(1))
+    )
+
+    events = [e for batch, _ in batches for e in batch]
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids)), "each event once"
+    customers = [e["data"]["object"]["id"] for e in events if e["type"] == "customer.created"]
+    assert customers == made, "oldest first"
+    created = [e["created"] for e in events]
+    assert created == sorted(created)
+    assert len(calls) >= len(ids) // 5, "pages of five"
+
+
+def test_only_one_scheduled_scan_at_a_time_and_once_per_interval(
+    make_paywire_service: Callable[..., Service], sim: Sim, gateway: StripeGateway
+) -> None:
+    from paywire.events.recovery import ScheduledRecovery
+
+    service = make_paywire_service(with_worker=False, PAYWIRE_RECOVERY_INTERVAL="3600")
+    first = ScheduledRecovery(service.settings, service.sessions, gateway, holder="worker-a")
+    second = ScheduledRecovery(service.settings, service.sessions, gateway, holder="worker-b")
+    with service.sessions() as session:
+        assert cursors.take_lease(session, CURSOR, holder="worker-a", seconds=60)
+        session.commit()
+
+    assert second.run_if_due() is None, "worker-a holds the lease"
+    with service.sessions() as session:
+        cursors.release_lease(session, CURSOR, holder="worker-a")
+        session.commit()
+    report = second.run_if_due()
+    assert report is not None
+    assert first.run_if_due() is None, "scanned less than an interval ago"
+    with service.sessions() as session:
+        row = session.scalars(select(Cursor).where(Cursor.name == CURSOR)).one()
+        assert row.held_by is None and row.scanned_at is not None
