@@ -159,6 +159,18 @@ class State:
             raise NotFound(f"No such {kind}: '{object_id}'", param=param)
         return found
 
+    @contextmanager
+    def transient(self, records: list[Record]) -> Iterator[None]:
+        """Records visible by id for the length of the block only (what a preview would create)."""
+        added = [r["id"] for r in records if r["id"] not in self.objects]
+        for r in records:
+            self.objects.setdefault(r["id"], r)
+        try:
+            yield
+        finally:
+            for object_id in added:
+                self.objects.pop(object_id, None)
+
     def remove(self, object_id: str) -> None:
         found = self.objects.pop(object_id, None)
         if found is not None:

@@ -120,7 +120,6 @@ def plan_change(
     nothing_to_prorate = not plan.items_changed and not plan.reset_anchor
     if sub["status"] == "trialing" or proration_behavior == "none" or nothing_to_prorate:
         return plan
-    label = day_label(at)
     for iid, item in current.items():
         old_price = state.get(item["price"], "price")
         if is_metered(old_price):
@@ -136,7 +135,7 @@ def plan_change(
                     old_price,
                     item["quantity"],
                     -credit,
-                    f"Unused time on {_qty(item['quantity'])}{product_name(state, old_price)} after {label}",
+                    time_label("Unused", state, old_price, item["quantity"], at),
                     at,
                     end,
                     iid,
@@ -158,7 +157,7 @@ def plan_change(
                     spec.price,
                     spec.quantity,
                     debit,
-                    f"Remaining time on {_qty(spec.quantity)}{product_name(state, spec.price)} after {label}",
+                    time_label("Remaining", state, spec.price, spec.quantity, at),
                     at,
                     end,
                     spec.item_id,
@@ -167,8 +166,10 @@ def plan_change(
     return plan
 
 
-def _qty(quantity: int | None) -> str:
-    return f"{quantity} × " if quantity and quantity != 1 else ""
+def time_label(kind: str, state: State, price: Record, quantity: int | None, at: int) -> str:
+    """Stripe's proration line text, e.g. "Unused time on Pro after 15 Feb 2026"."""
+    count = f"{quantity} × " if quantity and quantity != 1 else ""
+    return f"{kind} time on {count}{product_name(state, price)} after {day_label(at)}"
 
 
 def _interval_of(state: State, items: list[Record]) -> tuple[str, int] | None:
@@ -485,6 +486,50 @@ def preview(
     invoice["ending_balance"] = min(0, invoice["total"] + balance)
     invoice["next_payment_attempt"] = None if immediate else end + invoices.DRAFT_GRACE_S
     invoice["automatically_finalizes_at"] = None
+    return invoice
+
+
+def preview_cancel_now(state: State, customer: Record, sub: Record, *, at: int, prorate: bool) -> Record:
+    """The final invoice of cancelling now: pending items plus, with proration, a credit for unused time."""
+    invoice = invoices.new_invoice(
+        state,
+        customer,
+        billing_reason="subscription_cycle",
+        currency=sub["currency"],
+        subscription=sub,
+        automatic_tax=sub["automatic_tax"]["enabled"],
+        at=at,
+        period_start=at,
+        period_end=at,
+    )
+    invoice["id"] = new_id("upcoming_in")
+    start, end = period_of(sub)
+    paid_time = sub["status"] not in ("trialing", "paused", "incomplete", "incomplete_expired")
+    if prorate and paid_time:
+        for item in items_of(state, sub):
+            price = state.get(item["price"], "price")
+            credit = 0 if is_metered(price) else prorated(amount_for(price, item["quantity"]), start, end, at)
+            if credit:
+                invoices.add_line(
+                    state,
+                    invoice,
+                    amount=-credit,
+                    description=time_label("Unused", state, price, item["quantity"], at),
+                    price=price,
+                    quantity=item["quantity"],
+                    period_start=at,
+                    period_end=end,
+                    subscription=sub["id"],
+                    subscription_item=item["id"],
+                    proration=True,
+                    discountable=False,
+                )
+    invoices.compute_totals(state, invoice)
+    balance = customer.get("balance") or 0
+    invoice["starting_balance"] = balance
+    invoice["amount_due"] = max(0, invoice["total"] + balance)
+    invoice["amount_remaining"] = invoice["amount_due"]
+    invoice["ending_balance"] = min(0, invoice["total"] + balance)
     return invoice
 
 

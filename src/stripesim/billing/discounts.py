@@ -248,6 +248,40 @@ def create_discount(
         existing = state.find(spec["discount"], "discount")
         if existing is not None:
             return existing
+    record = build_discount(
+        state,
+        spec,
+        customer=customer,
+        subscription=subscription,
+        invoice=invoice,
+        checkout_session=checkout_session,
+        start=start,
+    )
+    state.insert(record)
+    coupon = state.get(spec["coupon"], "coupon")
+    _redeem(state, coupon, spec.get("promotion_code"))
+    # Stripe announces discounts on customers and subscriptions, not on one-off invoices.
+    if customer is not None and invoice is None and checkout_session is None:
+        state.emit("customer.discount.created", record)
+    return record
+
+
+def build_discount(
+    state: State,
+    spec: dict[str, Any],
+    *,
+    customer: str | None,
+    subscription: str | None,
+    invoice: str | None,
+    checkout_session: str | None,
+    start: int,
+) -> Record:
+    """The `discount` a resolved spec would create, without storing or redeeming anything
+    (previews use it)."""
+    if spec.get("discount"):
+        existing = state.find(spec["discount"], "discount")
+        if existing is not None:
+            return existing
     coupon = state.find(spec["coupon"], "coupon")
     if coupon is None:
         raise _missing("coupon", spec["coupon"], "discounts")
@@ -271,11 +305,6 @@ def create_discount(
         record["end"] = add_months(start, int(coupon["duration_in_months"]))
     record["_coupon"] = {k: coupon.get(k) for k in _TERMS}
     record["_used_invoices"] = []
-    state.insert(record)
-    _redeem(state, coupon, spec.get("promotion_code"))
-    # Stripe announces discounts on customers and subscriptions, not on one-off invoices.
-    if customer is not None and invoice is None and checkout_session is None:
-        state.emit("customer.discount.created", record)
     return record
 
 

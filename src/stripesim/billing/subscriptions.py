@@ -11,7 +11,7 @@ from typing import Any
 
 from stripesim.billing import invoices
 from stripesim.billing import payment_methods as pms
-from stripesim.billing.periods import add_interval, day_label, period_end
+from stripesim.billing.periods import add_interval, period_end
 from stripesim.engine import timer
 from stripesim.errors import CardError, InvalidRequest
 from stripesim.resources._common import new_record
@@ -530,9 +530,14 @@ def cancel_for_deleted_customer(state: State, customer: Record) -> None:
 
 
 def credit_unused_time(state: State, sub: Record, at: int) -> None:
-    """A pending credit for the unused part of the current period (cancel with prorate)."""
+    """A pending credit for the unused part of the current period (cancel with prorate).
+
+    Only paid time is credited: a trial or a pause has nothing to give back.
+    """
     from stripesim.billing import changes
 
+    if sub["status"] in ("trialing", "paused", "incomplete", "incomplete_expired"):
+        return
     start, end = period_of(sub)
     for item in items_of(state, sub):
         price = state.get(item["price"], "price")
@@ -546,7 +551,7 @@ def credit_unused_time(state: State, sub: Record, at: int) -> None:
                 price,
                 item["quantity"],
                 -amount,
-                f"Unused time on {item['quantity']} × {product_name(state, price)} after {day_label(at)}",
+                changes.time_label("Unused", state, price, item["quantity"], at),
                 at,
                 end,
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from stripesim.billing import changes, invoices
+from typing import Any
+
+from stripesim.billing import changes, invoices, subscriptions
 from stripesim.billing import payment_methods as pms
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
@@ -10,6 +12,7 @@ from stripesim.resources._common import apply_metadata, created_filter, filter_e
 from stripesim.resources.subscriptions import PRORATION, item_changes, item_specs
 from stripesim.routes import Ctx, api
 from stripesim.state import Record
+from stripesim.wire import Params
 
 
 def _open_or_draft(invoice: Record, action: str, allowed: tuple[str, ...]) -> None:
@@ -218,6 +221,10 @@ def create_preview(ctx: Ctx) -> Record:
     sub_id = p.str("subscription")
     if sub_id:
         sub = state.get(sub_id, "subscription", "subscription")
+    elif p.str("schedule"):
+        schedule = state.get(p.str("schedule") or "", "subscription_schedule", "schedule")
+        sub = state.find(schedule.get("subscription") or "", "subscription")
+        sub_id = sub["id"] if sub else None
     customer_id = p.str("customer") or (sub["customer"] if sub else None)
     if not customer_id:
         raise InvalidRequest("Missing required param: customer.", param="customer", code="parameter_missing")
@@ -260,24 +267,49 @@ def create_preview(ctx: Ctx) -> Record:
             "Provide a subscription, or subscription_details[items] to preview a new one.", param="subscription"
         )
     automatic = p.sub("automatic_tax")
-    discount_ids = None
+    previewed: list[Record] = []
     if p.has("discounts"):
-        from stripesim.resources.subscriptions import discount_ids as make_discounts
+        # A preview redeems nothing: the discounts exist only while the invoice is computed.
+        from stripesim.billing.discounts import build_discount, resolve_discounts
 
-        discount_ids = make_discounts(ctx, p, customer, [])
-    return changes.preview(
-        state,
-        customer,
-        sub,
-        changes_list,
-        proration_behavior=proration,
-        at=at,
-        anchor_now=anchor_now,
-        cancel_at_period_end=cancel_flag,
-        automatic_tax=bool(automatic.bool("enabled")) if automatic else None,
-        discount_ids=discount_ids,
-        new_specs=new_specs,
-    )
+        resolved = resolve_discounts(
+            state, p.list_of("discounts"), customer=customer, amount_subtotal=None, product_ids=[], param="discounts"
+        )
+        previewed = [
+            build_discount(
+                state,
+                spec,
+                customer=customer["id"],
+                subscription=sub_id,
+                invoice=None,
+                checkout_session=None,
+                start=now,
+            )
+            for spec in resolved
+        ]
+    discount_ids = [d["id"] for d in previewed] if p.has("discounts") else None
+    if sub is not None and details is not None and details.bool("cancel_now"):
+        return changes.preview_cancel_now(state, customer, sub, at=at, prorate=proration != "none")
+    schedule_items = _schedule_items(ctx, p, sub)
+    if schedule_items is not None:
+        assert sub is not None
+        changes_list = [changes.ItemChange(item_id=i["id"], deleted=True) for i in subscriptions.items_of(state, sub)]
+        changes_list += schedule_items
+        proration = "none"
+    with state.transient(previewed):
+        return changes.preview(
+            state,
+            customer,
+            sub,
+            changes_list,
+            proration_behavior=proration,
+            at=at,
+            anchor_now=anchor_now,
+            cancel_at_period_end=cancel_flag,
+            automatic_tax=bool(automatic.bool("enabled")) if automatic else None,
+            discount_ids=discount_ids,
+            new_specs=new_specs,
+        )
 
 
 @api("POST", "/v1/invoiceitems")
@@ -411,3 +443,41 @@ def list_invoice_payments(ctx: Ctx) -> Record:
         pi = payment.str("payment_intent")
         records = [r for r in records if r["payment"].get("payment_intent") == pi]
     return paginate(records, p, "/v1/invoice_payments")
+
+
+def _schedule_items(ctx: Ctx, p: Params, sub: Record | None) -> list[changes.ItemChange] | None:
+    """The items of the schedule phase that covers the next renewal (`schedule` or `schedule_details`)."""
+    if not p.has("schedule") and not p.has("schedule_details"):
+        return None
+    state = ctx.state
+    if sub is None:
+        schedule_id = p.str("schedule")
+        schedule = state.get(schedule_id or "", "subscription_schedule", "schedule")
+        sub = state.find(schedule.get("subscription") or "", "subscription")
+        if sub is None:
+            raise InvalidRequest("This schedule has no subscription to preview.", param="schedule")
+    phases: list[dict[str, Any]]
+    details = p.sub("schedule_details")
+    if details is not None and details.has("phases"):
+        phases = []
+        for i, phase in enumerate(details.list_of("phases")):
+            items: list[dict[str, Any]] = []
+            for j, item in enumerate(phase.list_of("items", required=True)):
+                price = state.get(
+                    item.str("price", required=True) or "", "price", f"schedule_details[phases][{i}][items][{j}][price]"
+                )
+                items.append({"price": price["id"], "quantity": item.int("quantity", minimum=0, default=1)})
+            phases.append({"start_date": phase.int("start_date"), "end_date": phase.int("end_date"), "items": items})
+    else:
+        schedule = state.get(p.str("schedule") or sub.get("schedule") or "", "subscription_schedule", "schedule")
+        phases = schedule["phases"]
+    renewal = subscriptions.period_of(sub)[1]
+    covering = [
+        ph for ph in phases if (ph.get("start_date") or 0) <= renewal and (ph.get("end_date") or renewal + 1) > renewal
+    ]
+    if not covering:
+        return []
+    return [
+        changes.ItemChange(price=state.get(item["price"], "price"), quantity=item.get("quantity"))
+        for item in covering[-1]["items"]
+    ]

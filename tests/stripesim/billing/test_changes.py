@@ -311,3 +311,69 @@ def test_events_are_kept_for_thirty_days_of_clock_time(sim: Sim, stripe_client: 
     sim.advance(stripe_client, clock.id, HALF_FEB + 31 * 86400)
     assert stripe_client.v1.events.list(params={"type": "customer.subscription.created"}).data == []
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_preview_of_a_schedule_shows_the_next_phase(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    catalog, _, customer, sub = pro_subscriber(sim, stripe_client)
+    start, end = subscription_period(sub)
+    schedule = stripe_client.v1.subscription_schedules.create(params={"from_subscription": sub.id})
+    stripe_client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "phases": [
+                {"items": [{"price": catalog.pro_month.id}], "start_date": start, "end_date": end},
+                {"items": [{"price": catalog.basic_month.id}]},
+            ]
+        },
+    )
+    preview = stripe_client.v1.invoices.create_preview(params={"customer": customer.id, "schedule": schedule.id})
+    assert [line.amount for line in preview.lines.data] == [500]
+    assert preview.lines.data[0].period.start == end
+
+    proposed = stripe_client.v1.invoices.create_preview(
+        params={
+            "customer": customer.id,
+            "subscription": sub.id,
+            "schedule_details": {
+                "phases": [
+                    {"items": [{"price": catalog.pro_month.id}], "start_date": start, "end_date": end},
+                    {"items": [{"price": catalog.advanced_month.id, "quantity": 2}]},
+                ]
+            },
+        }
+    )
+    assert [line.amount for line in proposed.lines.data] == [1400]
+
+
+def test_preview_of_cancelling_now_credits_unused_time(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    _, _, customer, sub = pro_subscriber(sim, stripe_client)
+    preview = stripe_client.v1.invoices.create_preview(
+        params={"customer": customer.id, "subscription": sub.id, "subscription_details": {"cancel_now": True}}
+    )
+    assert [line.amount for line in preview.lines.data] == [-500]
+    assert preview.amount_due == 0 and preview.ending_balance == -500
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_previewing_a_promotion_code_redeems_nothing(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    _, _, customer, sub = pro_subscriber(sim, stripe_client)
+    coupon = stripe_client.v1.coupons.create(params={"percent_off": 50, "duration": "once", "max_redemptions": 1})
+    code = stripe_client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": coupon.id}})
+    preview = stripe_client.v1.invoices.create_preview(
+        params={"customer": customer.id, "subscription": sub.id, "discounts": [{"promotion_code": code.id}]}
+    )
+    assert preview.total_discount_amounts[0].amount == 500
+    assert stripe_client.v1.coupons.retrieve(coupon.id).times_redeemed == 0
+    assert stripe_client.v1.promotion_codes.retrieve(code.id).times_redeemed == 0
+    assert stripe_client.v1.events.list(params={"type": "customer.discount.created"}).data == []
+
+
+def test_cancel_with_proration_during_a_trial_credits_nothing(stripe_client: stripe.StripeClient) -> None:
+    catalog = make_catalog(stripe_client)
+    _, customer = clocked_customer(stripe_client, start=FEB_1)
+    with_card(stripe_client, customer)
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id}], "trial_period_days": 7}
+    )
+    stripe_client.v1.subscriptions.cancel(sub.id, params={"prorate": True})
+    assert stripe_client.v1.invoice_items.list(params={"customer": customer.id}).data == []
