@@ -3,21 +3,27 @@ process), and by the worker's own schedule with the kept cursor, on SQLite and P
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.db.models import Cursor, WebhookEvent
 from paywire.db.repositories import cursors
-from paywire.events.recovery import CURSOR, events_oldest_first, recover_events
+from paywire.events.recovery import CURSOR, SinceInvalid, events_oldest_first, parse_since, recover_events
 from paywire.stripe import StripeGateway
 from tests.paywire.conftest import Service
-from tests.paywire.events.conftest import Shop, inbox_drained, inbox_rows, metric, wait_for
+from tests.paywire.events.conftest import Shop, event_payload, inbox_drained, inbox_rows, metric, wait_for
 from tests.paywire.recovery.support import lose_deliveries, run_paywire, subscription_drift
 from tests.support.stripesim import Sim
 
+NOW = 1_800_000_000
 COUNTS = re.compile(r"seen (\d+), already had (\d+), stored (\d+)")
 
 
@@ -154,3 +160,74 @@ def test_only_one_scheduled_scan_at_a_time_and_once_per_interval(
     with service.sessions() as session:
         row = session.scalars(select(Cursor).where(Cursor.name == CURSOR)).one()
         assert row.held_by is None and row.scanned_at is not None
+
+
+class ListsTheseEvents(StripeGateway):
+    """A gateway whose /v1/events holds exactly `events` (Stripe cannot be made to send an
+    event of another mode or version)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        super().__init__("sk_test_not_used")
+        self.events = events
+
+    def list_events_page(
+        self, *, created_gte: int, created_lt: int | None = None, starting_after: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        found = [
+            e for e in self.events if e["created"] >= created_gte and (created_lt is None or e["created"] < created_lt)
+        ]
+        return found[:limit], len(found) > limit
+
+
+def counter(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_recovery_counts_livemode_and_api_version_mismatches_as_the_receiver_does(
+    session_factory: sessionmaker[Session],
+) -> None:
+    now = int(time.time())
+    live = json.loads(event_payload("evt_live_one", "customer.updated", livemode=True, created=now))
+    old = json.loads(event_payload("evt_old_version", "customer.updated", api_version="2020-08-27", created=now))
+    livemode_before = counter("paywire_webhooks_livemode_mismatch_total")
+    version_before = counter("paywire_webhooks_api_version_mismatch_total", api_version="2020-08-27")
+
+    report = recover_events(
+        session_factory, ListsTheseEvents([live, old]), since=now - 10, expected_livemode=False, overlap=60, lookback=60
+    )
+
+    assert (report.stored, report.livemode_mismatch, report.api_version_mismatch) == (2, 1, 1)
+    assert counter("paywire_webhooks_livemode_mismatch_total") == livemode_before + 1
+    assert counter("paywire_webhooks_api_version_mismatch_total", api_version="2020-08-27") == version_before + 1
+    with session_factory() as session:
+        assert session.get(WebhookEvent, "evt_live_one").state == "livemode_mismatch"  # type: ignore[union-attr]
+        assert session.get(WebhookEvent, "evt_old_version").state == "pending"  # type: ignore[union-attr]
+    again = recover_events(
+        session_factory, ListsTheseEvents([live, old]), since=now - 10, expected_livemode=False, overlap=60, lookback=60
+    )
+    assert (again.stored, again.already_had) == (0, 2)
+    assert counter("paywire_webhooks_livemode_mismatch_total") == livemode_before + 1, "counted once, when stored"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3d", NOW - 3 * 86400),
+        ("12h", NOW - 12 * 3600),
+        ("1d6h30m", NOW - 86400 - 6 * 3600 - 1800),
+        ("90s", NOW - 90),
+        ("2w", NOW - 14 * 86400),
+        ("1700000000", 1_700_000_000),
+        ("2026-11-20", 1_763_596_800 + 365 * 86400),
+        ("2026-11-20T10:00:00Z", 1_763_596_800 + 365 * 86400 + 36000),
+        ("2026-11-20T12:00:00+02:00", 1_763_596_800 + 365 * 86400 + 36000),
+    ],
+)
+def test_since_reads_ages_iso_times_and_unix_seconds(text: str, expected: int) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "3 days", "-3d", "2026-13-01", ""])
+def test_since_refuses_anything_else(text: str) -> None:
+    with pytest.raises(SinceInvalid):
+        parse_since(text, now=NOW)

@@ -1,0 +1,247 @@
+"""`paywire sync` against stripesim: drift found, reported and repaired (a real process, while
+the worker runs), a dry run that changes nothing, and resume after an interruption without
+redoing what was done — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import func, select, update
+
+from paywire.catalog import Catalog
+from paywire.db.models import Cursor, Customer, Invoice, Subscription
+from paywire.db.repositories import customers, subscriptions
+from paywire.reconcile.resources import SyncContext
+from paywire.reconcile.sync import SyncInterrupted, sync_mirror
+from paywire.stripe import StripeGateway
+from tests.paywire.conftest import Service
+from tests.paywire.events.conftest import inbox_drained, wait_for
+from tests.paywire.factories import mirror_subscription
+from tests.paywire.recovery.support import PAYWIRE, cli_env, run_paywire, subscription_drift
+from tests.support.stripesim import Sim
+
+
+def pro_month_price(client: stripe.StripeClient) -> str:
+    [price] = client.v1.prices.list(params={"lookup_keys": ["pro_month"]}).data
+    return str(price.id)
+
+
+def make_subscriptions(client: stripe.StripeClient, count: int) -> list[str]:
+    """Trialing pro subscriptions of new customers, made straight in Stripe (oldest first)."""
+    price = pro_month_price(client)
+    made = []
+    for n in range(count):
+        customer = client.v1.customers.create(params={"email": f"sync{n}@example.com"})
+        subscription = client.v1.subscriptions.create(
+            params={
+                "customer": customer.id,
+                "items": [{"price": price, "quantity": n + 1}],
+                "trial_period_days": 14,
+                "metadata": {"user_id": f"user_sync_{n}"},
+            }
+        )
+        made.append(str(subscription.id))
+    return made
+
+
+def mirrored_count(service: Service) -> int:
+    with service.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Subscription)) or 0)
+
+
+def stripe_invoice_ids(client: stripe.StripeClient) -> list[str]:
+    return [i.id for i in client.v1.invoices.list(params={"limit": 100}).data]
+
+
+def test_sync_reports_and_repairs_drift_while_the_worker_runs(paywire_service: Service, sim: Sim) -> None:
+    service, client = paywire_service, sim.client()
+    made = make_subscriptions(client, 4)
+    invoice_ids = stripe_invoice_ids(client)
+    wait_for("the worker to mirror everything", lambda: inbox_drained(service) and mirrored_count(service) == 4)
+    tampered, period_shifted, deleted = made[0], made[1], made[2]
+    customer_of_first = str(client.v1.subscriptions.retrieve(tampered).customer)
+    with service.sessions() as session:
+        session.execute(update(Subscription).where(Subscription.id == tampered).values(status="canceled", quantity=9))
+        session.execute(
+            update(Subscription)
+            .where(Subscription.id == period_shifted)
+            .values(current_period_end=Subscription.current_period_end + 1000)
+        )
+        session.delete(subscriptions.find(session, deleted))
+        session.execute(update(Invoice).where(Invoice.id == invoice_ids[0]).values(status="void", amount_due=4242))
+        session.delete(session.get(Invoice, invoice_ids[1]))
+        session.add(
+            Invoice(id="in_bogus", stripe_customer_id="cus_x", status="open", stripe_created=1, stripe_object={})
+        )
+        customers.add_customer(
+            session, user_id="user_sync_0", stripe_customer_id=customer_of_first, email="old@example.com"
+        )
+        customers.add_customer(session, user_id="user_gone", stripe_customer_id="cus_gone", email=None)
+        session.commit()
+        bogus = mirror_subscription(session, "user_bogus").id
+
+    dry = run_paywire(service, sim, "sync", "--dry-run")
+
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    out = dry.stdout
+    assert f"subscription {tampered}: " in out and "status canceled → trialing" in out and "quantity 9 → 1" in out
+    assert f"subscription {period_shifted}: current_period_end " in out
+    assert f"subscription {deleted}: missing from the mirror (trialing) [would add]" in out
+    assert f"subscription {bogus}: not in Stripe [would remove]" in out
+    assert f"invoice {invoice_ids[0]}: status void → " in out and "amount_due 4242 → 0" in out
+    assert f"invoice {invoice_ids[1]}: missing from the mirror" in out
+    assert "invoice in_bogus: not in Stripe [would remove]" in out
+    assert f"customer {customer_of_first}: email old@example.com → sync0@example.com [would update]" in out
+    assert "customer cus_gone: not in Stripe [kept: the user's history still points at it]" in out
+    assert "subscriptions: 4 checked, 4 drifted (2 different, 1 extra, 1 missing)" in out
+    assert "dry run: " in out and "nothing changed" in out
+    with service.sessions() as session:
+        assert subscriptions.find(session, tampered).quantity == 9  # type: ignore[union-attr]
+        assert subscriptions.find(session, bogus) is not None
+
+    fixed = run_paywire(service, sim, "sync", "--progress")
+
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert f"subscription {tampered}: " in fixed.stdout and "[updated]" in fixed.stdout
+    assert f"subscription {deleted}: missing from the mirror (trialing) [added]" in fixed.stdout
+    assert f"subscription {bogus}: not in Stripe [removed]" in fixed.stdout
+    assert "invoice in_bogus: not in Stripe [removed]" in fixed.stdout
+    assert "subscriptions [" in fixed.stderr and "drift" in fixed.stderr, "the progress bar"
+    for subscription_id in made:
+        assert subscription_drift(service, client, subscription_id) == {}
+    with service.sessions() as session:
+        assert subscriptions.find(session, bogus) is None
+        assert session.get(Invoice, "in_bogus") is None
+        for invoice in client.v1.invoices.list(params={"limit": 100}).data:
+            row = session.get(Invoice, invoice.id)
+            assert row is not None and (row.status, row.amount_due) == (invoice.status, invoice.amount_due)
+        assert customers.find_by_user(session, "user_sync_0").email == "sync0@example.com"  # type: ignore[union-attr]
+        assert customers.find_by_user(session, "user_gone") is not None, "links are never removed"
+
+    again = run_paywire(service, sim, "sync")
+
+    assert again.returncode == 0
+    assert "subscriptions: 4 checked, 0 drifted" in again.stdout
+    assert "invoices: 4 checked, 0 drifted" in again.stdout
+
+
+class CountingGateway(StripeGateway):
+    """Counts list calls per resource (what a resumed run must not repeat)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lists: list[str | None] = []
+
+    def list_subscriptions_page(self, *, starting_after: str | None = None, **kwargs: Any) -> Any:
+        self.lists.append(starting_after)
+        return super().list_subscriptions_page(starting_after=starting_after, **kwargs)
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_an_interrupted_sync_resumes_after_its_checkpoint(
+    make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog
+) -> None:
+    service = make_paywire_service(with_worker=False)  # nothing mirrored: every subscription is missing
+    made = make_subscriptions(sim.client(), 12)
+    newest_first = list(reversed(made))
+    gateway = CountingGateway("sk_test_paywire_test_suite_key", api_base=sim.url, max_network_retries=0)
+    ctx = SyncContext(service.sessions, gateway, catalog, service.settings)
+    done: list[str] = []
+
+    def stop_after_seven(resource: str, object_id: str) -> None:
+        done.append(object_id)
+        if len(done) == 7:
+            raise Interrupt
+
+    with pytest.raises(SyncInterrupted) as stopped:
+        sync_mirror(ctx, resources=["subscriptions"], page_size=5, on_object=stop_after_seven)
+
+    assert isinstance(stopped.value.cause, Interrupt)
+    assert gateway.lists == [None, newest_first[4]]
+    assert mirrored_count(service) == 7, "each repair is committed as it is made"
+    with service.sessions() as session:
+        checkpoint = session.get(Cursor, "sync.subscriptions")
+        assert checkpoint is not None and checkpoint.last_id == newest_first[4] and checkpoint.scanned_at is None
+        assert session.get(Cursor, "sync").held_by is None, "the lease is given back"  # type: ignore[union-attr]
+    gateway.lists.clear()
+
+    report = sync_mirror(ctx, resources=["subscriptions"], page_size=5)
+
+    [part] = report.resources
+    assert part.resumed_after == newest_first[4]
+    assert gateway.lists == [newest_first[4], newest_first[9]], "only the pages after the checkpoint"
+    assert part.checked == 7
+    assert sorted(d.object_id for d in part.drift) == sorted(newest_first[7:]), "two were repaired before"
+    assert mirrored_count(service) == 12
+    assert "resumed after" in part.summary()
+    gateway.lists.clear()
+
+    fresh = sync_mirror(ctx, resources=["subscriptions"], page_size=5)
+
+    assert gateway.lists == [None, newest_first[4], newest_first[9]], "a finished run is not resumed"
+    assert fresh.resources[0].drift == [] and not fresh.resources[0].resumed
+
+
+def test_ctrl_c_stops_the_sync_process_and_the_next_run_continues(
+    make_paywire_service: Callable[..., Service], sim: Sim, tmp_path: Any
+) -> None:
+    service = make_paywire_service(with_worker=False)
+    made = make_subscriptions(sim.client(), 8)
+    sim.control("faults", {"api": {"delay_ms": 150}})  # slow enough to be stopped part way
+    log = tmp_path / "sync.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*PAYWIRE, "sync", "--only", "subscriptions", "--page-size", "2"],
+            env=cli_env(service, sim),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def checkpointed() -> bool:
+        with service.sessions() as session:
+            row = session.get(Cursor, "sync.subscriptions")
+            return row is not None and row.last_id is not None
+
+    try:
+        wait_for("a first checkpoint", checkpointed)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    output = log.read_text()
+    assert code == 130, output
+    assert "interrupted: run `paywire sync` again" in output
+    assert mirrored_count(service) < 8
+    sim.control("faults", {"clear": True})
+
+    resumed = run_paywire(service, sim, "sync", "--only", "subscriptions", "--page-size", "2")
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "(resumed after sub_" in resumed.stdout
+    assert mirrored_count(service) == 8
+    for subscription_id in made:
+        assert subscription_drift(service, sim.client(), subscription_id, invoices_too=False) == {}
+
+
+def test_a_second_sync_is_refused_while_one_holds_the_lease(
+    make_paywire_service: Callable[..., Service], sim: Sim
+) -> None:
+    from paywire.db.repositories import cursors
+
+    service = make_paywire_service(with_worker=False)
+    with service.sessions() as session:
+        assert cursors.take_lease(session, "sync", holder="elsewhere:1:abc", seconds=60)
+        session.commit()
+
+    refused = run_paywire(service, sim, "sync")
+
+    assert refused.returncode == 1 and "another sync is running (elsewhere:1:abc" in refused.stderr
+    with service.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 0
