@@ -231,3 +231,22 @@ def test_since_reads_ages_iso_times_and_unix_seconds(text: str, expected: int) -
 def test_since_refuses_anything_else(text: str) -> None:
     with pytest.raises(SinceInvalid):
         parse_since(text, now=NOW)
+
+
+def test_workers_racing_for_the_schedule_scan_once(
+    make_paywire_service: Callable[..., Service], sim: Sim, gateway: StripeGateway
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paywire.events.recovery import ScheduledRecovery
+
+    service = make_paywire_service(with_worker=False, PAYWIRE_RECOVERY_INTERVAL="3600")
+    sim.client().v1.customers.create(params={"email": "race@example.com"})
+    schedules = [ScheduledRecovery(service.settings, service.sessions, gateway, holder=f"worker-{n}") for n in range(4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(lambda s: s.run_if_due(), schedules))
+
+    scanned = [r for r in reports if r is not None]
+    assert len(scanned) == 1
+    assert scanned[0].stored >= 1
