@@ -24,11 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from paywire.db.models import WebhookEvent, utcnow
+
+# Storing lives with the receiver's writer (`paywire.events.store`); still importable from here.
+from paywire.events.store import NewEvent as NewEvent
+from paywire.events.store import new_event as new_event
+from paywire.events.store import store as store
 
 DUE_STATES = ("pending", "failed")
 FINAL_STATES = ("processed", "ignored", "dead", "livemode_mismatch")
@@ -38,21 +41,6 @@ MAX_ERROR_LENGTH = 2000
 # another event about the same object comes first or is being processed.
 SCAN_FACTOR = 4
 LOCK_NAMESPACE = "paywire.inbox:"
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """What the receiver stores for one verified event."""
-
-    id: str
-    type: str
-    livemode: bool
-    api_version: str | None
-    object_id: str | None
-    object_type: str | None
-    event_created: int | None
-    payload: str
-    state: str = "pending"
 
 
 @dataclass(frozen=True)
@@ -75,56 +63,6 @@ class RetryPolicy:
         is fixed, half random, so failures of many events at once spread out."""
         full = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
         return full / 2 + (rng or random).uniform(0, full / 2)
-
-
-def new_event(raw_payload: str, event: dict[str, Any], *, expected_livemode: bool) -> NewEvent:
-    """The inbox row for a verified event (a plain dict). Pure."""
-    data = event.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
-    obj = obj if isinstance(obj, dict) else {}
-    object_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-    livemode = bool(event.get("livemode"))
-    created = event.get("created")
-    return NewEvent(
-        id=event["id"],
-        type=event["type"],
-        livemode=livemode,
-        api_version=event.get("api_version") if isinstance(event.get("api_version"), str) else None,
-        object_id=object_id,
-        object_type=obj.get("object") if isinstance(obj.get("object"), str) else None,
-        event_created=created if isinstance(created, int) else None,
-        payload=raw_payload,
-        state="pending" if livemode == expected_livemode else "livemode_mismatch",
-    )
-
-
-def store(session: Session, event: NewEvent, now: datetime | None = None) -> bool:
-    """Insert the event unless its id is already there; True if this call stored it.
-    One statement, so a failure leaves no partial row. The caller commits."""
-    now = now or utcnow()
-    values = {
-        "id": event.id,
-        "type": event.type,
-        "livemode": event.livemode,
-        "api_version": event.api_version,
-        "object_id": event.object_id,
-        "object_type": event.object_type,
-        "event_created": event.event_created,
-        "payload": event.payload,
-        "received_at": now,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "state": event.state,
-    }
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = pg_insert(WebhookEvent).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(WebhookEvent).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - paywire supports the two above
-        raise NotImplementedError(f"no inbox for {dialect}")
-    # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.
-    return session.execute(statement.returning(WebhookEvent.id)).first() is not None
 
 
 def find(session: Session, event_id: str) -> WebhookEvent | None:

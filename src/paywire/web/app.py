@@ -7,7 +7,11 @@ Library:  paywire.mount(app, settings)         # router + error format + context
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paywire.config import Settings, load_settings
 from paywire.web import context as web_context
@@ -53,14 +57,50 @@ def mount(app: FastAPI, settings: Settings | None = None, *, context: PaywireCon
     return context
 
 
+class PaywireApp(FastAPI):
+    """The service's app. Stripe's `POST /webhooks/stripe`, the one path called for every
+    event, goes straight to its ASGI endpoint: FastAPI's middleware stack and router
+    matching cost more per webhook than verifying and storing it. The endpoint answers its
+    own errors (bare 500), so nothing is lost by skipping them; middleware added to this app
+    does not see webhooks. Everything else is ordinary FastAPI."""
+
+    webhook_path = ""
+    webhook_lane: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.webhook_lane is not None
+            and scope["type"] == "http"
+            and scope["path"] == self.webhook_path
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            await self.webhook_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, context: PaywireContext | None = None) -> FastAPI:
     """paywire as a standalone service."""
+    from paywire.events.receiver import PATH, StripeWebhookEndpoint, close_inbox_writer
+
     settings = settings or (context.settings if context else load_settings())
-    app = FastAPI(
+    context = context or PaywireContext.build(settings)
+    engine = context.engine
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Requests have finished: the webhook writer has nothing left to store.
+        close_inbox_writer(engine)
+
+    app = PaywireApp(
         title="paywire",
         version="0.1.0",
         docs_url="/docs" if settings.dev_mode else None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     mount(app, settings, context=context)
+    app.webhook_path, app.webhook_lane = PATH, StripeWebhookEndpoint(context)
     return app

@@ -1,0 +1,332 @@
+"""Storing verified events in the inbox: once per id, committed before anyone is told so.
+
+Two ways in, one statement shape (`INSERT … ON CONFLICT DO NOTHING RETURNING id`, so a
+redelivered id is a no-op and a failure leaves no partial row):
+
+- `store(session, row)`: one event in the caller's transaction (recovery, tests).
+- `InboxWriter`: the receiver's path. Requests on the event loop hand their row to one
+  writer thread per engine, which inserts everything waiting in one statement on one pooled
+  connection in autocommit mode, then wakes the requests. Under load many webhooks share
+  one round trip and one commit (group commit); alone, a webhook costs one round trip. No
+  request is answered before the statement holding its row has committed, and SQLite gets
+  a single writer, so the receiver never waits on itself for the database's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from paywire.db.models import WebhookEvent, utcnow
+
+log = logging.getLogger("paywire.events.store")
+
+# One statement per batch must stay one statement: SQLAlchemy splits an executemany into
+# pages of `insertmanyvalues_page_size` (1000) rows, and in autocommit each page would be
+# its own transaction. 12 parameters a row also stays far below SQLite's variable limit.
+MAX_BATCH = 256
+# The writer thread gives its connection back and ends after this long without work; the
+# next webhook starts it again.
+WRITER_IDLE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What the receiver stores for one verified event."""
+
+    id: str
+    type: str
+    livemode: bool
+    api_version: str | None
+    object_id: str | None
+    object_type: str | None
+    event_created: int | None
+    payload: str
+    state: str = "pending"
+
+
+def new_event(raw_payload: str, event: dict[str, Any], *, expected_livemode: bool) -> NewEvent:
+    """The inbox row for a verified event (a plain dict). Pure."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    obj = obj if isinstance(obj, dict) else {}
+    object_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    livemode = bool(event.get("livemode"))
+    created = event.get("created")
+    return NewEvent(
+        id=event["id"],
+        type=event["type"],
+        livemode=livemode,
+        api_version=event.get("api_version") if isinstance(event.get("api_version"), str) else None,
+        object_id=object_id,
+        object_type=obj.get("object") if isinstance(obj.get("object"), str) else None,
+        event_created=created if isinstance(created, int) else None,
+        payload=raw_payload,
+        state="pending" if livemode == expected_livemode else "livemode_mismatch",
+    )
+
+
+def row_values(event: NewEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "livemode": event.livemode,
+        "api_version": event.api_version,
+        "object_id": event.object_id,
+        "object_type": event.object_type,
+        "event_created": event.event_created,
+        "payload": event.payload,
+        "received_at": now,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "state": event.state,
+    }
+
+
+_STATEMENTS: dict[str, Any] = {}
+
+
+def insert_statement(dialect: str) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` for the dialect (built once).
+    RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING."""
+    statement = _STATEMENTS.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            base: Any = pg_insert(WebhookEvent)
+        elif dialect == "sqlite":
+            base = sqlite_insert(WebhookEvent)
+        else:  # pragma: no cover - paywire supports the two above
+            raise NotImplementedError(f"no inbox for {dialect}")
+        statement = _STATEMENTS[dialect] = base.on_conflict_do_nothing().returning(WebhookEvent.id)
+    return statement
+
+
+def store(session: Session, event: NewEvent, now: datetime | None = None) -> bool:
+    """Insert the event unless its id is already there; True if this call stored it.
+    One statement, so a failure leaves no partial row. The caller commits."""
+    statement = insert_statement(session.get_bind().dialect.name)
+    return session.execute(statement, row_values(event, now or utcnow())).first() is not None
+
+
+def store_many(connection: Connection, events: Sequence[NewEvent], now: datetime | None = None) -> set[str]:
+    """Insert, in one statement, those of `events` whose ids are new; the ids it stored.
+    `events` must not repeat an id and must fit one statement (`MAX_BATCH`)."""
+    if not events:
+        return set()
+    if len(events) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} events per statement")
+    now = now or utcnow()
+    statement = insert_statement(connection.dialect.name)
+    if len(events) == 1:
+        result = connection.execute(statement, row_values(events[0], now))
+    else:
+        result = connection.execute(statement, [row_values(e, now) for e in events])
+    return {row[0] for row in result}
+
+
+class StoreUnavailable(Exception):
+    """The writer is closed (the process is stopping): the event was not stored."""
+
+
+@dataclass
+class _Pending:
+    event: NewEvent
+    future: asyncio.Future[bool]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+class InboxWriter:
+    """Group commit for the receiver: `await writer.store(row)` is True once the row is
+    committed, False if its id was already stored; raises `SQLAlchemyError` when the
+    database refused or is unreachable (nothing stored)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = MAX_BATCH,
+        idle_seconds: float = WRITER_IDLE_SECONDS,
+        on_stored: Any = None,
+    ) -> None:
+        if not 1 <= max_batch <= MAX_BATCH:
+            raise ValueError(f"max_batch must be between 1 and {MAX_BATCH}")
+        # Autocommit: each batch is one INSERT, atomic by itself, so BEGIN/COMMIT would
+        # only add two round trips.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._max_batch = max_batch
+        self._idle_seconds = idle_seconds
+        self._on_stored = on_stored
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0  # statements run (for tests and the bench's curiosity)
+
+    async def store(self, event: NewEvent) -> bool:
+        if self._closed:
+            raise StoreUnavailable("the inbox writer is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put(_Pending(event, future, loop))
+        if self._thread is None:
+            self._start()
+        return await future
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._closed:
+                self._fail_waiting(StoreUnavailable("the inbox writer is closed"))
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="paywire-inbox-writer", daemon=True)
+                self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Store what is waiting, then stop (also used at shutdown)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        self._fail_waiting(StoreUnavailable("the inbox writer is closed"))
+
+    # ----- the writer thread -------------------------------------------------------------
+    def _run(self) -> None:
+        connection: Connection | None = None
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                connection = self._write(connection, batch)
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+            if connection is not None:
+                connection.close()
+
+    def _next_batch(self) -> list[_Pending] | None:
+        """What is waiting, at most `max_batch`; None when it is time to stop."""
+        try:
+            first = self._queue.get(timeout=self._idle_seconds)
+        except queue.Empty:
+            with self._lock:
+                # Give up the thread slot first, then look again: a row queued before this
+                # point is seen here, one queued after it finds no writer and starts one.
+                me, self._thread = self._thread, None
+                if self._queue.empty():
+                    return None
+                self._thread = me
+            first = self._queue.get()
+        if first is _STOP:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)  # after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _write(self, connection: Connection | None, batch: list[_Pending]) -> Connection | None:
+        unique: dict[str, NewEvent] = {}
+        for pending in batch:
+            unique.setdefault(pending.event.id, pending.event)
+        try:
+            connection = connection or self._engine.connect()
+            stored = store_many(connection, list(unique.values()))
+        except Exception as exc:
+            _discard(connection)
+            connection = None
+            if len(unique) > 1 and not _unreachable(exc):
+                # One bad row must not refuse the others: write them one by one.
+                return self._write_each(batch)
+            self._answer(batch, exc)
+            return connection
+        self.batches += 1
+        if self._on_stored is not None and any(unique[i].state == "pending" for i in stored):
+            self._on_stored()
+        self._answer(batch, stored)
+        return connection
+
+    def _write_each(self, batch: list[_Pending]) -> Connection | None:
+        connection: Connection | None = None
+        for pending in batch:
+            connection = self._write(connection, [pending])
+        return connection
+
+    def _answer(self, batch: list[_Pending], outcome: set[str] | BaseException) -> None:
+        """Wake the waiting requests: one call into each event loop per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], Any]]] = {}
+        claimed: set[str] = set()
+        for pending in batch:
+            if isinstance(outcome, BaseException):
+                result: Any = outcome
+            else:
+                # The first request for an id stored it; any other in the batch is a duplicate.
+                result = pending.event.id in outcome and pending.event.id not in claimed
+                claimed.add(pending.event.id)
+            by_loop.setdefault(pending.loop, []).append((pending.future, result))
+        for loop, results in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, results)
+
+    def _fail_waiting(self, exc: BaseException) -> None:
+        waiting: list[_Pending] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                waiting.append(item)
+        if waiting:
+            self._answer(waiting, exc)
+
+
+def _resolve(results: Iterable[tuple[asyncio.Future[bool], Any]]) -> None:
+    for future, result in results:
+        if future.done():  # the request was cancelled (the client went away)
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database, not a row, is the problem: retrying row by row would only wait longer."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _discard(connection: Connection | None) -> None:
+    if connection is not None:
+        try:
+            connection.close()
+        except SQLAlchemyError:
+            log.debug("closing a failed inbox connection failed too", exc_info=True)
+    return None
