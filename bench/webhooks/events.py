@@ -71,7 +71,7 @@ def one_user(sim_url: str, prices: dict[str, str], n: int, seed: int) -> None:
         roll = rng.random()
         if roll < 0.30:
             item = sub["items"].data[0]
-            target = "pro_month" if plan != "pro_month" else "pro_month"
+            target = "pro_month"  # an upgrade to Pro, or one more seat for those on Pro
             client.v1.subscriptions.update(
                 sub.id,
                 params={

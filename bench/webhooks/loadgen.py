@@ -112,7 +112,9 @@ class Target:
         self.secret = secret.encode()
         self.prefix = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n".encode()
-            + b"User-Agent: " + USER_AGENT + b"\r\n"
+            + b"User-Agent: "
+            + USER_AGENT
+            + b"\r\n"
             + b"Accept: */*; q=0.5, application/xml\r\nCache-Control: no-cache\r\n"
             + b"Content-Type: application/json; charset=utf-8\r\n"
         )
@@ -122,8 +124,14 @@ class Target:
         digest = hmac.new(self.secret, t + b"." + body, hashlib.sha256).hexdigest().encode()
         return (
             self.prefix
-            + b"Stripe-Signature: t=" + t + b",v1=" + digest + b"\r\n"
-            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+            + b"Stripe-Signature: t="
+            + t
+            + b",v1="
+            + digest
+            + b"\r\n"
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
         )
 
 
@@ -134,14 +142,21 @@ async def deliver(target: Target, conn: Connection, body: bytes) -> int:
             return await asyncio.wait_for(conn.post(target.head(body), body), TIMEOUT)
         except StaleConnection:
             continue  # once more on a new socket, as HTTP clients do for a stale keep-alive
-        except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             conn.close()
             return 0
     return 0
 
 
-async def closed_loop(target: Target, bodies: list[bytes], ids: list[str], concurrency: int,
-                      duration: float | None, min_count: int, max_duration: float) -> dict:
+async def closed_loop(
+    target: Target,
+    bodies: list[bytes],
+    ids: list[str],
+    concurrency: int,
+    duration: float | None,
+    min_count: int,
+    max_duration: float,
+) -> dict:
     """Until the events run out, or `duration` has passed and `min_count` events went out
     (a slow server still gets enough requests to measure), or `max_duration` has passed."""
     results: list[tuple[str, int, float, float]] = []  # id, status, sent (wall), latency
@@ -171,8 +186,7 @@ async def closed_loop(target: Target, bodies: list[bytes], ids: list[str], concu
     return {"elapsed": elapsed, "results": results}
 
 
-async def open_loop(target: Target, bodies: list[bytes], ids: list[str], rate: float,
-                    max_connections: int) -> dict:
+async def open_loop(target: Target, bodies: list[bytes], ids: list[str], rate: float, max_connections: int) -> dict:
     results: list[tuple[str, int, float, float]] = []
     idle: list[Connection] = []
     opened = 0
@@ -245,8 +259,8 @@ def main() -> None:
     args = parser.parse_args()
 
     lines = args.events.read_bytes().splitlines()
-    warm = lines[args.first:args.first + args.warmup]
-    chosen = lines[args.first + args.warmup:args.first + args.warmup + args.count]
+    warm = lines[args.first : args.first + args.warmup]
+    chosen = lines[args.first + args.warmup : args.first + args.warmup + args.count]
     ids = [json.loads(b)["id"] for b in chosen]
     target = Target(args.url, args.secret)
 
@@ -262,8 +276,9 @@ def main() -> None:
         if args.rate:
             out = await open_loop(target, chosen, ids, args.rate, args.max_connections)
         else:
-            out = await closed_loop(target, chosen, ids, args.concurrency or 1, args.duration,
-                                    args.min_count, args.max_duration)
+            out = await closed_loop(
+                target, chosen, ids, args.concurrency or 1, args.duration, args.min_count, args.max_duration
+            )
         out["warmup_statuses"] = warm_statuses
         return out
 

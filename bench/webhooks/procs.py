@@ -29,18 +29,30 @@ class Server:
 
     live: list[Server] = []
 
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, log: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        log: Path,
+        port: int | None = None,
+    ) -> None:
         self.name = name
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        self._log = open(log, "ab")
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         full_env = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen(
             [a.replace("{port}", str(self.port)) for a in argv],
-            cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=cwd,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         Server.live.append(self)
 
@@ -158,7 +170,7 @@ def postgres_reachable() -> str | None:
         with psycopg.connect(PG_ADMIN, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
         return None
-    except Exception as exc:  # noqa: BLE001 - the reason is reported as is
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
 

@@ -81,24 +81,49 @@ def main() -> None:
         pool = event_source.generate(sim.url, args.events, log=lambda *_: None)
         events_path = work / "events.jsonl"
         event_source.save(pool, events_path)
-        ctx = Context(run_id=f"prof{int(time.time()) % 100000}", work=work, python=sys.executable, paywire_src=src,
-                      sim_url=sim.url, api_key=event_source.KEY, webhook_secret=run.webhook_secret(sim.url), sim=sim)
+        ctx = Context(
+            run_id=f"prof{int(time.time()) % 100000}",
+            work=work,
+            python=sys.executable,
+            paywire_src=src,
+            sim_url=sim.url,
+            api_key=event_source.KEY,
+            webhook_secret=run.webhook_secret(sim.url),
+            sim=sim,
+        )
         target = Paywire(ctx, args.db)
         target.prepare()
         running = target.start(with_worker=not args.no_worker)
         mode = "receiver" if args.no_worker else "full"
         raw = work / "stacks.txt"
-        spy_proc = subprocess.Popen([str(spy), "record", "--pid", str(running.server.proc.pid), "--format", "raw",
-                                     "--rate", "250", "--duration", str(int(args.seconds)), "--output", str(raw),
-                                     *(["--gil"] if args.gil else [])],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy_proc = subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(running.server.proc.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(int(args.seconds)),
+                "--output",
+                str(raw),
+                *(["--gil"] if args.gil else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         load = ["--count", str(len(pool)), "--duration", str(args.seconds)]
         load += ["--rate", str(args.rate)] if args.rate else ["--concurrency", str(args.concurrency)]
         out = run.run_loadgen(ctx, running, events_path, load, work / "lg.json")
         ok = sum(1 for r in out["results"] if 200 <= r[1] < 300)
         spy_proc.wait(timeout=args.seconds + 60)
-        print(f"paywire {commit} on {args.db}, {mode}: {ok} acked in {out['elapsed']:.1f} s "
-              f"({ok / out['elapsed']:.0f}/s), server CPU {running.server.cpu_seconds():.1f} s")
+        print(
+            f"paywire {commit} on {args.db}, {mode}: {ok} acked in {out['elapsed']:.1f} s "
+            f"({ok / out['elapsed']:.0f}/s), server CPU {running.server.cpu_seconds():.1f} s"
+        )
         if raw.exists():
             (HERE / "results").mkdir(exist_ok=True)
             keep = HERE / "results" / f"profile-{args.db}-{mode}.txt"

@@ -19,7 +19,7 @@ def fmt(value: Any, digits: int = 0, unit: str = "") -> str:
 
 
 def phase_line(row: dict[str, Any]) -> str:
-    what = (f"{row['value']:>3g} conn" if row["kind"] == "concurrency" else f"{row['value']:>4g}/s")
+    what = f"{row['value']:>3g} conn" if row["kind"] == "concurrency" else f"{row['value']:>4g}/s"
     bad = {k: v for k, v in row["statuses"].items() if not k.startswith("2")}
     parts = [
         f"{what}: {row['ok']}/{row['sent']} acked",
@@ -102,12 +102,18 @@ def markdown(result: dict[str, Any]) -> str:
         cells = []
         for c in conc:
             r = s["sweep"].get(c)
-            cells.append(fmt(r["ack_per_s"]) + ("" if r is None or r["ok"] == r["sent"] else f" ({r['sent'] - r['ok']} failed)")
-                         if r else "—")
+            cells.append(
+                fmt(r["ack_per_s"]) + ("" if r is None or r["ok"] == r["sent"] else f" ({r['sent'] - r['ok']} failed)")
+                if r
+                else "—"
+            )
         best_row = max(s["sweep"].values(), key=lambda r: r["ack_per_s"], default=None)
-        lines.append(f"| {target} | {DB_SHORT[db]} | " + " | ".join(cells)
-                     + f" | **{fmt(s['best_ack'])}** | {fmt(best_row['ack_p99_ms'], 1) if best_row else 'n/a'}"
-                     f" | {fmt(s['cpu_ms'], 2)} |")
+        lines.append(
+            f"| {target} | {DB_SHORT[db]} | "
+            + " | ".join(cells)
+            + f" | **{fmt(s['best_ack'])}** | {fmt(best_row['ack_p99_ms'], 1) if best_row else 'n/a'}"
+            f" | {fmt(s['cpu_ms'], 2)} |"
+        )
 
     lines += ["", "## Acknowledgement latency at fixed offered rates (open loop, ms from the due time)", ""]
     header = "| target | db | " + " | ".join(f"{r:g}/s p50 / p99" for r in rates) + " |"
@@ -126,8 +132,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {target} | {DB_SHORT[db]} | " + " | ".join(cells) + " |")
 
     lines += ["", "## Event → mirror convergence (ms from the due time until the mirror reflects it)", ""]
-    header = ("| target | db | " + " | ".join(f"{r:g}/s p50 / p99" for r in rates)
-              + f" | events/s to a converged mirror ({max(conc)} conn; inline: best level) |")
+    header = (
+        "| target | db | "
+        + " | ".join(f"{r:g}/s p50 / p99" for r in rates)
+        + f" | events/s to a converged mirror ({max(conc)} conn; inline: best level) |"
+    )
     lines += [header, "|" + "---|" * (len(rates) + 3)]
     for (target, db), s in summ.items():
         cells = []
@@ -149,8 +158,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {target} | {DB_SHORT[db]} | {fmt(s['rss'], 0)} |")
 
     lines += ["", "## Ratios", ""]
-    lines += ["| ratio | db | acked events/s | ack p99 at top rate | converged events/s | conv p99 at top rate | peak RSS |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| ratio | db | acked events/s | ack p99 at top rate | converged events/s | conv p99 at top rate | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
     top_rate = max(rates) if rates else None
     pairs = (("paywire", "floor"), ("paywire", "djstripe"), ("paywire-receiver", "floor"))
     for db in ("postgresql", "sqlite"):
@@ -165,7 +176,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {ratio(pr and pr['ack_p99_ms'], orr and orr['ack_p99_ms'])} "
                 f"| {ratio(pw['converged_per_s'], o['converged_per_s'])} "
                 f"| {ratio(pr and pr.get('conv_p99_ms'), orr and orr.get('conv_p99_ms'))} "
-                f"| {ratio(pw['rss'], o['rss'])} |")
+                f"| {ratio(pw['rss'], o['rss'])} |"
+            )
 
     lines += ["", "## Issue 5's targets (informative; nothing is asserted)", ""]
     for db in ("postgresql", "sqlite"):
@@ -177,18 +189,37 @@ def markdown(result: dict[str, Any]) -> str:
         r500 = pw["rates"].get(500.0)
         checks = []
         if fl and pw["best_ack"] is not None and fl["best_ack"]:
-            checks.append(("acked events/s ≥ 0.8 × floor", pw["best_ack"] >= 0.8 * fl["best_ack"],
-                           f"{pw['best_ack'] / fl['best_ack']:.2f} × floor"))
+            checks.append(
+                (
+                    "acked events/s ≥ 0.8 × floor",
+                    pw["best_ack"] >= 0.8 * fl["best_ack"],
+                    f"{pw['best_ack'] / fl['best_ack']:.2f} × floor",
+                )
+            )
         if r500:
-            checks.append(("ack p99 ≤ 50 ms at 500 events/s", (r500["ack_p99_ms"] or math.inf) <= 50
-                           and r500["ok"] == r500["sent"], f"{fmt(r500['ack_p99_ms'], 1)} ms"))
+            checks.append(
+                (
+                    "ack p99 ≤ 50 ms at 500 events/s",
+                    (r500["ack_p99_ms"] or math.inf) <= 50 and r500["ok"] == r500["sent"],
+                    f"{fmt(r500['ack_p99_ms'], 1)} ms",
+                )
+            )
             if r500.get("conv_p99_ms") is not None:
-                checks.append(("convergence p99 ≤ 1 s at 500 events/s", r500["conv_p99_ms"] <= 1000,
-                               f"{fmt(r500['conv_p99_ms'], 0)} ms"))
+                checks.append(
+                    (
+                        "convergence p99 ≤ 1 s at 500 events/s",
+                        r500["conv_p99_ms"] <= 1000,
+                        f"{fmt(r500['conv_p99_ms'], 0)} ms",
+                    )
+                )
         if dj and pw["converged_per_s"] and dj["converged_per_s"]:
-            checks.append(("≥ 10 × dj-stripe's events/s to a converged mirror",
-                           pw["converged_per_s"] >= 10 * dj["converged_per_s"],
-                           f"{pw['converged_per_s'] / dj['converged_per_s']:.1f} ×"))
+            checks.append(
+                (
+                    "≥ 10 × dj-stripe's events/s to a converged mirror",
+                    pw["converged_per_s"] >= 10 * dj["converged_per_s"],
+                    f"{pw['converged_per_s'] / dj['converged_per_s']:.1f} ×",
+                )
+            )
         for text, met, value in checks:
             lines.append(f"- {DB_SHORT[db]}: {text}: **{'met' if met else 'not met'}** ({value})")
 
@@ -214,8 +245,10 @@ def markdown(result: dict[str, Any]) -> str:
         pg = row.get("pg")
         if pg and row.get("stored"):
             # Counted over the whole phase (warm-up, the worker, the bench's own queries).
-            extra.append(f"PostgreSQL sessions opened {pg['sessions']}, commits {pg['commits']} "
-                         f"({pg['commits'] / row['stored']:.1f} per stored event)")
+            extra.append(
+                f"PostgreSQL sessions opened {pg['sessions']}, commits {pg['commits']} "
+                f"({pg['commits'] / row['stored']:.1f} per stored event)"
+            )
         extra.append(f"stripesim CPU {fmt(row.get('stripesim_cpu_ms_per_event'), 2)} ms/event")
         extra.append(f"load {row.get('load_average')}")
         what = f"{row['value']:g} conn" if row["kind"] == "concurrency" else f"{row['value']:g}/s"

@@ -64,8 +64,9 @@ def percentile(values: list[float], q: float) -> float | None:
 def snapshot_source(work: Path, mode: str) -> tuple[Path, str]:
     """The source paywire and stripesim run from: the committed HEAD (default) or the
     working tree as it is."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     if mode == "worktree":
         return ROOT / "src", f"{commit}+worktree"
     dest = work / "src-head"
@@ -76,17 +77,32 @@ def snapshot_source(work: Path, mode: str) -> tuple[Path, str]:
 
 
 def start_stripesim(work: Path, src: Path) -> Server:
-    sim = Server("stripesim", [sys.executable, "-m", "stripesim.cli", "--port", "{port}"],
-                 env={"PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}, log=work / "stripesim.log")
+    sim = Server(
+        "stripesim",
+        [sys.executable, "-m", "stripesim.cli", "--port", "{port}"],
+        env={"PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"},
+        log=work / "stripesim.log",
+    )
     sim.wait_ready("/_sim/health")
     return sim
 
 
 def push_catalog(sim_url: str, src: Path, work: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(src), "STRIPE_SECRET_KEY": event_source.KEY,
-           "STRIPE_API_BASE": sim_url, "DATABASE_URL": f"sqlite:///{work / 'catalog.sqlite3'}"}
-    out = subprocess.run([sys.executable, "-m", "paywire.cli.main", "catalog", "push"], env=env, cwd=work,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "STRIPE_SECRET_KEY": event_source.KEY,
+        "STRIPE_API_BASE": sim_url,
+        "DATABASE_URL": f"sqlite:///{work / 'catalog.sqlite3'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "paywire.cli.main", "catalog", "push"],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"paywire catalog push failed:\n{out.stdout}\n{out.stderr}")
 
@@ -120,10 +136,13 @@ def verification_costs(events_path: Path, secret: str, n: int = 300) -> dict[str
     client = stripe.StripeClient(event_source.KEY)
     ways = {
         "stripe.WebhookSignature.verify_header + json.loads": lambda b, h: (
-            stripe.WebhookSignature.verify_header(b.decode(), h, secret, 300), json.loads(b)),
+            stripe.WebhookSignature.verify_header(b.decode(), h, secret, 300),
+            json.loads(b),
+        ),
         "stripe.Webhook.construct_event": lambda b, h: stripe.Webhook.construct_event(b, h, secret),
         "stripe.Webhook.construct_event + to_dict()": lambda b, h: stripe.Webhook.construct_event(
-            b, h, secret).to_dict(),
+            b, h, secret
+        ).to_dict(),
         "StripeClient.construct_event": lambda b, h: client.construct_event(b, h, secret),
     }
     out = {}
@@ -137,8 +156,19 @@ def verification_costs(events_path: Path, secret: str, n: int = 300) -> dict[str
 
 # ----- one phase -------------------------------------------------------------------------------
 def run_loadgen(ctx: Context, running: Running, events_path: Path, args: list[str], out: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", running.url, "--secret", running.secret,
-           "--events", str(events_path), "--out", str(out), *args]
+    cmd = [
+        sys.executable,
+        str(HERE / "loadgen.py"),
+        "--url",
+        running.url,
+        "--secret",
+        running.secret,
+        "--events",
+        str(events_path),
+        "--out",
+        str(out),
+        *args,
+    ]
     subprocess.run(cmd, check=True, timeout=1800)
     return json.loads(out.read_text())
 
@@ -150,22 +180,31 @@ def wait_drained(target: Target, running: Running, expected: int, timeout: float
         try:
             if target.waiting(running) == 0 and (target.stored(running) or 0) >= expected:
                 break
-        except Exception:  # noqa: BLE001 - SQLite busy for a moment: look again
+        except Exception:
             pass
         time.sleep(0.2)
     return time.monotonic() - started
 
 
-def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[str, Any], opts: Any,
-                  stripe_statuses: dict[str, str]) -> dict[str, Any]:
+def measure_phase(
+    target: Target, ctx: Context, events_path: Path, phase: dict[str, Any], opts: Any, stripe_statuses: dict[str, str]
+) -> dict[str, Any]:
     running = target.start()
     sim_cpu0 = ctx.sim.cpu_seconds() if ctx.sim else 0.0
     try:
         cpu0 = running.server.cpu_seconds()
         args = ["--count", str(phase["count"]), "--warmup", str(opts.warmup)]
         if phase["kind"] == "concurrency":
-            args += ["--concurrency", str(phase["value"]), "--duration", str(opts.sweep_seconds),
-                     "--min-count", str(opts.sweep_min_events), "--max-duration", str(opts.sweep_max_seconds)]
+            args += [
+                "--concurrency",
+                str(phase["value"]),
+                "--duration",
+                str(opts.sweep_seconds),
+                "--min-count",
+                str(opts.sweep_min_events),
+                "--max-duration",
+                str(opts.sweep_max_seconds),
+            ]
         else:
             args += ["--rate", str(phase["value"])]
         out = run_loadgen(ctx, running, events_path, args, ctx.work / f"lg-{target.name}-{target.db}.json")
@@ -208,24 +247,31 @@ def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[s
                     last_done = done if last_done is None else max(last_done, done)
             unconverged = len(measured) - len(conv)
             padded = conv + [math.inf] * unconverged
-            row.update({
-                "states": state_counts,
-                "converged": len(conv),
-                "conv_p50_ms": percentile(padded, 0.50),
-                "conv_p99_ms": percentile(padded, 0.99),
-                "conv_max_ms": max(padded) if padded else None,
-            })
+            row.update(
+                {
+                    "states": state_counts,
+                    "converged": len(conv),
+                    "conv_p50_ms": percentile(padded, 0.50),
+                    "conv_p99_ms": percentile(padded, 0.99),
+                    "conv_max_ms": max(padded) if padded else None,
+                }
+            )
             if measured and last_done is not None:
                 first_sent = min(measured.values())
                 row["converged_per_s"] = len(conv) / max(1e-9, last_done - first_sent)
             if isinstance(target, Paywire):
                 row["mirror"] = mirror_check(target.mirror_statuses(running), stripe_statuses)
                 row["mirror_rows"] = target.mirror_counts(running)
-            row["server_cpu_ms_per_event_total"] = (
-                (running.server.cpu_seconds() - cpu0) / max(1, len(ok)) * 1000)
+            row["server_cpu_ms_per_event_total"] = (running.server.cpu_seconds() - cpu0) / max(1, len(ok)) * 1000
         elif target.converges_inline:
-            row.update({"converged": len(ok), "conv_p50_ms": row["ack_p50_ms"], "conv_p99_ms": row["ack_p99_ms"],
-                        "converged_per_s": row["ack_per_s"]})
+            row.update(
+                {
+                    "converged": len(ok),
+                    "conv_p50_ms": row["ack_p50_ms"],
+                    "conv_p99_ms": row["ack_p99_ms"],
+                    "converged_per_s": row["ack_per_s"],
+                }
+            )
             if isinstance(target, DjStripe):
                 row["triggers"] = target.trigger_outcomes(running)
                 row["errors"] = target.errors(running)
@@ -234,7 +280,8 @@ def measure_phase(target: Target, ctx: Context, events_path: Path, phase: dict[s
                     row["mirror"] = mirror_check(target.mirror_statuses(running), stripe_statuses)
         row["stored"] = target.stored(running)
         row["stripesim_cpu_ms_per_event"] = (
-            ((ctx.sim.cpu_seconds() if ctx.sim else 0.0) - sim_cpu0) / max(1, len(ok)) * 1000)
+            ((ctx.sim.cpu_seconds() if ctx.sim else 0.0) - sim_cpu0) / max(1, len(ok)) * 1000
+        )
         row["peak_rss_mb"] = running.server.peak_rss_mb()
         row["load_average"] = load_average()
         # PostgreSQL counts a backend's transactions when it flushes its statistics (at the
@@ -268,8 +315,11 @@ def phases_for(opts: Any, pool: int) -> list[dict[str, Any]]:
 def parse_args(argv: list[str] | None = None) -> Any:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a small run for a smoke check (< 2 minutes)")
-    p.add_argument("--targets", default="floor,paywire,paywire-receiver,djstripe",
-                   help="paywire-receiver is `paywire serve --no-worker`: the receiver alone")
+    p.add_argument(
+        "--targets",
+        help="default floor,paywire,paywire-receiver,djstripe (quick: without paywire-receiver, the "
+        "diagnostic `paywire serve --no-worker`)",
+    )
     p.add_argument("--db", default="postgresql,sqlite")
     p.add_argument("--events", type=int, help="events generated in stripesim (default 6000; quick 600)")
     p.add_argument("--concurrency", help="closed-loop levels (default 1,8,32,64; quick 8,64)")
@@ -280,8 +330,12 @@ def parse_args(argv: list[str] | None = None) -> Any:
     p.add_argument("--rate-seconds", type=float, help="length of each offered-rate phase (default 10; quick 1)")
     p.add_argument("--drain-timeout", type=float, help="wait for paywire's worker (default 180 s; quick 30)")
     p.add_argument("--djstripe-workers", type=int, default=5, help="gunicorn sync workers (2 x cores + 1)")
-    p.add_argument("--paywire-source", choices=("head", "worktree"), default="head",
-                   help="run paywire/stripesim from the committed HEAD (default) or the working tree")
+    p.add_argument(
+        "--paywire-source",
+        choices=("head", "worktree"),
+        default="head",
+        help="run paywire/stripesim from the committed HEAD (default) or the working tree",
+    )
     p.add_argument("--no-save", action="store_true", help="print only; write nothing to results/")
     opts = p.parse_args(argv)
     q = opts.quick
@@ -290,10 +344,11 @@ def parse_args(argv: list[str] | None = None) -> Any:
     opts.rates = [float(x) for x in (opts.rates or ("200,500" if q else "50,200,500")).split(",")]
     opts.sweep_seconds = opts.sweep_seconds or (2.0 if q else 6.0)
     opts.rate_seconds = opts.rate_seconds or (1.0 if q else 10.0)
-    opts.sweep_min_events = opts.sweep_min_events or (100 if q else 400)
+    opts.sweep_min_events = opts.sweep_min_events or (60 if q else 400)
     opts.sweep_max_seconds = opts.sweep_max_seconds or (10.0 if q else 40.0)
     opts.drain_timeout = opts.drain_timeout or (30.0 if q else 180.0)
     opts.warmup = min(100, opts.events // 10)
+    opts.targets = opts.targets or ("floor,paywire,djstripe" if q else "floor,paywire,paywire-receiver,djstripe")
     opts.targets = [t.strip() for t in opts.targets.split(",") if t.strip()]
     opts.db = [d.strip() for d in opts.db.split(",") if d.strip()]
     for t in opts.targets:
@@ -333,9 +388,18 @@ def main(argv: list[str] | None = None) -> int:
         event_source.save(pool, events_path)
         stripe_statuses = stripe_subscription_statuses(sim.url)
         secret = webhook_secret(sim.url)
-        ctx = Context(run_id=run_id, work=work, python=sys.executable, paywire_src=src, sim_url=sim.url,
-                      api_key=event_source.KEY, webhook_secret=secret, djstripe_workers=opts.djstripe_workers,
-                      log=log, sim=sim)
+        ctx = Context(
+            run_id=run_id,
+            work=work,
+            python=sys.executable,
+            paywire_src=src,
+            sim_url=sim.url,
+            api_key=event_source.KEY,
+            webhook_secret=secret,
+            djstripe_workers=opts.djstripe_workers,
+            log=log,
+            sim=sim,
+        )
         costs = verification_costs(events_path, secret)
         phases = phases_for(opts, len(pool))
         rows: list[dict[str, Any]] = []
@@ -347,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                     target = TARGETS[name](ctx, db)
                     log(f"\n{target.label}: preparing the template database …")
                     target.prepare()
-                except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+                except Exception as exc:
                     log(f"{name}/{db}: cannot be measured: {exc}")
                     notes.append(f"{name}/{db} not measured: {str(exc)[:2000]}")
                     continue
@@ -356,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                         what = f"{phase['value']:g} {'connections' if phase['kind'] == 'concurrency' else 'events/s'}"
                         try:
                             row = measure_phase(target, ctx, events_path, phase, opts, stripe_statuses)
-                        except Exception as exc:  # noqa: BLE001
+                        except Exception as exc:
                             log(f"  {target.label} {what}: failed: {exc}")
                             notes.append(f"{target.label} {what} failed: {str(exc)[:2000]}")
                             continue
@@ -373,9 +437,12 @@ def main(argv: list[str] | None = None) -> int:
             "paywire_commit": commit,
             "paywire_source": opts.paywire_source,
             "options": {k: v for k, v in vars(opts).items()},
-            "events": {"count": len(pool), "types": dict(event_source.type_counts(pool).most_common()),
-                       "mean_bytes": sum(len(json.dumps(e)) for e in pool) / max(1, len(pool)),
-                       "generation_s": generation_s},
+            "events": {
+                "count": len(pool),
+                "types": dict(event_source.type_counts(pool).most_common()),
+                "mean_bytes": sum(len(json.dumps(e)) for e in pool) / max(1, len(pool)),
+                "generation_s": generation_s,
+            },
             "verification_ms_per_event": costs,
             "rows": rows,
             "notes": notes,
@@ -405,8 +472,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "kernel": platform.release(), "load_average_at_start": load_average()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_average_at_start": load_average(),
+    }
 
 
 if __name__ == "__main__":

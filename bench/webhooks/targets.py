@@ -8,6 +8,7 @@ left by another and every phase replays the same events from the start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -132,9 +133,11 @@ class Target:
         opened (connection churn) and transactions committed."""
         if self.db != "postgresql":
             return None
-        rows = _query(self, "postgres",
-                      "SELECT sessions, xact_commit, xact_rollback FROM pg_stat_database "
-                      f"WHERE datname = '{running.database}'")
+        rows = _query(
+            self,
+            "postgres",
+            f"SELECT sessions, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = '{running.database}'",
+        )
         if not rows:
             return None
         sessions, commits, rollbacks = rows[0]
@@ -166,9 +169,18 @@ class Floor(Target):
         database = self.clone()
         server = Server(
             self.label,
-            [self.ctx.python, str(HERE / "floor_app.py"), "--port", "{port}",
-             "--database", self.url_of(database), "--secret", self.ctx.webhook_secret],
-            env=pythonpath_env(self.ctx), log=self.ctx.work / f"{self.name}-{self.db}.log",
+            [
+                self.ctx.python,
+                str(HERE / "floor_app.py"),
+                "--port",
+                "{port}",
+                "--database",
+                self.url_of(database),
+                "--secret",
+                self.ctx.webhook_secret,
+            ],
+            env=pythonpath_env(self.ctx),
+            log=self.ctx.work / f"{self.name}-{self.db}.log",
         )
         server.wait_ready("/healthz")
         return Running(server, server.url + "/webhooks/stripe", self.ctx.webhook_secret, database)
@@ -213,8 +225,14 @@ class Paywire(Target):
             self.template = Databases.create(self._db_name("tpl"))
         else:
             self.template = str(self.ctx.work / "paywire-template.sqlite3")
-        out = subprocess.run(self.cli("migrate"), env={**os.environ, **self.env(self.template)},
-                             cwd=self.ctx.work, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            self.cli("migrate"),
+            env={**os.environ, **self.env(self.template)},
+            cwd=self.ctx.work,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"paywire migrate failed:\n{out.stdout}\n{out.stderr}")
         if self.db == "sqlite":
@@ -225,7 +243,10 @@ class Paywire(Target):
         database = self.clone()
         extra = [] if with_worker else ["--no-worker"]
         server = Server(
-            self.label, self.cli("serve", "--port", "{port}", *extra), env=self.env(database), cwd=self.ctx.work,
+            self.label,
+            self.cli("serve", "--port", "{port}", *extra),
+            env=self.env(database),
+            cwd=self.ctx.work,
             log=self.ctx.work / f"{self.name}-{self.db}.log",
         )
         server.wait_ready("/readyz")
@@ -235,8 +256,11 @@ class Paywire(Target):
         return int(_query(self, running.database, "SELECT count(*) FROM webhook_events")[0][0])
 
     def waiting(self, running: Running) -> int:
-        rows = _query(self, running.database,
-                      "SELECT count(*) FROM webhook_events WHERE state IN ('pending', 'processing', 'failed')")
+        rows = _query(
+            self,
+            running.database,
+            "SELECT count(*) FROM webhook_events WHERE state IN ('pending', 'processing', 'failed')",
+        )
         return int(rows[0][0])
 
     def inbox_states(self, running: Running) -> dict[str, tuple[str, float | None]]:
@@ -246,10 +270,8 @@ class Paywire(Target):
     def mirror_counts(self, running: Running) -> dict[str, int]:
         out = {}
         for table in ("subscriptions", "invoices", "orders", "customers"):
-            try:
+            with contextlib.suppress(Exception):  # a table the schema may not have
                 out[table] = int(_query(self, running.database, f"SELECT count(*) FROM {table}")[0][0])
-            except Exception:  # noqa: BLE001 - a table the schema may not have
-                pass
         return out
 
     def mirror_statuses(self, running: Running) -> dict[str, str]:
@@ -306,8 +328,14 @@ class DjStripe(Target):
         }
 
     def _manage(self, *args: str, database: str, timeout: float = 600) -> str:
-        out = subprocess.run([str(self.python), *args], cwd=DJSTRIPE_SITE, capture_output=True, text=True,
-                             env={**os.environ, **self.env(database)}, timeout=timeout)
+        out = subprocess.run(
+            [str(self.python), *args],
+            cwd=DJSTRIPE_SITE,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.env(database)},
+            timeout=timeout,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"dj-stripe {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
         return out.stdout
@@ -318,12 +346,31 @@ class DjStripe(Target):
         started = time.monotonic()
         if schema.exists():
             # A dump of a freshly migrated database (dj-stripe's ~150 migrations take a minute).
-            subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres",
-                            "-d", self.template, "-f", str(schema)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "psql",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    self.template,
+                    "-f",
+                    str(schema),
+                ],
+                check=True,
+                capture_output=True,
+            )
         else:
             self._manage("manage.py", "migrate", "-v0", database=self.template)
-            dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--no-owner", self.template],
-                                  capture_output=True, check=False)
+            dump = subprocess.run(
+                ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "--no-owner", self.template],
+                capture_output=True,
+                check=False,
+            )
             if dump.returncode == 0:
                 schema.write_bytes(dump.stdout)
         self.ctx.log(f"  dj-stripe schema ready in {time.monotonic() - started:.0f} s")
@@ -333,9 +380,25 @@ class DjStripe(Target):
         database = self.clone()
         server = Server(
             self.label,
-            [str(self.python), "-m", "gunicorn", "benchsite.wsgi", "--workers", str(self.ctx.djstripe_workers),
-             "--bind", "127.0.0.1:{port}", "--log-level", "warning", "--timeout", "60", "--backlog", "2048"],
-            env=self.env(database), cwd=DJSTRIPE_SITE, log=self.ctx.work / f"{self.name}-{self.db}.log",
+            [
+                str(self.python),
+                "-m",
+                "gunicorn",
+                "benchsite.wsgi",
+                "--workers",
+                str(self.ctx.djstripe_workers),
+                "--bind",
+                "127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "--timeout",
+                "60",
+                "--backlog",
+                "2048",
+            ],
+            env=self.env(database),
+            cwd=DJSTRIPE_SITE,
+            log=self.ctx.work / f"{self.name}-{self.db}.log",
         )
         server.wait_ready("/healthz")
         return Running(server, server.url + self.endpoint["path"], self.endpoint["secret"], database)
@@ -345,15 +408,19 @@ class DjStripe(Target):
         return int(rows[0][0])
 
     def trigger_outcomes(self, running: Running) -> dict[str, int]:
-        rows = _query(self, running.database,
-                      "SELECT valid, processed, count(*) FROM djstripe_webhookeventtrigger GROUP BY 1, 2")
+        rows = _query(
+            self, running.database, "SELECT valid, processed, count(*) FROM djstripe_webhookeventtrigger GROUP BY 1, 2"
+        )
         return {f"valid={v},processed={p}": int(n) for v, p, n in rows}
 
     def errors(self, running: Running, limit: int = 5) -> list[tuple[str, int]]:
-        rows = _query(self, running.database,
-                      "SELECT regexp_replace(exception, '^Request req_[A-Za-z0-9]+: ', ''), count(*) "
-                      "FROM djstripe_webhookeventtrigger WHERE exception <> '' "
-                      f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}")
+        rows = _query(
+            self,
+            running.database,
+            "SELECT regexp_replace(exception, '^Request req_[A-Za-z0-9]+: ', ''), count(*) "
+            "FROM djstripe_webhookeventtrigger WHERE exception <> '' "
+            f"GROUP BY 1 ORDER BY 2 DESC LIMIT {limit}",
+        )
         return [(str(e), int(n)) for e, n in rows]
 
     def mirror_statuses(self, running: Running) -> dict[str, str]:
@@ -362,9 +429,12 @@ class DjStripe(Target):
 
     def failed_types(self, running: Running) -> dict[str, int]:
         """Event types whose processing raised (dj-stripe answered 500), with counts."""
-        rows = _query(self, running.database,
-                      "SELECT body::json->>'type', count(*) FROM djstripe_webhookeventtrigger "
-                      "WHERE NOT processed GROUP BY 1 ORDER BY 2 DESC")
+        rows = _query(
+            self,
+            running.database,
+            "SELECT body::json->>'type', count(*) FROM djstripe_webhookeventtrigger "
+            "WHERE NOT processed GROUP BY 1 ORDER BY 2 DESC",
+        )
         return {str(t): int(n) for t, n in rows}
 
 

@@ -24,14 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
 from django.urls import reverse  # noqa: E402
 from djstripe import models  # noqa: E402
 from djstripe.settings import djstripe_settings  # noqa: E402
-
 
 ACCOUNT = {
     "id": "acct_1StripesimBench0",
