@@ -13,6 +13,7 @@ functions with the most samples, inclusive and own, and keeps the raw collapsed 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,7 @@ def main() -> None:
         target.finish()
     finally:
         cleanup()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
