@@ -186,6 +186,9 @@ def recover(since: str | None) -> None:
     except StripeError as exc:
         click.echo(f"paywire: recovery failed: {exc.message}; events stored so far are kept", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: events stored so far are kept (and the cursor moved as far as done)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     click.echo(f"recovered events created since {_when(report.since)} UTC: {report.summary()}")
     click.echo(f"kept cursor: {_when(report.cursor)} UTC" if report.cursor is not None else "kept cursor: none")
 

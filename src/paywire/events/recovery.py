@@ -54,6 +54,8 @@ CURSOR = "events.recovery"
 PAGE_SIZE = 100
 # A scan renews its lease after every window; a holder that died frees it after this long.
 LEASE_SECONDS = 300.0
+# A scheduled scan's list requests per round of the worker loop (it continues at the next).
+LISTS_PER_TICK = 10
 EVENTS_KEPT_SECONDS = 30 * 86400
 _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -92,6 +94,8 @@ class RecoveryReport:
     api_version_mismatch: int = 0
     list_calls: int = 0
     cursor: int | None = None  # the kept cursor after the scan
+    complete: bool = False  # False: stopped at its list budget, `scan` continues it
+    scan: Scan | None = None
 
     def summary(self) -> str:
         return (
@@ -161,6 +165,26 @@ def kept_cursor(sessions: sessionmaker[Session]) -> int | None:
         return row.stripe_time if row is not None else None
 
 
+@dataclass
+class Scan:
+    """A scan under way: everything created before `position` is done. `started` (local
+    time) is what the kept cursor becomes, less the overlap, once the scan is complete."""
+
+    since: int
+    position: int
+    started: int
+    covers_cursor: bool  # began at or before the kept cursor, so it may move it
+
+
+def start_scan(sessions: sessionmaker[Session], *, since: int | None, lookback: int) -> Scan:
+    """A scan from `since` (default: the kept cursor, or `lookback` seconds ago)."""
+    started = int(time.time())
+    stored = kept_cursor(sessions)
+    if since is None:
+        since = stored if stored is not None else started - lookback
+    return Scan(since=since, position=since, started=started, covers_cursor=stored is None or since <= stored)
+
+
 def recover_events(
     sessions: sessionmaker[Session],
     gateway: StripeGateway,
@@ -171,27 +195,27 @@ def recover_events(
     lookback: int,
     holder: str | None = None,
     page_size: int = PAGE_SIZE,
-    on_progress: Callable[[RecoveryReport], None] | None = None,
+    max_lists: int | None = None,
+    resume: Scan | None = None,
 ) -> RecoveryReport:
     """Store every event created since `since` (default: the kept cursor, or `lookback`
     seconds ago) that the inbox lacks, and move the kept cursor when this scan covered it.
-    `holder`: the lease this scan runs under (renewed as it goes)."""
-    started = int(time.time())
-    stored_cursor = kept_cursor(sessions)
-    if since is None:
-        since = stored_cursor if stored_cursor is not None else started - lookback
-    covers_cursor = stored_cursor is None or since <= stored_cursor
-    report = RecoveryReport(since=since, cursor=stored_cursor)
+    `holder`: the lease this scan runs under (renewed as it goes). `max_lists`: stop at the
+    first window boundary after that many list requests; the report's `scan` continues it
+    (`resume=`) and `complete` says whether anything is left."""
+    scan = resume or start_scan(sessions, since=since, lookback=lookback)
+    report = RecoveryReport(since=scan.since, cursor=kept_cursor(sessions), scan=scan)
 
     def count_call() -> None:
         report.list_calls += 1
 
-    for batch, window_end in events_oldest_first(gateway, since, now=started, page_size=page_size, on_list=count_call):
+    batches = events_oldest_first(gateway, scan.position, now=int(time.time()), page_size=page_size, on_list=count_call)
+    for batch, window_end in batches:
         new_rows = _store_missing(sessions, batch, report, expected_livemode=expected_livemode)
-        # Everything created before the window's end is stored now (the open end: before S).
-        reached = started if window_end is None else min(window_end, started)
+        # Everything created before the window's end is stored now (the open end: before the start).
+        reached = scan.started if window_end is None else min(window_end, scan.started)
         with sessions() as session:
-            if covers_cursor and cursors.advance_time(session, CURSOR, reached - overlap):
+            if scan.covers_cursor and cursors.advance_time(session, CURSOR, reached - overlap):
                 report.cursor = reached - overlap
             if holder is not None:
                 cursors.renew_lease(session, CURSOR, holder=holder, seconds=LEASE_SECONDS)
@@ -201,8 +225,12 @@ def recover_events(
         if new_rows:
             RECOVERY_EVENTS_STORED.inc(len(new_rows))
             INBOX_BELL.ring()
-        if on_progress is not None:
-            on_progress(report)
+        if window_end is None:
+            report.complete = True
+        else:
+            scan.position = window_end
+            if max_lists is not None and report.list_calls >= max_lists:
+                break
     report.cursor = kept_cursor(sessions)
     return report
 
@@ -242,8 +270,10 @@ def _store_missing(
 
 class ScheduledRecovery:
     """The worker's recovery schedule: `tick()` after each round of the loop. Cheap when not
-    due (a clock check; then one UPDATE every quarter interval). The first scan waits one
-    interval after start: deliveries of a fresh start arrive on their own."""
+    due (a clock check; then one UPDATE every quarter interval). A scan does at most
+    `lists_per_tick` list requests per tick and continues at the next one, so a long scan
+    (the first one, or after an outage) never holds up the worker's events for long. The
+    first scan waits one interval after start: deliveries of a fresh start arrive on their own."""
 
     def __init__(
         self,
@@ -253,27 +283,37 @@ class ScheduledRecovery:
         *,
         holder: str,
         clock: Callable[[], float] = time.monotonic,
+        page_size: int = PAGE_SIZE,
+        lists_per_tick: int = LISTS_PER_TICK,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.gateway = gateway
         self.holder = holder
         self.interval = settings.recovery_interval
+        self.page_size = page_size
+        self.lists_per_tick = lists_per_tick
         self._clock = clock
         self._check_every = min(self.interval, max(1.0, self.interval / 4))
         self._next_check = clock() + self.interval
+        self._scan: Scan | None = None  # a scan this worker holds the lease for, not finished
 
     def tick(self) -> RecoveryReport | None:
-        """Scan if due and no other process is scanning; never raises (a failed scan is
-        logged, counted and tried again at the next check)."""
-        if self.interval <= 0 or self._clock() < self._next_check:
+        """Scan (a part of a scan) if due and no other process is scanning. Never raises: a
+        failed scan is logged, counted and tried again at the next check."""
+        if self.interval <= 0:
+            return None
+        if self._scan is not None:
+            return self._continue()
+        if self._clock() < self._next_check:
             return None
         self._next_check = self._clock() + self._check_every
-        return self.run_if_due()
+        return self.run_if_due(lists=self.lists_per_tick)
 
-    def run_if_due(self) -> RecoveryReport | None:
-        """Scan now if the last complete scan (by any process) is older than the interval and
-        no other process is scanning."""
+    def run_if_due(self, *, lists: int | None = None) -> RecoveryReport | None:
+        """Start a scan now if the last complete scan (by any process) is older than the
+        interval and no other process is scanning; `lists`: this call's budget (None: the
+        whole scan)."""
         try:
             with self.sessions() as session:
                 due_before = utcnow() - timedelta(seconds=self.interval)
@@ -286,10 +326,23 @@ class ScheduledRecovery:
             return None
         if not taken:
             return None
-        return self._scan()
+        return self._run(None, lists)
 
-    def _scan(self) -> RecoveryReport | None:
-        scanned = False
+    def _continue(self) -> RecoveryReport | None:
+        try:
+            with self.sessions() as session:
+                kept = cursors.renew_lease(session, CURSOR, holder=self.holder, seconds=LEASE_SECONDS)
+                session.commit()
+        except Exception:
+            log.exception("recovery: could not renew the lease; the scan continues at the next check")
+            return None
+        if not kept:
+            log.warning("recovery: the lease ran out and was taken over; another worker scans")
+            self._scan = None
+            return None
+        return self._run(self._scan, self.lists_per_tick)
+
+    def _run(self, resume: Scan | None, lists: int | None) -> RecoveryReport | None:
         try:
             report = recover_events(
                 self.sessions,
@@ -299,19 +352,21 @@ class ScheduledRecovery:
                 overlap=self.settings.recovery_overlap,
                 lookback=self.settings.recovery_lookback,
                 holder=self.holder,
+                page_size=self.page_size,
+                max_lists=lists,
+                resume=resume,
             )
-            scanned = True
         except Exception:
             RECOVERY_RUNS.labels(outcome="failed").inc()
             log.exception("recovery: scan of /v1/events failed; trying again at the next check")
+            self._scan = None
+            self._release(scanned=False)
             return None
-        finally:
-            try:
-                with self.sessions() as session:
-                    cursors.release_lease(session, CURSOR, holder=self.holder, scanned=scanned)
-                    session.commit()
-            except Exception:
-                log.exception("recovery: could not release the lease (it runs out by itself)")
+        if not report.complete:
+            self._scan = report.scan  # the lease stays ours; the next tick continues
+            return report
+        self._scan = None
+        self._release(scanned=True)
         RECOVERY_RUNS.labels(outcome="completed").inc()
         log.log(
             logging.WARNING if report.stored else logging.INFO,
@@ -323,10 +378,18 @@ class ScheduledRecovery:
         )
         return report
 
+    def _release(self, *, scanned: bool) -> None:
+        try:
+            with self.sessions() as session:
+                cursors.release_lease(session, CURSOR, holder=self.holder, scanned=scanned)
+                session.commit()
+        except Exception:
+            log.exception("recovery: could not release the lease (it runs out by itself)")
+
 
 def run_scheduled_recovery(
     settings: Settings, sessions: sessionmaker[Session], gateway: StripeGateway, *, holder: str
 ) -> RecoveryReport | None:
-    """One scan now if the schedule says it is due and nobody else is scanning (for callers
-    with their own timer; the worker keeps a `ScheduledRecovery`)."""
+    """One whole scan now if the schedule says it is due and nobody else is scanning (for
+    callers with their own timer; the worker keeps a `ScheduledRecovery`)."""
     return ScheduledRecovery(settings, sessions, gateway, holder=holder).run_if_due()

@@ -250,3 +250,45 @@ def test_workers_racing_for_the_schedule_scan_once(
     scanned = [r for r in reports if r is not None]
     assert len(scanned) == 1
     assert scanned[0].stored >= 1
+
+
+def test_a_long_scheduled_scan_is_done_a_few_lists_per_tick_under_one_lease(
+    make_paywire_service: Callable[..., Service], sim: Sim, gateway: StripeGateway
+) -> None:
+    from paywire.events.recovery import ScheduledRecovery
+
+    service = make_paywire_service(with_worker=False, PAYWIRE_RECOVERY_INTERVAL="60")
+    client = sim.client()
+    lose_deliveries(sim)
+    with service.sessions() as session:
+        delivered = set(session.scalars(select(WebhookEvent.id)))
+    for n in range(12):
+        client.v1.customers.create(params={"email": f"tick{n}@example.com"})
+    in_stripe = {e.id for e in client.v1.events.list(params={"limit": 100}).data}
+    now = [0.0]
+    schedule = ScheduledRecovery(
+        service.settings, service.sessions, gateway, holder="w1", clock=lambda: now[0], page_size=5, lists_per_tick=2
+    )
+    other = ScheduledRecovery(service.settings, service.sessions, gateway, holder="w2")
+    assert schedule.tick() is None, "the first scan waits one interval"
+    now[0] = 61.0
+
+    reports = []
+    while not reports or not reports[-1].complete:
+        report = schedule.tick()
+        assert report is not None and len(reports) < 200
+        reports.append(report)
+        if not report.complete:
+            assert other.run_if_due() is None, "one scan at a time"
+            with service.sessions() as session:
+                row = session.get(Cursor, CURSOR)
+                assert row is not None and row.held_by == "w1" and row.scanned_at is None
+
+    assert len(reports) > 2
+    with service.sessions() as session:
+        stored = set(session.scalars(select(WebhookEvent.id)))
+        row = session.get(Cursor, CURSOR)
+        assert row is not None and row.held_by is None and row.scanned_at is not None
+    assert in_stripe <= stored
+    assert sum(r.stored for r in reports) == len(stored - delivered) >= 12
+    assert schedule.tick() is None, "not due again before the interval"
