@@ -3,10 +3,11 @@ compare one object with its mirror row, how to repair the row, and what to do wi
 Stripe's list did not show.
 
 Repairs go through the same writers the events worker uses: a subscription is re-read and
-written by `paywire.events.mirror.refresh_subscription` (the version rule: a read that
-started earlier never overwrites a newer one), an invoice is re-read and written whole as the
-invoice handler does, a customer's email and test clock are followed as `customer.updated`
-does. So `paywire sync` and the worker can run at once and still converge.
+written by `paywire.events.mirror.save_subscription` (the version rule: a read that started
+earlier never overwrites a newer one; and the outbox facts the change implies), an invoice
+is re-read and written whole as the invoice handler does, a customer's email and test clock
+are followed as `customer.updated` does. So `paywire sync` and the worker can run at once
+and still converge.
 
 A row the list did not show is never removed on that ground alone: it is retrieved, and only
 a 404 from Stripe makes it "not in Stripe". (An object created after the list passed its
@@ -133,9 +134,14 @@ class Subscriptions(Resource):
         if drift.kind == EXTRA:
             session.execute(delete(Subscription).where(Subscription.id == drift.object_id))
             return "removed"
-        note = mirror.refresh_subscription(ctx.handler_context(session), drift.object_id)
-        if "not found" in note:
+        version = mirror.read_version()
+        fresh = self.retrieve(ctx.gateway, drift.object_id)
+        if fresh is None:
             return "kept: gone from Stripe since it was listed"
+        mirror.save_subscription(ctx.handler_context(session), fresh, version)
+        row = subscriptions.find(session, drift.object_id)
+        if row is None or row.stripe_version != version:
+            return "kept: a newer read was written meanwhile"
         return "added" if drift.kind == MISSING else "updated"
 
     def retrieve(self, gateway: StripeGateway, object_id: str) -> dict[str, Any] | None:
