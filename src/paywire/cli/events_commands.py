@@ -209,7 +209,7 @@ def sync(dry_run: bool, only: tuple[str, ...], page_size: int, progress: bool | 
     """Compare the mirror with Stripe's customers, subscriptions and invoices, and repair it.
 
     Interrupted (Ctrl-C, an outage)? Run it again: it continues after the last checkpoint.
-    Exit status 1 with --dry-run when anything differs."""
+    Exit status 1 with --dry-run when anything would be repaired."""
     from paywire.catalog import load_catalog
     from paywire.reconcile.progress import ProgressBar
     from paywire.reconcile.resources import RESOURCES, SyncContext
@@ -250,10 +250,13 @@ def sync(dry_run: bool, only: tuple[str, ...], page_size: int, progress: bool | 
     for part in report.resources:
         click.echo(part.summary())
     drifted = len(report.drift)
+    # "kept" differences are reported, never changed by sync (a customer link), so they do
+    # not make a dry run fail forever.
+    to_repair = sum(1 for d in report.drift if not d.action.startswith("kept"))
     if dry_run:
-        click.echo(f"dry run: {drifted} difference(s), nothing changed")
-        sys.exit(1 if drifted else 0)
-    click.echo(f"mirror in line with Stripe ({drifted} difference(s) repaired or reported)")
+        click.echo(f"dry run: {drifted} difference(s), {to_repair} to repair; nothing changed")
+        sys.exit(1 if to_repair else 0)
+    click.echo(f"mirror in line with Stripe: {to_repair} difference(s) repaired, {drifted - to_repair} reported")
 
 
 def _interrupt(signum: int, frame: object) -> None:

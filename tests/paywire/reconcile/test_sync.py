@@ -99,7 +99,7 @@ def test_sync_reports_and_repairs_drift_while_the_worker_runs(paywire_service: S
     assert f"customer {customer_of_first}: email old@example.com → sync0@example.com [would update]" in out
     assert "customer cus_gone: not in Stripe [kept: the user's history still points at it]" in out
     assert "subscriptions: 4 checked, 4 drifted (2 different, 1 extra, 1 missing)" in out
-    assert "dry run: " in out and "nothing changed" in out
+    assert "dry run: 9 difference(s), 8 to repair; nothing changed" in out
     with service.sessions() as session:
         assert subscriptions.find(session, tampered).quantity == 9  # type: ignore[union-attr]
         assert subscriptions.find(session, bogus) is not None
@@ -126,6 +126,10 @@ def test_sync_reports_and_repairs_drift_while_the_worker_runs(paywire_service: S
     again = run_paywire(service, sim, "sync")
 
     assert again.returncode == 0
+    assert "mirror in line with Stripe: 0 difference(s) repaired, 1 reported" in again.stdout
+    assert "customer cus_gone: not in Stripe [kept: the user's history still points at it]" in again.stdout
+    dry_again = run_paywire(service, sim, "sync", "--dry-run")
+    assert dry_again.returncode == 0, "only a kept difference is left: nothing to repair"
     assert "subscriptions: 4 checked, 0 drifted" in again.stdout
     assert "invoices: 4 checked, 0 drifted" in again.stdout
 
