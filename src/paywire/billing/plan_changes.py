@@ -31,6 +31,8 @@ from paywire.stripe import StripeUnavailable
 from paywire.stripe import idempotency as keys
 
 INTERVAL_RANK = {"month": 0, "year": 1}
+# How long a preview's proration date may be confirmed with (seconds of the customer's time).
+PRORATION_DATE_MAX_AGE = 3600
 
 
 class ChangeKind(StrEnum):
@@ -231,13 +233,16 @@ def change_plan(
 
 def checked_proration_date(cur: CurrentSubscription, proration_date: int | None) -> int:
     """The moment prorations are computed at: the one a preview showed, if the user confirms
-    it within the current period, else now."""
+    it soon after (within the current period), else now. The date comes from the client, so it
+    is bounded: an older one would credit time already used on a change that starts a new
+    cycle (monthly → yearly), an amount chosen by the client."""
     if proration_date is None:
         return cur.now
     start, _ = cur.period
-    if not start <= proration_date <= cur.now:
+    if not max(start, cur.now - PRORATION_DATE_MAX_AGE) <= proration_date <= cur.now:
         raise InvalidChoice(
-            "proration_date must be a time in the current period, not in the future (use the preview's).",
+            "proration_date must be the preview's, confirmed within an hour and in the current period; "
+            "preview the change again.",
             field="proration_date",
         )
     return proration_date
