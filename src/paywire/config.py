@@ -98,11 +98,27 @@ class Settings(BaseSettings):
     )
     # The events worker (paywire.events.worker reads these).
     worker_enabled: bool = Field(True, validation_alias=_alias("PAYWIRE_WORKER_ENABLED"))
+    # Where `paywire serve` runs its worker: a child process (default: its CPU work never holds
+    # the receiver's GIL) at a lower CPU priority (nice), so webhooks are acknowledged first
+    # under a burst; or a thread of the server process (`thread`: one process, less memory).
+    worker_mode: str = Field("process", pattern="^(process|thread)$", validation_alias=_alias("PAYWIRE_WORKER_MODE"))
+    worker_nice: int = Field(10, ge=0, le=19, validation_alias=_alias("PAYWIRE_WORKER_NICE"))
     worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
     worker_lease_seconds: float = Field(300.0, gt=0, le=86400, validation_alias=_alias("PAYWIRE_WORKER_LEASE_SECONDS"))
     worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))
     worker_retry_cap: float = Field(3600.0, gt=0, le=7 * 86400, validation_alias=_alias("PAYWIRE_WORKER_RETRY_CAP"))
     worker_max_attempts: int = Field(15, ge=1, le=100, validation_alias=_alias("PAYWIRE_WORKER_MAX_ATTEMPTS"))
+    # Clocks of paywire's hosts agree within this (NTP); the worker skips a re-read only when
+    # the mirror's read started this much after the event was received (events.mirror).
+    worker_clock_skew: float = Field(0.5, ge=0, le=60, validation_alias=_alias("PAYWIRE_WORKER_CLOCK_SKEW"))
+    # Reactions (paywire.reactions): `log` writes emails to the log, `smtp` sends them.
+    email_backend: str = Field("log", pattern="^(log|smtp)$", validation_alias=_alias("PAYWIRE_EMAIL_BACKEND"))
+    smtp_host: str = Field("localhost", validation_alias=_alias("PAYWIRE_SMTP_HOST"))
+    smtp_port: int = Field(25, ge=1, le=65535, validation_alias=_alias("PAYWIRE_SMTP_PORT"))
+    smtp_sender: str = Field("billing@localhost", validation_alias=_alias("PAYWIRE_SMTP_SENDER"))
+    smtp_username: str | None = Field(None, validation_alias=_alias("PAYWIRE_SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_alias("PAYWIRE_SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(False, validation_alias=_alias("PAYWIRE_SMTP_STARTTLS"))
     # Recovery from /v1/events (paywire.events.recovery): how often the worker scans (0 = never),
     # how far back each scan reaches behind the kept cursor (late-visible events, 1 s ties),
     # and where the very first scan starts (Stripe retries a delivery for 3 days).

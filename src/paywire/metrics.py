@@ -46,6 +46,19 @@ WEBHOOK_PROCESSING_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 INBOX_DEPTH = Gauge("paywire_inbox_depth", "Inbox events waiting to be processed.")
+WEBHOOKS_COALESCED = Counter(
+    "paywire_webhooks_coalesced",
+    "Inbox events processed together with another event about the same object (one re-read for the group).",
+)
+WEBHOOK_REREADS_SKIPPED = Counter(
+    "paywire_webhook_rereads_skipped",
+    "Event groups needing no re-read: the mirror holds a read that started after they were received.",
+)
+OUTBOX_FACTS = Counter("paywire_outbox_facts", "Business facts added to the outbox (once per fact).", ["kind"])
+REACTIONS_DONE = Counter("paywire_reactions_done", "Reactions done and recorded, once per fact.", ["kind", "reaction"])
+REACTIONS_FAILED = Counter("paywire_reactions_failed", "Reaction attempts that failed (retried later).", ["kind"])
+OUTBOX_DEAD = Counter("paywire_outbox_dead", "Facts given up on after the retry bound.", ["kind"])
+OUTBOX_DEPTH = Gauge("paywire_outbox_depth", "Facts waiting for their reactions.")
 RECOVERY_RUNS = Counter(
     "paywire_recovery_runs",
     "Scans of Stripe's /v1/events for events the inbox lacks, by outcome (completed, failed).",

@@ -1,23 +1,37 @@
 """Running paywire: the HTTP service and the events worker, together or apart.
 
 The worker is the events pipeline's `paywire.events.worker.run_worker(settings,
-stop_event, ...)`: it runs until `stop_event` is set. `paywire serve` runs it in a thread next
-to the API; `paywire worker` runs it alone.
+stop_event, ...)`: it runs until `stop_event` is set. `paywire serve` runs it next to the
+API, by default in a child process (PAYWIRE_WORKER_MODE=process): re-reading objects and
+writing the mirror is CPU work that, in a thread, would hold the GIL the webhook receiver
+needs to acknowledge Stripe, and as a process it runs at a lower CPU priority
+(PAYWIRE_WORKER_NICE), so a burst of webhooks is acknowledged first and worked off with the
+CPU left over. The receiver wakes it through a Unix socket (`paywire.events.wakeup`).
+PAYWIRE_WORKER_MODE=thread keeps one process (less memory, slower acknowledgements while the
+worker is busy). `paywire worker` runs it alone.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from sqlalchemy import Engine
 
 from paywire.catalog import Catalog
-from paywire.config import ConfigError, Settings, require_service_settings
+from paywire.config import ConfigError, Settings, load_settings, require_service_settings
 from paywire.stripe import StripeGateway
 
 log = logging.getLogger("paywire.service")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Set by `paywire serve --workers N` for its server processes: where the worker listens.
+WAKEUP_ENV = "PAYWIRE_WORKER_WAKEUP"
 
 
 def start_worker_thread(
@@ -52,42 +66,192 @@ def require_migrated(settings: Settings) -> None:
         )
 
 
+def start_worker_process(settings: Settings, *, wakeup_address: str | None = None) -> BaseProcess:
+    """The events worker in a child process (a fresh interpreter: nothing of this process's
+    threads or connections is inherited), at PAYWIRE_WORKER_NICE, until it is sent SIGTERM
+    (`stop_worker_process`) or this process goes away."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_worker_process_main, args=(settings, wakeup_address, os.getpid()), name="paywire-worker"
+    )
+    process.start()
+    return process
+
+
+def stop_worker_process(process: BaseProcess, timeout: float = 15.0) -> None:
+    """SIGTERM (the worker finishes the event in hand), then SIGKILL if it takes too long:
+    an event cut short is taken over after its lease, never lost."""
+    if process.is_alive():
+        process.terminate()
+    process.join(timeout)
+    if process.is_alive():
+        log.error("the worker process did not stop within %.0fs; killing it", timeout)
+        process.kill()
+        process.join(5)
+
+
+def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_pid: int) -> None:
+    import signal
+
+    from paywire.events import wakeup
+    from paywire.events.bell import INBOX_BELL
+    from paywire.events.worker import run_worker
+
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    if wakeup_address:
+        wakeup.relay(wakeup_address)
+
+    def guarded() -> None:
+        try:
+            run_worker(settings, stop)
+        except Exception:
+            log.exception("the events worker stopped with an error")
+
+    thread = threading.Thread(target=guarded, name="paywire-worker")
+    thread.start()
+    # The main thread keeps the signals and watches the server: a worker outliving it
+    # (the server was killed) would keep processing for no one.
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid or not thread.is_alive():
+            stop.set()
+    INBOX_BELL.ring()
+    thread.join(15)
+    if wakeup_address:
+        wakeup.remove_address(wakeup_address)
+
+
 def serve(
     settings: Settings,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     with_worker: bool | None = None,
+    workers: int = 1,
     on_started: Callable[[], None] | None = None,
 ) -> None:
     """Run the API (and, unless disabled, the worker) until interrupted (Ctrl-C / SIGTERM).
-    `with_worker` defaults to PAYWIRE_WORKER_ENABLED."""
-    import uvicorn
-
-    from paywire.web.app import create_app
-    from paywire.web.context import PaywireContext
+    `with_worker` defaults to PAYWIRE_WORKER_ENABLED. `workers` > 1 runs that many server
+    processes on the port (each reads the configuration from the environment, so `settings`
+    must be what the environment says) and the worker always as a process."""
+    from paywire.events import wakeup
 
     require_service_settings(settings)
     require_migrated(settings)
-    context = PaywireContext.build(settings)
-    app = create_app(settings, context=context)
+    if workers < 1:
+        raise ConfigError("--workers", "must be at least 1")
+    if workers > 1 and settings != load_settings():
+        raise ConfigError("--workers", "several server processes need their configuration in the environment")
+    with_worker = settings.worker_enabled if with_worker is None else with_worker
+    in_thread = with_worker and settings.worker_mode == "thread" and workers == 1
+    address = wakeup.new_address() if with_worker and not in_thread else None
+    process = start_worker_process(settings, wakeup_address=address) if address else None
     stop = threading.Event()
-    worker = None
-    if settings.worker_enabled if with_worker is None else with_worker:
-        worker = start_worker_thread(
-            settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog
-        )
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-    if on_started is not None:
-        threading.Thread(target=_notify_when_started, args=(server, on_started), daemon=True).start()
+    thread = None
+    restore = _stop_on_sigterm()
     try:
+        if workers > 1:
+            _serve_processes(host, port, workers, address)
+            return
+        from paywire.events.receiver import wake_worker_at
+        from paywire.web.app import create_app
+        from paywire.web.context import PaywireContext
+
+        context = PaywireContext.build(settings)
+        app = create_app(settings, context=context)
+        if address:
+            wake_worker_at(address)
+        if in_thread:
+            thread = start_worker_thread(
+                settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog
+            )
+        server = uvicorn_server(app, host, port)
+        if on_started is not None:
+            threading.Thread(target=_notify_when_started, args=(server, on_started), daemon=True).start()
         server.run()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it handled; stopping is the normal way out
+    except (KeyboardInterrupt, Stopped):
+        pass  # uvicorn re-raises the signal it handled; stopping is the normal way out
     finally:
+        restore()
         stop.set()
-        if worker is not None:
-            worker.join(timeout=15)
+        if thread is not None:
+            thread.join(timeout=15)
+        if process is not None:
+            stop_worker_process(process)
+        if address:
+            wakeup.remove_address(address)
+
+
+class Stopped(Exception):
+    """SIGTERM, re-raised by uvicorn once it has shut down gracefully."""
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM end `serve` through its `finally` (stopping the worker process) rather
+    than kill this process where uvicorn re-raises it. Returns what restores the handler."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def raise_stopped(*_: Any) -> None:
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, raise_stopped)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+# uvicorn as paywire runs it: uvloop and httptools (uvicorn[standard]), and no access log
+# (paywire logs what matters itself; a line per webhook would cost more than the webhook).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "log_level": "warning",
+    "access_log": False,
+    "lifespan": "on",
+}
+
+
+def uvicorn_server(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS))
+
+
+def _serve_processes(host: str, port: int, workers: int, wakeup_address: str | None) -> None:
+    """`--workers N`: uvicorn's supervisor runs N server processes on one socket, each
+    building its app with `app_from_environment`."""
+    import uvicorn
+
+    if wakeup_address:
+        os.environ[WAKEUP_ENV] = wakeup_address
+    uvicorn.run(
+        "paywire.service:app_from_environment", host=host, port=port, workers=workers, factory=True, **UVICORN_OPTIONS
+    )
+
+
+def app_from_environment() -> Any:
+    """The app of one of `paywire serve --workers N`'s server processes."""
+    from paywire.events.receiver import wake_worker_at
+    from paywire.web.app import create_app
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    app = create_app(settings)
+    if os.environ.get(WAKEUP_ENV):
+        wake_worker_at(os.environ[WAKEUP_ENV])
+    return app
 
 
 def run_worker_alone(settings: Settings) -> None:

@@ -56,14 +56,22 @@ def main() -> None:
 @click.option(
     "--no-worker", is_flag=True, help="Serve the API only (also PAYWIRE_WORKER_ENABLED=false); run `paywire worker`."
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes sharing the port (the events worker then always runs as its own process).",
+)
 @reports_config_errors
-def serve(host: str, port: int, no_worker: bool) -> None:
+def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """The API, the webhook receiver and (by default) the events worker."""
     from paywire.service import serve as run
 
     settings = _settings()
-    click.echo(f"paywire serving on http://{host}:{port} ({settings.database_url_for_logs})")
-    run(settings, host=host, port=port, with_worker=False if no_worker else None)
+    processes = f", {workers} server processes" if workers > 1 else ""
+    click.echo(f"paywire serving on http://{host}:{port} ({settings.database_url_for_logs}{processes})")
+    run(settings, host=host, port=port, with_worker=False if no_worker else None, workers=workers)
 
 
 @main.command()

@@ -50,6 +50,7 @@ INBOX_STATES = (
     "livemode_mismatch",
 )
 ORDER_STATES = ("pending", "paid", "fulfilled", "refunded", "failed")
+OUTBOX_STATES = ("pending", "done", "dead")
 
 
 def utcnow() -> datetime:
@@ -211,6 +212,8 @@ class Invoice(Base):
     period_end: Mapped[int | None] = mapped_column(StripeTime)
     stripe_created: Mapped[int] = mapped_column(StripeTime)
     stripe_object: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Same rule as `subscriptions.stripe_version`: when the read from Stripe started (µs).
+    stripe_version: Mapped[int | None] = mapped_column(BigInteger)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -309,3 +312,48 @@ class SyncSeen(Base):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     resource: Mapped[str] = mapped_column(String(32), primary_key=True)
     object_id: Mapped[str] = mapped_column(StripeId, primary_key=True)
+
+
+class OutboxFact(Base):
+    """A business fact (access granted, payment failed, pass fulfilled …) to react to.
+
+    Written in the same transaction as the mirror change it follows from, so a fact exists
+    exactly when its change was committed. `dedup_key` is derived from the fact itself
+    (e.g. `payment_failed:in_123:2`), never from an event id: two events describing one
+    change, or one event delivered twice, make one row."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    subject_id: Mapped[str | None] = mapped_column(StripeId)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_event_id: Mapped[str | None] = mapped_column(StripeId)
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReactionRecord(Base):
+    """One reaction done for one fact: the ledger that makes reactions idempotent (a retried
+    delivery skips what is recorded here)."""
+
+    __tablename__ = "reaction_log"
+    __table_args__ = (UniqueConstraint("outbox_id", "reaction"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    reaction: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,10 +9,13 @@ An event's life:
                            └─ lease expired (the worker died) ──▶ failed, due at once
     livemode_mismatch: kept for the record, never claimed.
 
+    replay (`requeue`): failed | dead | processed | ignored ──▶ pending, attempts from 0.
+
 Workers claim with `FOR UPDATE SKIP LOCKED` on PostgreSQL and with one conditional UPDATE
 on SQLite, oldest received first (a retried event keeps its place in the line). Two
 events about the same Stripe object are never processing at once: a claim skips every
-object that has a live claim, and takes at most one event per object.
+object that has a live claim, and takes all due events of each object it chooses, so the
+worker handles them together with one re-read (coalescing) and marks them in one go.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ MAX_ERROR_LENGTH = 2000
 # another event about the same object comes first or is being processed.
 SCAN_FACTOR = 4
 LOCK_NAMESPACE = "paywire.inbox:"
+# A claim takes all due events of an object together, but not unboundedly many: a storm
+# about one object is worked off over a few claims (each still one re-read).
+MAX_EVENTS_PER_OBJECT = 50
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class ClaimedEvent:
     object_id: str | None
     payload: str
     attempts: int  # including the one just claimed
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -93,23 +100,42 @@ def claim_batch(
     limit: int,
     lease_seconds: float,
     now: datetime | None = None,
+    max_events: int | None = None,
 ) -> list[ClaimedEvent]:
-    """Claim up to `limit` due events, at most one per Stripe object and none about an
-    object already being processed, and commit the claim."""
+    """Claim the due events of up to `limit` Stripe objects (the objects whose oldest due
+    event came first, none already being processed), and commit the claim. Every due event
+    of a chosen object is claimed with it, up to `max_events` in all: the worker coalesces
+    them into one re-read. Events without an object are claimed one by one. Oldest received
+    first; `group_by_object` splits the result."""
     now = now or utcnow()
     until = now + timedelta(seconds=lease_seconds)
-    # SQLite chooses inside its one UPDATE (ids None); PostgreSQL locks and chooses first.
-    ids = _choose_postgresql(session, limit, now) if session.get_bind().dialect.name == "postgresql" else None
-    claimed = _mark_claimed(session, ids, worker_id=worker_id, until=until, now=now, limit=limit)
+    max_events = max_events or limit * MAX_EVENTS_PER_OBJECT
+    if session.get_bind().dialect.name == "postgresql":
+        target = _choose_postgresql(session, limit, max_events, now)
+    else:
+        target = _choose_sqlite(limit, max_events, now)
+    claimed = _mark_claimed(session, target, worker_id=worker_id, until=until, now=now)
     session.commit()
     return claimed
 
 
-def _choose_postgresql(session: Session, limit: int, now: datetime) -> list[str]:
+def group_by_object(events: Sequence[ClaimedEvent]) -> list[list[ClaimedEvent]]:
+    """Claimed events in groups about one object each, in the order of their oldest event;
+    an event without an object is a group of its own."""
+    groups: dict[str, list[ClaimedEvent]] = {}
+    for event in events:
+        groups.setdefault(event.object_id or f"\x00{event.id}", []).append(event)
+    return list(groups.values())
+
+
+def _choose_postgresql(session: Session, limit: int, max_events: int, now: datetime) -> Any:
     """Lock candidate rows (skipping rows other workers hold), then serialize per object
     with transaction-scoped advisory locks: two workers may lock different events about
     one object, but only one of them gets the object's lock. After taking it, look again
-    (a fresh statement sees claims committed meanwhile) before keeping the object."""
+    (a fresh statement sees claims committed meanwhile) before keeping the object. The
+    claim then takes every due event of the kept objects, skipping rows another claim is
+    looking at this very moment (they stay due, for the next round), so two claims never
+    wait on each other's row locks."""
     candidates = session.execute(
         select(WebhookEvent.id, WebhookEvent.object_id)
         .where(_due(now), or_(WebhookEvent.object_id.is_(None), ~_object_busy(now)))
@@ -117,14 +143,15 @@ def _choose_postgresql(session: Session, limit: int, now: datetime) -> list[str]
         .limit(limit * SCAN_FACTOR)
         .with_for_update(skip_locked=True, of=WebhookEvent)
     ).all()
-    first_per_object: dict[str, str] = {}
-    loose: list[str] = []
+    keys: list[tuple[str | None, str]] = []  # (object, event) in order of first appearance
+    seen: set[str] = set()
     for event_id, object_id in candidates:
         if object_id is None:
-            loose.append(event_id)
-        elif object_id not in first_per_object:
-            first_per_object[object_id] = event_id
-    objects = list(first_per_object)
+            keys.append((None, event_id))
+        elif object_id not in seen:
+            seen.add(object_id)
+            keys.append((object_id, event_id))
+    objects = [o for o, _ in keys if o is not None]
     if objects:
         locked = session.execute(
             text(
@@ -135,10 +162,46 @@ def _choose_postgresql(session: Session, limit: int, now: datetime) -> list[str]
         ).scalars()
         locked_objects = set(locked)
         busy = _objects_in_progress(session, locked_objects, now) if locked_objects else set()
-        objects = [o for o in objects if o in locked_objects and o not in busy]
-    chosen = set(loose) | {first_per_object[o] for o in objects}
-    ordered = [event_id for event_id, _ in candidates if event_id in chosen]
-    return ordered[:limit]
+        keys = [(o, e) for o, e in keys if o is None or (o in locked_objects and o not in busy)]
+    keys = keys[:limit]
+    if not keys:
+        return None
+    chosen_objects = [o for o, _ in keys if o is not None]
+    loose = [e for o, e in keys if o is None]
+    # A materialized CTE, not a plain subquery: PostgreSQL may rescan a `LIMIT … FOR UPDATE`
+    # subquery once per updated row, skipping rows this very UPDATE has changed and so
+    # taking more than the limit.
+    chosen = (
+        select(WebhookEvent.id)
+        .where(_due(now), or_(WebhookEvent.object_id.in_(chosen_objects), WebhookEvent.id.in_(loose)))
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+        .limit(max_events)
+        .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED")
+    )
+    return WebhookEvent.id.in_(select(chosen.c.id))
+
+
+def _choose_sqlite(limit: int, max_events: int, now: datetime) -> Any:
+    """SQLite: the claim is one UPDATE, which holds the database's write lock while it
+    chooses and claims, so no other worker can slip in between."""
+    key = func.coalesce(WebhookEvent.object_id, WebhookEvent.id)
+    first_due = (
+        select(key.label("key"), func.min(WebhookEvent.received_at).label("first"))
+        .where(_due(now), or_(WebhookEvent.object_id.is_(None), ~_object_busy(now)))
+        .group_by(key)
+        .order_by(func.min(WebhookEvent.received_at), key)
+        .limit(limit)
+        .subquery()
+    )
+    return WebhookEvent.id.in_(
+        select(WebhookEvent.id)
+        .where(_due(now), key.in_(select(first_due.c.key)))
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+        .limit(max_events)
+        .scalar_subquery()
+    )
 
 
 def _objects_in_progress(session: Session, objects: set[str], now: datetime) -> set[str | None]:
@@ -155,37 +218,14 @@ def _objects_in_progress(session: Session, objects: set[str], now: datetime) -> 
 
 def _mark_claimed(
     session: Session,
-    ids: Sequence[str] | None,
+    target: Any,
     *,
     worker_id: str,
     until: datetime,
     now: datetime,
-    limit: int,
 ) -> list[ClaimedEvent]:
-    if ids is not None:
-        if not ids:
-            return []
-        target: Any = WebhookEvent.id.in_(ids)
-    else:
-        # SQLite: one statement holds the write lock while it chooses and claims, so no
-        # other worker can slip in between; the window keeps one event per object.
-        ranked = (
-            select(
-                WebhookEvent.id,
-                WebhookEvent.received_at,
-                func.row_number()
-                .over(
-                    partition_by=func.coalesce(WebhookEvent.object_id, WebhookEvent.id),
-                    order_by=(WebhookEvent.received_at, WebhookEvent.id),
-                )
-                .label("rank"),
-            )
-            .where(_due(now), or_(WebhookEvent.object_id.is_(None), ~_object_busy(now)))
-            .subquery()
-        )
-        target = WebhookEvent.id.in_(
-            select(ranked.c.id).where(ranked.c.rank == 1).order_by(ranked.c.received_at, ranked.c.id).limit(limit)
-        )
+    if target is None:
+        return []
     rows = session.execute(
         update(WebhookEvent)
         .where(target, _due(now))
@@ -206,7 +246,7 @@ def _mark_claimed(
         .execution_options(synchronize_session=False)
     ).all()
     rows = sorted(rows, key=lambda r: (r.received_at, r.id))
-    return [ClaimedEvent(r.id, r.type, r.object_id, r.payload, r.attempts) for r in rows]
+    return [ClaimedEvent(r.id, r.type, r.object_id, r.payload, r.attempts, r.received_at) for r in rows]
 
 
 def renew_leases(session: Session, ids: Sequence[str], *, worker_id: str, lease_seconds: float) -> int:
@@ -248,6 +288,48 @@ def finish(session: Session, event_id: str, *, worker_id: str, state: str = "pro
             claimed_by=None,
             claimed_until=None,
         )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def finish_group(session: Session, outcomes: Sequence[tuple[str, str]], *, worker_id: str) -> bool:
+    """Mark claimed events done, each with its state (processed | ignored), in the caller's
+    transaction. False if any claim was lost: the caller must then roll back all of them."""
+    by_state: dict[str, list[str]] = {}
+    for event_id, state in outcomes:
+        if state not in ("processed", "ignored"):
+            raise ValueError(f"finish_group() sets processed or ignored, not {state!r}")
+        by_state.setdefault(state, []).append(event_id)
+    now = utcnow()
+    for state, ids in by_state.items():
+        result = session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.id.in_(ids),
+                WebhookEvent.state == "processing",
+                WebhookEvent.claimed_by == worker_id,
+            )
+            .values(state=state, processed_at=now, next_attempt_at=None, claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != len(ids):
+            return False
+    return True
+
+
+REQUEUABLE_STATES = ("failed", "dead", "processed", "ignored")
+
+
+def requeue(session: Session, event_id: str, now: datetime | None = None) -> bool:
+    """Replay an event (`paywire events replay`): due again at once with a fresh attempt
+    budget, so a dead letter gets the full retry bound again; `last_error` stays for the
+    record. Never an event being processed, nor a livemode mismatch. The caller commits."""
+    now = now or utcnow()
+    result = session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(REQUEUABLE_STATES))
+        .values(state="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))

@@ -7,20 +7,39 @@ in Stripe emits an event after it happens, and the event's re-read starts after 
 read that starts last sees the last change and carries the largest version. A slow read
 that started earlier but commits later (another worker, a retry) is dropped instead of
 overwriting newer state. Event `created` cannot serve: it has one-second ties, and under a
-test clock it is the clock's time, not an order.
+test clock it is the clock's time, not an order. Invoices follow the same rule
+(`invoices.stripe_version`), and so do subscription schedules (`paywire.billing.sync`).
+
+No needless re-read (`read_covers`): when the mirror already holds a read that started
+after every event of a group was *received*, the group is done without asking Stripe
+again. Why that is safe: Stripe sends an event only after the change it reports, and we
+store it after that (`received_at`, our clock), so a read that started later saw that
+change or a newer state, and the version rule guarantees the mirror holds that read or a
+newer one. A newer change has its own event, which is processed on its own. The only
+assumption is that the clocks of paywire's hosts agree within `PAYWIRE_WORKER_CLOCK_SKEW`
+(the margin added to `received_at`); the version rule already relies on the same clocks.
+
+Facts: every write of a subscription or an invoice reads the business facts of the state
+kept (`paywire.reactions.facts`) into the outbox, in the same transaction, so a fact
+exists exactly when the mirror change that shows it committed, whoever wrote it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from paywire.catalog import Catalog
 from paywire.config import Settings
-from paywire.db.repositories import customers, subscriptions, test_clocks
+from paywire.db.repositories import customers, invoices, subscriptions, test_clocks
+from paywire.events import outbox
+from paywire.metrics import OUTBOX_FACTS, WEBHOOK_REREADS_SKIPPED
+from paywire.reactions import facts
 from paywire.stripe import StripeGateway, StripeNotFound
 
 SUBSCRIPTION_EXPAND = ("items.data.price",)
@@ -29,12 +48,18 @@ SUBSCRIPTION_EXPAND = ("items.data.price",)
 @dataclass
 class HandlerContext:
     """What a handler may use: the transaction it writes in (committed by the worker with
-    the event's state), the gateway to re-read from Stripe, the catalog, the settings."""
+    the events' states), the gateway to re-read from Stripe, the catalog, the settings;
+    and what the worker knows of the events being handled (all about one object): their
+    types (hints for facts), the first one's id (recorded with the facts) and when the
+    last of them was received (for `read_covers`). Outside the worker these stay empty."""
 
     session: Session
     gateway: StripeGateway
     catalog: Catalog
     settings: Settings
+    event_types: frozenset[str] = field(default_factory=frozenset)
+    event_id: str | None = None
+    received_at: datetime | None = None
 
 
 def read_version() -> int:
@@ -79,9 +104,32 @@ def plan_of(catalog: Catalog, stripe_subscription: dict[str, Any]) -> tuple[str 
     return None, None
 
 
+def read_covers(ctx: HandlerContext, stored_version: int | None) -> bool:
+    """Whether a stored read started after the handled events were received (plus the
+    clock margin), so re-reading cannot show anything they announce (module docstring)."""
+    if ctx.received_at is None or stored_version is None:
+        return False
+    margin = float(getattr(ctx.settings, "worker_clock_skew", 0.5))
+    return stored_version >= int((ctx.received_at.timestamp() + margin) * 1_000_000)
+
+
+def record_facts(ctx: HandlerContext, found: Iterable[facts.Fact]) -> list[str]:
+    """Put facts in the outbox, in the handler's transaction (one row per fact key)."""
+    added = outbox.record(ctx.session, found, source_event_id=ctx.event_id)
+    for key in added:
+        OUTBOX_FACTS.labels(kind=key.split(":", 1)[0]).inc()
+    return added
+
+
 def refresh_subscription(ctx: HandlerContext, subscription_id: str) -> str:
     """Re-read a subscription from Stripe and write it, unless a newer read is already
     stored. Returns a short note for the event's log line."""
+    if ctx.received_at is not None and read_covers(ctx, subscriptions.stored_version(ctx.session, subscription_id)):
+        row = subscriptions.find(ctx.session, subscription_id)
+        if row is not None:
+            WEBHOOK_REREADS_SKIPPED.inc()
+            _subscription_facts(ctx, row.stripe_object, user_id=row.user_id, plan=row.plan, interval=row.interval)
+            return f"{subscription_id} {row.status}: already read after these events, not re-read"
     version = read_version()
     try:
         fresh = ctx.gateway.retrieve_subscription(subscription_id, expand=SUBSCRIPTION_EXPAND)
@@ -93,9 +141,14 @@ def refresh_subscription(ctx: HandlerContext, subscription_id: str) -> str:
 
 
 def save_subscription(ctx: HandlerContext, fresh: dict[str, Any], version: int) -> str:
+    """Write a subscription read at `version` (the version rule decides), with its facts."""
     session = ctx.session
     exists, stored_version = subscriptions.lock_for_update(session, fresh["id"])
     if exists and stored_version is not None and stored_version > version:
+        row = subscriptions.find(session, fresh["id"])
+        if row is not None and ctx.event_types:
+            # The newer state stands, and the events' hints are checked against it.
+            _subscription_facts(ctx, row.stripe_object, user_id=row.user_id, plan=row.plan, interval=row.interval)
         return f"{fresh['id']} kept: a newer read is stored"
     customer_id = stripe_id(fresh.get("customer"))
     user_id = user_for(session, customer_id, fresh)
@@ -105,7 +158,56 @@ def save_subscription(ctx: HandlerContext, fresh: dict[str, Any], version: int) 
     )
     if user_id and fresh.get("trial_start"):
         customers.mark_trial_used(session, user_id)
+    _subscription_facts(ctx, fresh, user_id=user_id, plan=plan, interval=interval)
     return f"{fresh['id']} {fresh.get('status')} plan={plan}/{interval}"
+
+
+def _subscription_facts(
+    ctx: HandlerContext, subscription: dict[str, Any], *, user_id: str | None, plan: str | None, interval: str | None
+) -> None:
+    record_facts(
+        ctx,
+        facts.subscription_facts(
+            subscription, user_id=user_id, plan=plan, interval=interval, event_types=ctx.event_types
+        ),
+    )
+
+
+def refresh_invoice(ctx: HandlerContext, invoice_id: str) -> str:
+    """Re-read an invoice and write it under the version rule (as subscriptions)."""
+    if ctx.received_at is not None and read_covers(ctx, invoices.stored_version(ctx.session, invoice_id)):
+        row = invoices.find(ctx.session, invoice_id)
+        if row is not None:
+            WEBHOOK_REREADS_SKIPPED.inc()
+            _invoice_facts(ctx, row.stripe_object)
+            return f"{invoice_id} {row.status}: already read after these events, not re-read"
+    version = read_version()
+    try:
+        fresh = ctx.gateway.retrieve_invoice(invoice_id)
+    except StripeNotFound:
+        # A deleted draft is gone from Stripe; nothing was ever owed on it.
+        return f"{invoice_id} no longer in Stripe"
+    return save_invoice(ctx, fresh, version)
+
+
+def save_invoice(ctx: HandlerContext, fresh: dict[str, Any], version: int) -> str:
+    """Write an invoice read at `version` (the version rule decides), with its facts."""
+    exists, stored_version = invoices.lock_for_update(ctx.session, fresh["id"])
+    if exists and stored_version is not None and stored_version > version:
+        row = invoices.find(ctx.session, fresh["id"])
+        if row is not None and ctx.event_types:
+            _invoice_facts(ctx, row.stripe_object)
+        return f"{fresh['id']} kept: a newer read is stored"
+    invoices.save_from_stripe(ctx.session, fresh, stripe_version=version)
+    _invoice_facts(ctx, fresh)
+    return f"{fresh['id']} {fresh.get('status')}"
+
+
+def _invoice_facts(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
+    if not ctx.event_types:
+        return  # invoice facts are all hinted by events
+    user_id = user_for(ctx.session, stripe_id(invoice.get("customer")), invoice)
+    record_facts(ctx, facts.invoice_facts(invoice, user_id=user_id, event_types=ctx.event_types))
 
 
 def customer_time(ctx: HandlerContext, stripe_customer_id: str | None) -> int:

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from paywire.config import ConfigError, require_webhook_secrets
-from paywire.events import store
+from paywire.events import store, wakeup
 from paywire.events.bell import INBOX_BELL
 from paywire.metrics import (
     WEBHOOKS_API_VERSION_MISMATCH,
@@ -124,6 +124,22 @@ def rejection_reason(payload: bytes, signature_header: str, secrets: Sequence[st
     return "forged"
 
 
+# Workers in other processes of this service (`paywire serve`'s worker process) to wake too.
+_remote_bells: list[wakeup.RemoteBell] = []
+
+
+def wake_worker_at(address: str) -> None:
+    """After storing, also ring the worker process listening at `address`."""
+    _remote_bells.append(wakeup.RemoteBell(address))
+
+
+def ring_workers() -> None:
+    """Tell workers new events are waiting (once per stored batch, from the writer thread)."""
+    INBOX_BELL.ring()
+    for bell in _remote_bells:
+        bell.ring()
+
+
 # One writer per engine (its pool): the service, each test's app and a host app each get theirs.
 _writers: weakref.WeakKeyDictionary[Engine, store.InboxWriter] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
@@ -136,7 +152,7 @@ def inbox_writer(engine: Engine) -> store.InboxWriter:
         with _writers_lock:
             writer = _writers.get(engine)
             if writer is None:
-                writer = _writers[engine] = store.InboxWriter(engine, on_stored=INBOX_BELL.ring)
+                writer = _writers[engine] = store.InboxWriter(engine, on_stored=ring_workers)
     return writer
 
 

@@ -1,14 +1,20 @@
-"""The worker: claims stored events and processes each through its family's handler.
+"""The worker: claims stored events and processes them through their families' handlers.
 
 `run_worker(settings, stop_event)` is the loop `paywire serve` runs in a thread and
 `paywire worker` runs alone. Any number of workers may share one database: claims are
 exclusive and serialized per Stripe object (see `inbox`).
 
-Processing one event is one transaction: the handler's mirror writes and the event's
-`processed` mark commit together, so an event is either applied and marked, or neither
-(then retried). A handler error is recorded on the event (`last_error`, `attempts`) and
-the event comes back after an exponential backoff, until it is dead-lettered. Each event
-attempt leaves exactly one log line: event id, type, object id, outcome, duration.
+Coalescing: a claim takes all due events about an object together; they are handled as
+one group, so a burst of `customer.subscription.updated` costs one re-read, and all their
+marks commit in one transaction with the mirror's writes and the outbox's facts. An event
+group is either applied and marked, or neither (then retried). A handler error is recorded
+on each event of the group (`last_error`, `attempts`) and they come back after an
+exponential backoff, until dead-lettered. Each event still leaves exactly one log line:
+event id, type, object id, outcome, attempt, group size, duration.
+
+After the events, the same loop delivers the outbox's facts to their reactions
+(`paywire.reactions.dispatcher`), so a fact committed with the mirror is acted upon soon,
+and at least once, by whichever worker claims it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -29,33 +36,45 @@ from sqlalchemy.orm import Session, sessionmaker
 from paywire.catalog import Catalog, load_catalog
 from paywire.config import Settings
 from paywire.db.engine import make_engine, make_session_factory
-from paywire.events import inbox
+from paywire.events import crashpoints, inbox, outbox
 from paywire.events.bell import INBOX_BELL, InboxBell
-from paywire.events.handlers import handler_for
+from paywire.events.handlers import Handler, handler_for
+from paywire.events.handlers._event import EventGroup
 from paywire.events.mirror import HandlerContext
+from paywire.events.recovery import ScheduledRecovery
 from paywire.metrics import (
     INBOX_DEPTH,
+    OUTBOX_DEPTH,
     WEBHOOK_PROCESSING_SECONDS,
+    WEBHOOKS_COALESCED,
     WEBHOOKS_DEAD,
     WEBHOOKS_FAILED,
     WEBHOOKS_PROCESSED,
     WEBHOOKS_UNHANDLED,
 )
+from paywire.reactions.dispatcher import Dispatcher
+from paywire.reactions.email import sender_from_settings
+from paywire.reactions.registry import Registry, default_registry
 from paywire.stripe import StripeGateway
 
 log = logging.getLogger("paywire.events.worker")
 
 # After an unexpected error in the loop itself (the database is down), wait this long.
 LOOP_ERROR_PAUSE_SECONDS = 2.0
+# An idle worker looks for due reactions (retries, facts other processes recorded) this often.
+REACTIONS_IDLE_INTERVAL = 0.5
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    batch_size: int = 10
+    batch_size: int = 10  # objects per claim; each object's due events come along
     lease_seconds: float = 300.0
     poll_interval: float = 1.0
     retry: inbox.RetryPolicy = field(default_factory=inbox.RetryPolicy)
     depth_interval: float = 5.0  # how often the inbox-depth gauge is refreshed
+    max_events_per_claim: int | None = None  # default: batch_size * inbox.MAX_EVENTS_PER_OBJECT
+    reaction_batch_size: int = 20
+    reaction_lease_seconds: float = 120.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerOptions:
@@ -79,7 +98,7 @@ class Outcome:
 
 
 class Worker:
-    """One claiming worker. `run_once` processes one batch; `run` loops until stopped."""
+    """One claiming worker. `run_once` processes one claim; `run` loops until stopped."""
 
     def __init__(
         self,
@@ -91,6 +110,7 @@ class Worker:
         options: WorkerOptions | None = None,
         worker_id: str | None = None,
         bell: InboxBell = INBOX_BELL,
+        reactions: Registry | None = None,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -99,15 +119,28 @@ class Worker:
         self.options = options or WorkerOptions.from_settings(settings)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.bell = bell
+        self.dispatcher = Dispatcher(
+            sessions=sessions,
+            registry=reactions or default_registry(sender_from_settings(settings)),
+            worker_id=self.worker_id,
+            retry=self.options.retry,
+            batch_size=self.options.reaction_batch_size,
+            lease_seconds=self.options.reaction_lease_seconds,
+        )
         self._depth_at = float("-inf")
         self._reclaimed_at = float("-inf")
+        self._reactions_at = float("-inf")
+        # Lost deliveries are found in /v1/events on a schedule shared by all workers.
+        self.recovery = ScheduledRecovery(settings, sessions, gateway, holder=self.worker_id)
 
     def run(self, stop_event: threading.Event) -> None:
         log.info("worker %s started", self.worker_id)
         while not stop_event.is_set():
             try:
                 worked = self.run_once()
+                worked += self.react(eager=worked > 0)
                 self._update_depth()
+                self.recovery.tick()
             except Exception:
                 log.exception("worker %s: loop error; pausing", self.worker_id)
                 stop_event.wait(LOOP_ERROR_PAUSE_SECONDS)
@@ -118,7 +151,8 @@ class Worker:
         log.info("worker %s stopped", self.worker_id)
 
     def run_once(self) -> int:
-        """Reclaim expired leases, claim a batch and process it; how many were claimed."""
+        """Reclaim expired leases, claim a batch and process it group by group; how many
+        events were claimed."""
         with self.sessions() as session:
             # Leases last minutes: looking for expired ones a few times per lease is enough,
             # and spares an idle worker a write on every poll.
@@ -130,78 +164,113 @@ class Worker:
                 worker_id=self.worker_id,
                 limit=self.options.batch_size,
                 lease_seconds=self.options.lease_seconds,
+                max_events=self.options.max_events_per_claim,
             )
+        groups = inbox.group_by_object(batch)
         claimed_at = time.monotonic()
-        for position, event in enumerate(batch):
+        for position, group in enumerate(groups):
             if time.monotonic() - claimed_at > self.options.lease_seconds / 3:
-                self._renew([e.id for e in batch[position:]])
+                self._renew([e.id for g in groups[position:] for e in g])
                 claimed_at = time.monotonic()
-            self.process(event)
+            self.process_group(group)
         return len(batch)
 
+    def react(self, *, eager: bool = True) -> int:
+        """Deliver due outbox facts to their reactions; how many were claimed. When idle,
+        only every REACTIONS_IDLE_INTERVAL (a claim is a write)."""
+        if not eager and time.monotonic() - self._reactions_at < REACTIONS_IDLE_INTERVAL:
+            return 0
+        self._reactions_at = time.monotonic()
+        return self.dispatcher.dispatch_once()
+
     def process(self, event: inbox.ClaimedEvent) -> Outcome:
+        return self.process_group([event])[event.id]
+
+    def process_group(self, group: Sequence[inbox.ClaimedEvent]) -> dict[str, Outcome]:
+        """Handle claimed events about one object together; an outcome per event."""
         started = time.perf_counter()
         try:
-            outcome = self._apply(event)
+            outcomes = self._apply(group)
         except Exception as exc:
-            outcome = self._record_failure(event, exc)
+            outcomes = self._record_failure(group, exc)
         elapsed = time.perf_counter() - started
-        WEBHOOK_PROCESSING_SECONDS.observe(elapsed)
-        self._count(event, outcome)
-        log.log(
-            logging.WARNING if outcome.state in ("failed", "dead", "lost") else logging.INFO,
-            "webhook event=%s type=%s object=%s outcome=%s attempt=%d duration_ms=%.1f note=%s",
-            event.id,
-            event.type,
-            event.object_id,
-            outcome.state,
-            event.attempts,
-            elapsed * 1000,
-            json.dumps(outcome.note),
-            extra={
-                "event_id": event.id,
-                "event_type": event.type,
-                "object_id": event.object_id,
-                "outcome": outcome.state,
-                "attempt": event.attempts,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
-        )
-        return outcome
+        if len(group) > 1:
+            WEBHOOKS_COALESCED.inc(len(group) - 1)
+        for event in group:
+            outcome = outcomes[event.id]
+            WEBHOOK_PROCESSING_SECONDS.observe(elapsed / len(group))
+            self._count(event, outcome)
+            log.log(
+                logging.WARNING if outcome.state in ("failed", "dead", "lost") else logging.INFO,
+                "webhook event=%s type=%s object=%s outcome=%s attempt=%d group=%d duration_ms=%.1f note=%s",
+                event.id,
+                event.type,
+                event.object_id,
+                outcome.state,
+                event.attempts,
+                len(group),
+                elapsed * 1000,
+                json.dumps(outcome.note),
+                extra={
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "object_id": event.object_id,
+                    "outcome": outcome.state,
+                    "attempt": event.attempts,
+                    "group": len(group),
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
+        return outcomes
 
-    def _apply(self, event: inbox.ClaimedEvent) -> Outcome:
+    def _apply(self, group: Sequence[inbox.ClaimedEvent]) -> dict[str, Outcome]:
         try:
-            return self._apply_once(event)
+            return self._apply_once(group)
         except IntegrityError:
             # Two events about different objects can write one mirror row (a subscription,
             # from checkout.session.completed and customer.subscription.created): both saw no
-            # row and both inserted. The row exists now, so running the handler again (it
-            # re-reads and upserts) updates it instead of failing the event.
-            return self._apply_once(event)
+            # row and both inserted. The row exists now, so running the handlers again (they
+            # re-read and upsert) updates it instead of failing the events.
+            return self._apply_once(group)
 
-    def _apply_once(self, event: inbox.ClaimedEvent) -> Outcome:
-        handler = handler_for(event.type)
-        payload = json.loads(event.payload)
+    def _apply_once(self, group: Sequence[inbox.ClaimedEvent]) -> dict[str, Outcome]:
+        payloads = [json.loads(event.payload) for event in group]
+        received = [e.received_at for e in group if e.received_at is not None]
+        received_at = max(received) if received else None
+        by_handler: dict[Handler, list[int]] = {}
+        for index, event in enumerate(group):
+            handler = handler_for(event.type)
+            if handler is not None:
+                by_handler.setdefault(handler, []).append(index)
+        outcomes = {e.id: Outcome("ignored", "no handler for this type") for e in group}
         with self.sessions() as session:
-            if handler is None:
-                state, note = "ignored", "no handler for this type"
-            else:
-                context = HandlerContext(session, self.gateway, self.catalog, self.settings)
-                state, note = "processed", handler(context, payload)
-            if not inbox.finish(session, event.id, worker_id=self.worker_id, state=state):
+            context = HandlerContext(session, self.gateway, self.catalog, self.settings, received_at=received_at)
+            for handler, indexes in by_handler.items():
+                events = EventGroup(tuple(payloads[i] for i in indexes), received_at)
+                context.event_types = events.types
+                context.event_id = group[indexes[0]].id
+                note = handler(context, events)
+                for i in indexes:
+                    outcomes[group[i].id] = Outcome("processed", note)
+            crashpoints.reached("mirror_written_before_commit")
+            marks = [(event_id, outcome.state) for event_id, outcome in outcomes.items()]
+            if not inbox.finish_group(session, marks, worker_id=self.worker_id):
                 session.rollback()
-                return Outcome("lost", "the claim expired and was taken over; changes rolled back")
+                lost = Outcome("lost", "the claim expired and was taken over; changes rolled back")
+                return {e.id: lost for e in group}
             session.commit()
-        return Outcome(state, note)
+        crashpoints.reached("events_committed")
+        return outcomes
 
-    def _record_failure(self, event: inbox.ClaimedEvent, exc: Exception) -> Outcome:
+    def _record_failure(self, group: Sequence[inbox.ClaimedEvent], exc: Exception) -> dict[str, Outcome]:
         error = f"{type(exc).__name__}: {exc}"
         with self.sessions() as session:
-            state = inbox.fail(session, event, worker_id=self.worker_id, error=error, policy=self.options.retry)
+            states = {
+                event.id: inbox.fail(session, event, worker_id=self.worker_id, error=error, policy=self.options.retry)
+                for event in group
+            }
             session.commit()
-        if state is None:
-            return Outcome("lost", error)
-        return Outcome(state, error)
+        return {event_id: Outcome(state or "lost", error) for event_id, state in states.items()}
 
     def _renew(self, ids: list[str]) -> None:
         with self.sessions() as session:
@@ -225,6 +294,7 @@ class Worker:
         self._depth_at = now
         with self.sessions() as session:
             INBOX_DEPTH.set(inbox.waiting(inbox.depth(session)))
+            OUTBOX_DEPTH.set(outbox.depth(session).get("pending", 0))
 
 
 def build_worker(
@@ -234,6 +304,7 @@ def build_worker(
     gateway: StripeGateway | None = None,
     catalog: Catalog | None = None,
     options: WorkerOptions | None = None,
+    reactions: Registry | None = None,
 ) -> Worker:
     engine = engine or make_engine(settings.database_url)
     return Worker(
@@ -242,6 +313,7 @@ def build_worker(
         catalog=catalog or load_catalog(settings.catalog_path),
         settings=settings,
         options=options,
+        reactions=reactions,
     )
 
 

@@ -221,6 +221,9 @@ class StripeGateway:
         params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.payment_intents.retrieve(payment_intent_id, params)))
 
+    def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        return plain(self._call(lambda: self._client.v1.charges.retrieve(charge_id)))
+
     def retrieve_event(self, event_id: str) -> dict[str, Any]:
         return plain(self._call(lambda: self._client.v1.events.retrieve(event_id)))
 

@@ -9,8 +9,10 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.db.models import WebhookEvent, utcnow
@@ -61,18 +63,85 @@ def test_storing_an_id_twice_keeps_the_first(session: Session) -> None:
     assert state_of(session, "evt_1").type == "customer.subscription.updated"
 
 
-def test_a_claim_takes_one_event_per_object_and_skips_objects_in_progress(session: Session) -> None:
+def test_a_claim_takes_every_due_event_of_the_objects_it_chooses_and_skips_objects_in_progress(
+    session: Session,
+) -> None:
     for n, obj in enumerate(["sub_a", "sub_a", "sub_b", "sub_a", "sub_c"]):
         add(session, f"evt_{n}", obj)
 
-    first = claim(session, "w1")
+    first = claim(session, "w1", limit=2)
     second = claim(session, "w2")
 
-    assert first == ["evt_0", "evt_2", "evt_4"], "the oldest event of each object"
-    assert second == [], "every remaining event is about an object being processed"
-    assert inbox.finish(session, "evt_0", worker_id="w1")
+    assert first == ["evt_0", "evt_1", "evt_2", "evt_3"], "sub_a and sub_b, oldest first, all their events"
+    assert second == ["evt_4"], "sub_c: the only object not being processed"
+    add(session, "evt_5", "sub_a")
+    assert claim(session, "w3") == [], "a new event about sub_a waits while sub_a is processed"
+    assert inbox.finish_group(session, [("evt_0", "processed"), ("evt_1", "ignored")], worker_id="w1")
+    assert inbox.finish_group(session, [("evt_3", "processed")], worker_id="w1")
     session.commit()
-    assert claim(session, "w2") == ["evt_1"], "sub_a is free again, sub_b and sub_c are not"
+    assert claim(session, "w3") == ["evt_5"], "sub_a is free again, sub_b and sub_c are not"
+    assert [state_of(session, f"evt_{n}").state for n in range(4)] == [
+        "processed",
+        "ignored",
+        "processing",
+        "processed",
+    ]
+
+
+def test_a_group_is_marked_all_or_nothing(session: Session) -> None:
+    add(session, "evt_1", "sub_1")
+    add(session, "evt_2", "sub_1")
+    claim(session, "w1")
+    with session.begin_nested():
+        # evt_2's claim was lost (the lease expired and another worker took it over).
+        session.execute(update(WebhookEvent).where(WebhookEvent.id == "evt_2").values(claimed_by="w2"))
+    assert inbox.finish_group(session, [("evt_1", "processed"), ("evt_2", "processed")], worker_id="w1") is False
+    session.rollback()
+    assert state_of(session, "evt_1").state == "processing"
+
+
+def test_claimed_events_are_grouped_by_object_in_order_of_their_oldest() -> None:
+    def event(event_id: str, object_id: str | None) -> inbox.ClaimedEvent:
+        return inbox.ClaimedEvent(event_id, "t", object_id, "{}", 1)
+
+    events = [event("e1", "a"), event("e2", "b"), event("e3", None), event("e4", "a"), event("e5", None)]
+    groups = inbox.group_by_object(events)
+    assert [[e.id for e in g] for g in groups] == [["e1", "e4"], ["e2"], ["e3"], ["e5"]]
+
+
+def test_a_claim_takes_at_most_max_events(session: Session) -> None:
+    for n in range(6):
+        add(session, f"evt_{n}", "sub_storm")
+    assert [e.id for e in inbox.claim_batch(session, worker_id="w", limit=5, lease_seconds=60, max_events=4)] == [
+        "evt_0",
+        "evt_1",
+        "evt_2",
+        "evt_3",
+    ]
+    assert claim(session, "w2") == [], "the rest waits for the object to be free"
+
+
+@pytest.mark.parametrize("state", ["dead", "failed", "processed", "ignored"])
+def test_a_replayed_event_is_due_again_with_a_fresh_attempt_budget(session: Session, state: str) -> None:
+    add(session, "evt_1", "sub_1")
+    session.execute(
+        update(WebhookEvent).where(WebhookEvent.id == "evt_1").values(state=state, attempts=3, last_error="boom")
+    )
+    session.commit()
+    assert inbox.requeue(session, "evt_1") is True
+    session.commit()
+    row = state_of(session, "evt_1")
+    assert (row.state, row.attempts, row.last_error) == ("pending", 0, "boom")
+    assert claim(session) == ["evt_1"]
+
+
+@pytest.mark.parametrize("state", ["processing", "livemode_mismatch", "pending"])
+def test_events_in_flight_or_never_to_be_applied_are_not_replayed(session: Session, state: str) -> None:
+    add(session, "evt_1", "sub_1", state="livemode_mismatch" if state == "livemode_mismatch" else "pending")
+    if state == "processing":
+        claim(session)
+    assert inbox.requeue(session, "evt_1") is False
+    assert inbox.requeue(session, "evt_unknown") is False
 
 
 def test_events_without_an_object_are_not_serialized(session: Session) -> None:
@@ -124,7 +193,7 @@ def test_a_failure_backs_off_then_dies_after_the_bound(session: Session) -> None
 def test_an_expired_claim_is_taken_back_and_the_late_worker_loses_it(session: Session) -> None:
     add(session, "evt_1", "sub_1")
     add(session, "evt_2", "sub_1")
-    [event] = inbox.claim_batch(session, worker_id="crashed", limit=5, lease_seconds=30)
+    [event] = inbox.claim_batch(session, worker_id="crashed", limit=5, lease_seconds=30, max_events=1)
     assert event.id == "evt_1"
     later = utcnow() + timedelta(seconds=31)
 
@@ -132,7 +201,7 @@ def test_an_expired_claim_is_taken_back_and_the_late_worker_loses_it(session: Se
     row = state_of(session, "evt_1")
     assert row.state == "failed" and "lease expired" in (row.last_error or "")
     retaken = inbox.claim_batch(session, worker_id="w2", limit=5, lease_seconds=30, now=later)
-    assert [e.id for e in retaken] == ["evt_1"] and retaken[0].attempts == 2
+    assert [e.id for e in retaken] == ["evt_1", "evt_2"] and [e.attempts for e in retaken] == [2, 1]
     assert inbox.finish(session, "evt_1", worker_id="crashed") is False, "its result must not count"
 
 

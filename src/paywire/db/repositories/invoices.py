@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paywire.db.models import Invoice, utcnow
@@ -56,10 +56,38 @@ def invoice_row(stripe_invoice: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def save_from_stripe(session: Session, stripe_invoice: dict[str, Any]) -> Invoice:
+def stored_version(session: Session, invoice_id: str) -> int | None:
+    """The mirrored row's `stripe_version`, without locking (None if absent or unversioned)."""
+    return session.scalar(select(Invoice.stripe_version).where(Invoice.id == invoice_id))
+
+
+def lock_for_update(session: Session, invoice_id: str) -> tuple[bool, int | None]:
+    """Write-lock the row (if any) for the rest of the transaction and return (exists,
+    stored `stripe_version`); as `subscriptions.lock_for_update`."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(
+            select(Invoice.stripe_version).where(Invoice.id == invoice_id).with_for_update()
+        ).first()
+    else:
+        # SQLite has no row locks: a no-op UPDATE takes the database's write lock.
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id)
+            .values(stripe_version=Invoice.stripe_version)
+            .execution_options(synchronize_session=False)
+        )
+        found = session.execute(select(Invoice.stripe_version).where(Invoice.id == invoice_id)).first()
+    if found is None:
+        return False, None
+    return True, found[0]
+
+
+def save_from_stripe(session: Session, stripe_invoice: dict[str, Any], *, stripe_version: int | None = None) -> Invoice:
     """Insert or overwrite the mirror of one invoice from a Stripe invoice (plain dict)."""
     values = invoice_row(stripe_invoice)
     values["synced_at"] = utcnow()
+    if stripe_version is not None:
+        values["stripe_version"] = stripe_version
     row = session.get(Invoice, values["id"])
     if row is None:
         row = Invoice(**values)

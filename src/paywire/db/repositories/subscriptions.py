@@ -103,6 +103,12 @@ def lock_for_update(session: Session, subscription_id: str) -> tuple[bool, int |
     (exists, stored `stripe_version`). A no-op UPDATE takes the lock on both backends: a row
     lock on PostgreSQL, the database write lock on SQLite, so the version compared is the
     one committed last and nobody writes in between."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip: the row lock and the version together.
+        locked = session.execute(
+            select(Subscription.stripe_version).where(Subscription.id == subscription_id).with_for_update()
+        ).first()
+        return (False, None) if locked is None else (True, locked[0])
     session.execute(
         update(Subscription)
         .where(Subscription.id == subscription_id)
@@ -113,6 +119,11 @@ def lock_for_update(session: Session, subscription_id: str) -> tuple[bool, int |
     if found is None:
         return False, None
     return True, found[0]
+
+
+def stored_version(session: Session, subscription_id: str) -> int | None:
+    """The mirrored row's `stripe_version`, without locking (None if absent or unversioned)."""
+    return session.scalar(select(Subscription.stripe_version).where(Subscription.id == subscription_id))
 
 
 def save_from_stripe(

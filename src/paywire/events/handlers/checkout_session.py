@@ -9,7 +9,8 @@ Stripe says `payment_status == "paid"` — the event alone is not proof (delayed
 methods complete a session before the money arrives; `async_payment_succeeded` follows).
 The access window starts at the customer's time (their test clock's, in test mode) and
 lasts the catalog's duration. Fulfilment is a conditional update, so it happens once
-however many events describe the same payment.
+however many events describe the same payment, and the `pass_fulfilled` fact is written in
+the same transaction, only by the call that fulfilled.
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ from typing import Any
 from paywire.billing.passes import pass_access_window
 from paywire.db.models import Order
 from paywire.db.repositories import orders
-from paywire.events.handlers._event import event_object_id
-from paywire.events.mirror import HandlerContext, customer_time, refresh_subscription, stripe_id, user_for
+from paywire.events.handlers._event import EventGroup, event_object_id
+from paywire.events.mirror import (
+    HandlerContext,
+    customer_time,
+    record_facts,
+    refresh_subscription,
+    stripe_id,
+    user_for,
+)
+from paywire.reactions import facts
 from paywire.stripe import StripeNotFound
 
 PAID = ("paid",)
 
 
-def on_session_completed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    session_id = event_object_id(event)
+def on_session_completed(ctx: HandlerContext, group: EventGroup) -> str:
+    session_id = event_object_id(group.latest)
     try:
         fresh = ctx.gateway.retrieve_checkout_session(session_id)
     except StripeNotFound:
@@ -42,9 +51,9 @@ def on_session_completed(ctx: HandlerContext, event: dict[str, Any]) -> str:
     return f"{session_id} mode {fresh.get('mode')}: nothing to provision"
 
 
-def on_session_unpaid(ctx: HandlerContext, event: dict[str, Any]) -> str:
+def on_session_unpaid(ctx: HandlerContext, group: EventGroup) -> str:
     """Expired, or a delayed payment failed: a pending order will not be paid."""
-    session_id = event_object_id(event)
+    session_id = event_object_id(group.latest)
     try:
         fresh = ctx.gateway.retrieve_checkout_session(session_id)
     except StripeNotFound:
@@ -83,6 +92,21 @@ def _fulfil_purchase(ctx: HandlerContext, fresh: dict[str, Any]) -> str:
     )
     if not fulfilled:
         return f"{session_id} order {order.status}: not fulfilled again"
+    record_facts(
+        ctx,
+        [
+            facts.pass_fulfilled(
+                order_id=order.id,
+                checkout_session_id=session_id,
+                user_id=order.user_id,
+                product=order.product,
+                grants_plan=order.grants_plan,
+                access_ends_at=ends,
+                amount_total=order.amount_total,
+                currency=order.currency,
+            )
+        ],
+    )
     return f"{session_id} order fulfilled: {order.grants_plan} until {ends}"
 
 

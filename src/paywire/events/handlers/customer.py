@@ -8,16 +8,14 @@ customer carrying a `metadata.user_id` claim a user.
 
 from __future__ import annotations
 
-from typing import Any
-
 from paywire.db.repositories import customers
-from paywire.events.handlers._event import event_object_id
+from paywire.events.handlers._event import EventGroup, event_object_id
 from paywire.events.mirror import HandlerContext, stripe_id
 from paywire.stripe import StripeNotFound
 
 
-def on_customer_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    customer_id = event_object_id(event)
+def on_customer_changed(ctx: HandlerContext, group: EventGroup) -> str:
+    customer_id = event_object_id(group.latest)
     if customers.find_by_stripe_id(ctx.session, customer_id) is None:
         return f"{customer_id} not linked to a user"
     try:

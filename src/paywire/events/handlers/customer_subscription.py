@@ -2,20 +2,19 @@
 
 Every event about a subscription, whatever it says changed, leads to one thing: re-read the
 subscription (prices expanded, for the plan) and write it, subject to the version rule in
-`paywire.events.mirror`. A canceled subscription stays retrievable in Stripe, so `deleted`
-takes the same path and mirrors status `canceled`.
+`paywire.events.mirror`; however many such events wait, one re-read serves them all. A
+canceled subscription stays retrievable in Stripe, so `deleted` takes the same path and
+mirrors status `canceled`. `trial_will_end` also hints the trial reminder fact.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from paywire.events.handlers._event import event_object_id
+from paywire.events.handlers._event import EventGroup, event_object_id
 from paywire.events.mirror import HandlerContext, refresh_subscription
 
 
-def on_subscription_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    return refresh_subscription(ctx, event_object_id(event))
+def on_subscription_changed(ctx: HandlerContext, group: EventGroup) -> str:
+    return refresh_subscription(ctx, event_object_id(group.latest))
 
 
 HANDLERS = {

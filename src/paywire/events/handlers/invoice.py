@@ -1,30 +1,21 @@
 """`invoice.*`: the invoice mirror.
 
-The invoice is re-read and written whole. Invoices move one way (draft → open → paid, void
-or uncollectible) and only events about the invoice itself write its row, which the inbox
-never processes twice at once, so the freshly read object is always the one to keep. What
-an invoice means for access reaches the mirror through `customer.subscription.updated`.
+The invoice is re-read and written whole, under the version rule (`invoices.stripe_version`,
+as subscriptions), so a slow read finishing after a newer one cannot move an invoice back
+(paid → open), whoever wrote the newer one. `invoice.payment_failed` and
+`invoice.payment_action_required` hint the dunning and authentication facts, which are
+kept only if the invoice is still open. What an invoice means for access reaches the mirror
+through `customer.subscription.updated`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from paywire.db.repositories import invoices
-from paywire.events.handlers._event import event_object_id
-from paywire.events.mirror import HandlerContext
-from paywire.stripe import StripeNotFound
+from paywire.events.handlers._event import EventGroup, event_object_id
+from paywire.events.mirror import HandlerContext, refresh_invoice
 
 
-def on_invoice_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    invoice_id = event_object_id(event)
-    try:
-        fresh = ctx.gateway.retrieve_invoice(invoice_id)
-    except StripeNotFound:
-        # A deleted draft is gone from Stripe; nothing was ever owed on it.
-        return f"{invoice_id} no longer in Stripe"
-    invoices.save_from_stripe(ctx.session, fresh)
-    return f"{invoice_id} {fresh.get('status')}"
+def on_invoice_changed(ctx: HandlerContext, group: EventGroup) -> str:
+    return refresh_invoice(ctx, event_object_id(group.latest))
 
 
 HANDLERS = {

@@ -2,24 +2,25 @@
 
 Access from a payment is granted by `checkout.session.completed` (see checkout_session);
 here a refund takes it back: a fully refunded payment moves its order to `refunded`, which
-grants nothing. Other payment events are re-read and noted in the log line only.
+grants nothing. Every refund is a `refund_issued` fact, known by the charge's refunded
+total (two partial refunds: two facts). Other payment events are re-read and noted in the
+log line only.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from paywire.db.repositories import orders
-from paywire.events.handlers._event import event_object, event_object_id
-from paywire.events.mirror import HandlerContext, stripe_id
+from paywire.events.handlers._event import EventGroup, event_object, event_object_id
+from paywire.events.mirror import HandlerContext, record_facts, stripe_id, user_for
+from paywire.reactions import facts
 from paywire.stripe import StripeNotFound
 
 
-def on_payment_intent_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    intent_id = event_object_id(event)
+def on_payment_intent_changed(ctx: HandlerContext, group: EventGroup) -> str:
+    intent_id = event_object_id(group.latest)
     order = orders.find_by_payment_intent(ctx.session, intent_id)
     if order is None:
-        return f"{intent_id} {event.get('type')}: no order"
+        return f"{intent_id} {group.latest.get('type')}: no order"
     try:
         fresh = ctx.gateway.retrieve_payment_intent(intent_id)
     except StripeNotFound:
@@ -27,28 +28,27 @@ def on_payment_intent_changed(ctx: HandlerContext, event: dict[str, Any]) -> str
     return f"{intent_id} {fresh.get('status')}: order {order.id} {order.status}"
 
 
-def on_charge_refunded(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    charge = event_object(event)
-    intent_id = stripe_id(charge.get("payment_intent"))
-    if intent_id is None:
-        return f"{event_object_id(event)} has no payment intent"
-    order = orders.find_by_payment_intent(ctx.session, intent_id)
-    if order is None:
-        return f"{intent_id} refunded, no order"
+def on_charge_refunded(ctx: HandlerContext, group: EventGroup) -> str:
+    charge_id = event_object_id(group.latest)
     try:
-        fresh = ctx.gateway.retrieve_payment_intent(intent_id, expand=["latest_charge"])
+        charge = ctx.gateway.retrieve_charge(charge_id)
     except StripeNotFound:
-        return f"{intent_id} not found in Stripe: order {order.status} kept"
-    latest = fresh.get("latest_charge")
-    if not isinstance(latest, dict) or not latest.get("refunded"):
+        return f"{charge_id} not found in Stripe: nothing refunded here"
+    customer_id = stripe_id(charge.get("customer"))
+    record_facts(ctx, facts.refund_facts(charge, user_id=user_for(ctx.session, customer_id, charge)))
+    intent_id = stripe_id(charge.get("payment_intent"))
+    order = orders.find_by_payment_intent(ctx.session, intent_id) if intent_id else None
+    if order is None:
+        return f"{charge_id} refunded {charge.get('amount_refunded')}: no order"
+    if not charge.get("refunded"):
         return f"{intent_id} partially refunded: order {order.status} kept"
     changed = orders.mark_refunded(ctx.session, order)
     return f"{intent_id} fully refunded: order {order.id} {'refunded' if changed else 'already refunded'}"
 
 
-def on_charge_noted(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    charge = event_object(event)
-    return f"{event_object_id(event)} {event.get('type')} for {stripe_id(charge.get('payment_intent'))}"
+def on_charge_noted(ctx: HandlerContext, group: EventGroup) -> str:
+    charge = event_object(group.latest)
+    return f"{event_object_id(group.latest)} {group.latest.get('type')} for {stripe_id(charge.get('payment_intent'))}"
 
 
 HANDLERS = {

@@ -4,16 +4,14 @@ repository ignores an older frozen time, so late events cannot turn a clock back
 
 from __future__ import annotations
 
-from typing import Any
-
 from paywire.db.repositories import test_clocks
-from paywire.events.handlers._event import event_object_id
+from paywire.events.handlers._event import EventGroup, event_object_id
 from paywire.events.mirror import HandlerContext
 from paywire.stripe import StripeNotFound
 
 
-def on_clock_changed(ctx: HandlerContext, event: dict[str, Any]) -> str:
-    clock_id = event_object_id(event)
+def on_clock_changed(ctx: HandlerContext, group: EventGroup) -> str:
+    clock_id = event_object_id(group.latest)
     try:
         fresh = ctx.gateway.retrieve_test_clock(clock_id)
     except StripeNotFound:

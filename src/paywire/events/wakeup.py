@@ -1,0 +1,73 @@
+"""Waking an events worker that runs in another process of the same `paywire serve`.
+
+The in-process `INBOX_BELL` is a `threading.Event`; a worker in a child process needs the
+same signal across the process boundary. The worker process binds a Unix datagram socket
+and turns every datagram into `INBOX_BELL.ring()`; the receiver, after committing a batch,
+sends one byte to it without blocking. A lost or refused datagram costs nothing but the
+wait until the worker's next poll, so every error on the sending side is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+from paywire.events.bell import INBOX_BELL, InboxBell
+
+log = logging.getLogger("paywire.events.wakeup")
+
+
+def new_address() -> str:
+    """A fresh socket path in a private directory (removed by `remove_address`)."""
+    return str(Path(tempfile.mkdtemp(prefix="paywire-bell-")) / "bell.sock")
+
+
+def remove_address(address: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(address)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(address))
+
+
+class RemoteBell:
+    """The receiver's side: ring a worker listening at `address`."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+
+    def ring(self) -> None:
+        # Full buffer (the worker is busy and has rings pending anyway), or no listener yet.
+        with contextlib.suppress(OSError):
+            self._socket.sendto(b"\x00", self.address)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def relay(address: str, bell: InboxBell = INBOX_BELL) -> threading.Thread:
+    """The worker's side: bind `address` and ring `bell` for every datagram, from a daemon
+    thread that lives as long as the process."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(address)
+    listener.bind(address)
+
+    def run() -> None:
+        while True:
+            try:
+                listener.recv(64)
+            except OSError:
+                log.warning("the worker's wake-up socket failed; polling only", exc_info=True)
+                return
+            bell.ring()
+
+    thread = threading.Thread(target=run, name="paywire-worker-wakeup", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,199 @@
+"""`paywire serve` as real processes: where the worker runs (a niced child process by
+default, or a thread), `--workers N` server processes, and how each is woken and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import stripe
+
+from paywire.db.migrate import upgrade_to_head
+from tests.support.processes import free_port, wait_http
+from tests.support.stripesim import TEST_KEY, Sim
+
+PAYWIRE = [sys.executable, "-m", "paywire.cli.main"]
+SECRET = "whsec_serve_processes"
+
+
+def _env(database: str, sim: Sim, **values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYWIRE_"))}
+    env.update(
+        STRIPE_SECRET_KEY=TEST_KEY,
+        STRIPE_API_BASE=sim.url,
+        DATABASE_URL=database,
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        PAYWIRE_AUTH_SECRET="s" * 40,
+        # Polling alone would take this long: a prompt answer proves the wake-up works.
+        PAYWIRE_WORKER_POLL_INTERVAL="30",
+        **values,
+    )
+    return env
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        found.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+    return found
+
+
+def _command(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _deliver(port: int, event_id: str) -> httpx.Response:
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "paywire.test.serve",
+            "created": int(time.time()),
+            "livemode": False,
+            "api_version": stripe.api_version,
+            "data": {"object": {"id": f"obj_{event_id}", "object": "thing"}},
+        }
+    ).encode()
+    signature = stripe.WebhookSignature.generate_signature_header(payload.decode(), SECRET)
+    return httpx.post(
+        f"http://127.0.0.1:{port}/webhooks/stripe",
+        content=payload,
+        headers={"stripe-signature": signature},
+        trust_env=False,
+    )
+
+
+def _states(database: Path) -> dict[str, str]:
+    with sqlite3.connect(database) as conn:
+        return dict(conn.execute("SELECT id, state FROM webhook_events").fetchall())
+
+
+def _wait_worked_off(database: Path, ids: list[str], timeout: float = 10) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = _states(database)
+        if all(states.get(i) == "ignored" for i in ids):
+            return states
+        time.sleep(0.05)
+    raise AssertionError(f"not worked off within {timeout}s: {_states(database)}")
+
+
+class Serving:
+    def __init__(self, args: list[str], tmp_path: Path, sim: Sim, **env: str) -> None:
+        self.database = tmp_path / "serve.sqlite3"
+        upgrade_to_head(f"sqlite:///{self.database}")
+        self.port = free_port()
+        self.log = tmp_path / "serve.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [*PAYWIRE, "serve", "--port", str(self.port), *args],
+                env=_env(f"sqlite:///{self.database}", sim, **env),
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=self.proc)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(30)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def started() -> Iterator[list[Serving]]:
+    """Servers a test started, killed at the end if the test did not stop them."""
+    running: list[Serving] = []
+    yield running
+    for serving in running:
+        if serving.proc.poll() is None:
+            serving.proc.kill()
+            serving.proc.wait(10)
+
+
+def _wait_for_worker(serving: Serving, timeout: float = 30) -> list[int]:
+    """The server's child processes once the worker has started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "worker" in serving.output() and " started" in serving.output():
+            return _children(serving.proc.pid)
+        time.sleep(0.1)
+    raise AssertionError(f"the worker never started:\n{serving.output()}")
+
+
+def test_serve_runs_the_worker_in_a_niced_child_process_woken_by_the_receiver(
+    sim: Sim, tmp_path: Path, started: list[Serving]
+) -> None:
+    serving = Serving([], tmp_path, sim, PAYWIRE_LOG_LEVEL="INFO")
+    started.append(serving)
+    children = _wait_for_worker(serving)
+    workers = [pid for pid in children if "spawn_main" in _command(pid)]
+    assert len(workers) == 1, [_command(pid) for pid in children]
+    [worker] = workers
+    assert _nice(worker) == _nice(serving.proc.pid) + 10, "the worker yields the CPU to the receiver"
+
+    sent = time.monotonic()
+    assert _deliver(serving.port, "evt_serve_1").json() == {"received": True}
+    _wait_worked_off(serving.database, ["evt_serve_1"])
+    assert time.monotonic() - sent < 10, "woken at once, not at the next 30 s poll"
+
+    assert serving.stop(signal.SIGTERM) == 0, serving.output()
+    assert not Path(f"/proc/{worker}").exists() or "spawn_main" not in _command(worker)
+    assert "stopped" in serving.output()
+
+
+def test_serve_with_the_worker_in_a_thread_is_one_process(sim: Sim, tmp_path: Path, started: list[Serving]) -> None:
+    serving = Serving([], tmp_path, sim, PAYWIRE_WORKER_MODE="thread", PAYWIRE_LOG_LEVEL="INFO")
+    started.append(serving)
+    _wait_for_worker(serving)
+    assert not [pid for pid in _children(serving.proc.pid) if "spawn_main" in _command(pid)]
+
+    assert _deliver(serving.port, "evt_thread_1").status_code == 200
+    _wait_worked_off(serving.database, ["evt_thread_1"])
+    assert serving.stop(signal.SIGINT) == 0, serving.output()
+
+
+def test_serve_with_several_server_processes_shares_the_port_and_one_worker(
+    sim: Sim, tmp_path: Path, started: list[Serving]
+) -> None:
+    serving = Serving(["--workers", "2"], tmp_path, sim, PAYWIRE_LOG_LEVEL="INFO")
+    started.append(serving)
+    assert "2 server processes" in serving.output()
+    _wait_for_worker(serving)
+
+    ids = [f"evt_multi_{n}" for n in range(20)]
+    answers = [_deliver(serving.port, event_id) for event_id in ids]
+    again = _deliver(serving.port, ids[0])
+
+    assert [a.json() for a in answers] == [{"received": True}] * 20
+    assert again.json() == {"received": True, "duplicate": True}
+    _wait_worked_off(serving.database, ids)
+    assert serving.stop(signal.SIGTERM) == 0, serving.output()
+
+
+def test_serve_refuses_zero_server_processes(sim: Sim, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [*PAYWIRE, "serve", "--workers", "0"],
+        env=_env(f"sqlite:///{tmp_path}/x.sqlite3", sim),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "--workers" in out.stderr
