@@ -20,7 +20,12 @@ def _key(*parts: object) -> str:
     if len(key) <= MAX_KEY_LENGTH:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{parts[0]}:{parts[1]}:sha256:{digest}"
+    # The readable head is kept only while the whole key still fits: the second part may be
+    # a user id, as long as 200 characters.
+    head = f"{parts[0]}:{parts[1]}"
+    if len(head) + len(":sha256:") + len(digest) > MAX_KEY_LENGTH:
+        head = str(parts[0])
+    return f"{head}:sha256:{digest}"
 
 
 def time_bucket(now: float, window: int = CHECKOUT_WINDOW_SECONDS) -> int:

@@ -7,6 +7,7 @@ dev pages issue tokens, signed with the dev secret, in dev mode.
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,6 +19,11 @@ from paywire.web.errors import ApiError
 
 ALGORITHM = "HS256"
 BEARER = {"WWW-Authenticate": "Bearer"}
+# Stripe takes at most 200 characters in `client_reference_id`, where the user id goes.
+MAX_USER_ID_LENGTH = 200
+# Control, format (e.g. bidi overrides), separator and unassigned characters: none belongs in a
+# user id, and NUL is refused by PostgreSQL (a 500) while a newline forges log lines.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,18 @@ def read_token(token: str, secret: str, leeway: int = 0) -> Principal:
         raise ApiError(401, "The token is not valid.", headers=BEARER) from None
     subject = claims.get("sub")
     email = claims.get("email")
-    if not isinstance(subject, str) or not subject or len(subject) > 255:
+    if not isinstance(subject, str) or not valid_user_id(subject):
         raise ApiError(401, "The token names no user.", headers=BEARER)
     return Principal(subject, email if isinstance(email, str) else None)
+
+
+def valid_user_id(user_id: str) -> bool:
+    """A user id paywire can store, log and send to Stripe as it is."""
+    return (
+        0 < len(user_id) <= MAX_USER_ID_LENGTH
+        and not user_id.isspace()
+        and not any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in user_id)
+    )
 
 
 def current_user(request: Request, context: Context) -> Principal:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, select_autoescape
 
 from paywire.web.api import read_json_object
-from paywire.web.auth import issue_token
+from paywire.web.auth import issue_token, valid_user_id
 from paywire.web.context import Context, PaywireContext
 from paywire.web.errors import ApiError
 
@@ -70,7 +70,7 @@ def build_dev_router() -> APIRouter:
         data = await read_json_object(request)
         user_id = str(data.get("user_id") or "").strip()
         email = str(data.get("email") or "").strip() or None
-        if not user_id or len(user_id) > 64:
+        if not valid_user_id(user_id) or len(user_id) > 64:
             raise ApiError(400, "Type a user id (at most 64 characters).", field="user_id")
         token = issue_token(context.auth_secret, user_id, email, ttl=12 * 3600)
         return {"token": token, "user_id": user_id}
