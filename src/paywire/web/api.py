@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +19,7 @@ from paywire.billing.portal import open_portal
 from paywire.stripe import StripeError
 from paywire.web.auth import CurrentUser, Principal
 from paywire.web.context import Context, PaywireContext
-from paywire.web.errors import ApiError, edge_error
+from paywire.web.errors import SECURITY_HEADERS, ApiError, edge_error
 
 log = logging.getLogger("paywire.web")
 
@@ -35,6 +37,22 @@ PRICE_FIELDS = {
 }
 
 
+class BillingRoute(APIRoute):
+    """A paywire route: its answers carry `SECURITY_HEADERS` (errors get them from the error
+    handlers), wherever the router is mounted."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_headers(request: Request) -> Response:
+            response = await handle(request)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return handle_with_headers
+
+
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -45,14 +63,22 @@ class CheckoutRequest(BaseModel):
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    """The body as a JSON object. Nothing over `MAX_BODY_BYTES` is ever buffered: refused
+    from its Content-Length, or as soon as the stream passes the limit."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "The request body is too large.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, "The request body is too large.")
     if not body.strip():
         return {}
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a few kilobytes of nested brackets.
         raise ApiError(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
@@ -88,7 +114,7 @@ def load_entitlement(context: PaywireContext, user: Principal) -> Entitlement:
 
 
 def build_api_router() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["billing"])
+    router = APIRouter(prefix="/api", tags=["billing"], route_class=BillingRoute)
 
     @router.post("/checkout")
     async def checkout(request: Request, user: CurrentUser, context: Context) -> dict[str, str]:

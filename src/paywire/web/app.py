@@ -18,7 +18,7 @@ from paywire.web import context as web_context
 from paywire.web.api import build_api_router
 from paywire.web.context import PaywireContext
 from paywire.web.dev_pages import build_dev_router
-from paywire.web.errors import install_error_handlers
+from paywire.web.errors import install_error_handlers, install_internal_error_handler
 from paywire.web.health import build_health_router
 from paywire.web.subscription_api import build_subscription_router
 
@@ -97,10 +97,13 @@ def create_app(settings: Settings | None = None, *, context: PaywireContext | No
     app = PaywireApp(
         title="paywire",
         version="0.1.0",
+        # The API's schema and docs are for development: outside dev mode they are not served.
         docs_url="/docs" if settings.dev_mode else None,
+        openapi_url="/openapi.json" if settings.dev_mode else None,
         redoc_url=None,
         lifespan=lifespan,
     )
     mount(app, settings, context=context)
+    install_internal_error_handler(app)
     app.webhook_path, app.webhook_lane = PATH, StripeWebhookEndpoint(context)
     return app

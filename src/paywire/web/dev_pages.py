@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, select_autoescape
 
-from paywire.web.api import read_json_object
+from paywire.web.api import BillingRoute, read_json_object
 from paywire.web.auth import issue_token, valid_user_id
 from paywire.web.context import Context, PaywireContext
 from paywire.web.errors import ApiError
@@ -55,7 +55,7 @@ def _render(context: PaywireContext) -> str:
 
 
 def build_dev_router() -> APIRouter:
-    router = APIRouter(tags=["dev"], include_in_schema=False)
+    router = APIRouter(tags=["dev"], include_in_schema=False, route_class=BillingRoute)
 
     def page(context: Context) -> HTMLResponse:
         _dev_only(context)

@@ -27,6 +27,11 @@ from paywire.billing.errors import (
 from paywire.stripe import CardDeclined, StripeError, StripeMisconfigured, StripeUnavailable
 
 RETRY_AFTER_UNAVAILABLE = "5"
+# On every answer of paywire's routes, errors included: billing state, checkout and portal links
+# are the caller's own and short-lived (no shared or browser cache keeps them), and a body that
+# echoes input is never sniffed into HTML.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+INTERNAL_ERROR = {"error": {"message": "Something went wrong on our side; try again.", "field": None}}
 
 
 class ApiError(HTTPException):
@@ -90,14 +95,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return JSONResponse(exc.payload, status_code=exc.status_code, headers=exc.headers)
+        headers = {**SECURITY_HEADERS, **(exc.headers or {})}
+        return JSONResponse(exc.payload, status_code=exc.status_code, headers=headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
         body = {"error": {"message": first.get("msg", "Invalid request"), "field": field}}
-        return JSONResponse(body, status_code=400)
+        return JSONResponse(body, status_code=400, headers=SECURITY_HEADERS)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def install_internal_error_handler(app: FastAPI) -> None:
+    """The service's answer to an unexpected exception: `{"error": …}` with a fixed message,
+    never the exception's text or a trace (the server still logs the traceback). Not done by
+    `mount`: a host app keeps its own 500s."""
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(INTERNAL_ERROR, status_code=500, headers=SECURITY_HEADERS)
+
+    app.add_exception_handler(Exception, on_unexpected)
