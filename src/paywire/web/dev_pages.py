@@ -1,7 +1,8 @@
 """The dev pages of `paywire dev`: a pricing page with a fake sign-in. Dev mode only.
 
-The sign-in signs a token for whatever user id is typed, with the public dev secret;
-this router is not mounted outside dev mode and refuses to work if it somehow is.
+The sign-in signs a token for whatever user id is typed, with the public dev secret (never
+with a configured PAYWIRE_AUTH_SECRET); this router is not mounted outside dev mode and
+refuses to work if it somehow is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, select_autoescape
 
+from paywire.config import DEV_AUTH_SECRET
 from paywire.web.api import BillingRoute, read_json_object
 from paywire.web.auth import issue_token, valid_user_id
 from paywire.web.context import Context, PaywireContext
@@ -66,7 +68,7 @@ def build_dev_router() -> APIRouter:
 
     @router.post("/dev/sign-in")
     async def sign_in(request: Request, context: Context) -> dict[str, str]:
-        _dev_only(context)
+        _dev_secret_only(context)
         data = await read_json_object(request)
         user_id = str(data.get("user_id") or "").strip()
         email = str(data.get("email") or "").strip() or None
@@ -81,3 +83,12 @@ def build_dev_router() -> APIRouter:
 def _dev_only(context: PaywireContext) -> None:
     if not context.settings.dev_mode:
         raise ApiError(404, "Not found.")
+
+
+def _dev_secret_only(context: PaywireContext) -> None:
+    """The fake sign-in signs only with the public dev secret: with a real PAYWIRE_AUTH_SECRET
+    (dev mode on a staging host, a product's own key) it would mint tokens anyone could use,
+    for any user id, admins included, and for the product itself if it shares the key."""
+    _dev_only(context)
+    if context.auth_secret != DEV_AUTH_SECRET:
+        raise ApiError(404, "Not found: the dev sign-in works only without PAYWIRE_AUTH_SECRET.")
