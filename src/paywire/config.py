@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         "10/minute",
         validation_alias=_alias("PAYWIRE_CHECKOUT_RATE_LIMIT"),
     )
+    # Per user and route on the portal and subscription routes (each call reads and writes
+    # Stripe, whose rate limit all users share; promotion codes must not be guessable at speed).
+    # Unset: the checkout rate.
+    api_rate_limit: str | None = Field(None, validation_alias=_alias("PAYWIRE_API_RATE_LIMIT"))
     worker_poll_interval: float = Field(
         1.0,
         gt=0,
@@ -220,11 +224,14 @@ class Settings(BaseSettings):
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return value
 
-    @field_validator("checkout_rate_limit")
+    @field_validator("checkout_rate_limit", "api_rate_limit")
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
+    def _rate_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
         from limits import parse
 
+        if not value and info.field_name == "api_rate_limit":
+            return None
+        value = value or ""
         try:
             parse(value)
         except ValueError:

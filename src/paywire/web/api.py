@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -102,6 +102,14 @@ def parse_checkout(data: dict[str, Any]) -> CheckoutRequest:
         raise ApiError(400, message, field=field) from None
 
 
+def api_rate_limit(request: Request, user: CurrentUser, context: Context) -> None:
+    """FastAPI dependency: `PAYWIRE_API_RATE_LIMIT` per user and route, or 429."""
+    route = request.scope.get("route")
+    retry_after = context.api_limiter.retry_after(user.user_id, getattr(route, "path", request.url.path))
+    if retry_after is not None:
+        raise ApiError(429, "Too many requests; try again shortly.", headers={"Retry-After": str(retry_after)})
+
+
 def load_entitlement(context: PaywireContext, user: Principal) -> Entitlement:
     with context.sessions() as session:
         return entitlement_for(
@@ -153,7 +161,7 @@ def build_api_router() -> APIRouter:
             log.warning("checkout for %s failed: %r", user.user_id, exc)
             raise edge_error(exc) from None
 
-    @router.post("/billing-portal")
+    @router.post("/billing-portal", dependencies=[Depends(api_rate_limit)])
     def billing_portal(user: CurrentUser, context: Context) -> dict[str, str]:
         try:
             with context.sessions() as session:

@@ -18,7 +18,7 @@ from paywire.catalog import Catalog, load_catalog
 from paywire.config import Settings, require_auth_secret
 from paywire.db.engine import make_engine, make_session_factory
 from paywire.stripe import StripeGateway
-from paywire.web.ratelimit import CheckoutLimiter
+from paywire.web.ratelimit import CheckoutLimiter, UserRateLimiter
 
 
 @dataclass
@@ -31,6 +31,7 @@ class PaywireContext:
     prices: PriceBook
     auth_secret: str
     checkout_limiter: CheckoutLimiter
+    api_limiter: UserRateLimiter
 
     @classmethod
     def build(
@@ -53,6 +54,7 @@ class PaywireContext:
             prices=PriceBook(catalog, gateway),
             auth_secret=require_auth_secret(settings),
             checkout_limiter=CheckoutLimiter(settings.checkout_rate_limit),
+            api_limiter=UserRateLimiter(settings.api_rate_limit or settings.checkout_rate_limit),
         )
 
 

@@ -1,4 +1,5 @@
-"""Per-user rate limit on starting checkouts (the `limits` library, in memory).
+"""Per-user rate limits: on starting checkouts, and on the portal and subscription routes
+(the `limits` library, in memory).
 
 In memory means per process: with several API processes each allows the rate. That
 bounds abuse well enough for an endpoint whose Stripe calls are idempotent anyway.
@@ -14,14 +15,19 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 
-class CheckoutLimiter:
+class UserRateLimiter:
+    """`rate` per user and scope (a route): one user's calls never use up another's."""
+
     def __init__(self, rate: str) -> None:
         self._item = parse(rate)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def retry_after(self, user_id: str) -> int | None:
+    def retry_after(self, user_id: str, scope: str = "checkout") -> int | None:
         """Count one attempt; None if allowed, else seconds until the next is."""
-        if self._limiter.hit(self._item, "checkout", user_id):
+        if self._limiter.hit(self._item, scope, user_id):
             return None
-        stats = self._limiter.get_window_stats(self._item, "checkout", user_id)
+        stats = self._limiter.get_window_stats(self._item, scope, user_id)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+CheckoutLimiter = UserRateLimiter

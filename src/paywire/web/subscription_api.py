@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +28,7 @@ from paywire.billing import cancellation, pausing, plan_changes, previews, promo
 from paywire.billing.errors import BillingError
 from paywire.billing.operations import BillingContext
 from paywire.stripe import StripeError
-from paywire.web.api import PRICE_FIELDS, BillingRoute, load_entitlement, read_json_object
+from paywire.web.api import PRICE_FIELDS, BillingRoute, api_rate_limit, load_entitlement, read_json_object
 from paywire.web.auth import CurrentUser, Principal
 from paywire.web.context import Context, PaywireContext
 from paywire.web.errors import ApiError, edge_error
@@ -109,7 +109,9 @@ async def _billing(context: PaywireContext, user: Principal) -> dict[str, Any]:
 
 
 def build_subscription_router() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["subscription"], route_class=BillingRoute)
+    router = APIRouter(
+        prefix="/api", tags=["subscription"], route_class=BillingRoute, dependencies=[Depends(api_rate_limit)]
+    )
 
     @router.post("/subscription/preview")
     async def preview(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
