@@ -145,27 +145,28 @@ def pass_fulfilled(
     )
 
 
-def refund_facts(charge: dict[str, Any], *, user_id: str | None) -> list[Fact]:
-    """A refund, known by the charge's refunded total: two partial refunds are two facts
-    (different totals), one refund seen by two events is one."""
-    refunded = int(charge.get("amount_refunded") or 0)
-    if refunded <= 0:
-        return []
-    charge_id = charge["id"]
-    return [
-        Fact(
-            "refund_issued",
-            f"refund_issued:{charge_id}:{refunded}",
-            user_id,
-            charge_id,
-            {
-                "charge_id": charge_id,
-                "payment_intent_id": _id(charge.get("payment_intent")),
-                "stripe_customer_id": _id(charge.get("customer")),
-                "amount_refunded": refunded,
-                "amount": charge.get("amount"),
-                "currency": charge.get("currency"),
-                "fully_refunded": bool(charge.get("refunded")),
-            },
+def refund_facts(refunds: list[dict[str, Any]], *, user_id: str | None) -> list[Fact]:
+    """One fact per refund Stripe made or is making (by the refund's id): two partial
+    refunds are two facts, even when one re-read sees both; one refund seen by two
+    events is one."""
+    found = []
+    for refund in refunds:
+        if refund.get("status") not in ("succeeded", "pending"):
+            continue
+        refund_id = refund["id"]
+        found.append(
+            Fact(
+                "refund_issued",
+                f"refund_issued:{refund_id}",
+                user_id,
+                refund_id,
+                {
+                    "refund_id": refund_id,
+                    "charge_id": _id(refund.get("charge")),
+                    "payment_intent_id": _id(refund.get("payment_intent")),
+                    "amount_refunded": refund.get("amount"),
+                    "currency": refund.get("currency"),
+                },
+            )
         )
-    ]
+    return found

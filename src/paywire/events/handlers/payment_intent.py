@@ -2,8 +2,8 @@
 
 Access from a payment is granted by `checkout.session.completed` (see checkout_session);
 here a refund takes it back: a fully refunded payment moves its order to `refunded`, which
-grants nothing. Every refund is a `refund_issued` fact, known by the charge's refunded
-total (two partial refunds: two facts). Other payment events are re-read and noted in the
+grants nothing. Every refund is a `refund_issued` fact, known by the refund's id (two
+partial refunds: two facts, even when one re-read sees both). Other payment events are re-read and noted in the
 log line only.
 """
 
@@ -34,10 +34,13 @@ def on_charge_refunded(ctx: HandlerContext, group: EventGroup) -> str:
         charge = ctx.gateway.retrieve_charge(charge_id)
     except StripeNotFound:
         return f"{charge_id} not found in Stripe: nothing refunded here"
-    customer_id = stripe_id(charge.get("customer"))
-    record_facts(ctx, facts.refund_facts(charge, user_id=user_for(ctx.session, customer_id, charge)))
     intent_id = stripe_id(charge.get("payment_intent"))
-    order = orders.find_by_payment_intent(ctx.session, intent_id) if intent_id else None
+    if intent_id is None:
+        return f"{charge_id} has no payment intent"
+    refunds = [r for r in ctx.gateway.list_refunds_of_payment(intent_id) if stripe_id(r.get("charge")) == charge_id]
+    user_id = user_for(ctx.session, stripe_id(charge.get("customer")), charge)
+    record_facts(ctx, facts.refund_facts(refunds, user_id=user_id))
+    order = orders.find_by_payment_intent(ctx.session, intent_id)
     if order is None:
         return f"{charge_id} refunded {charge.get('amount_refunded')}: no order"
     if not charge.get("refunded"):
