@@ -103,6 +103,8 @@ def main() -> None:
                 "record",
                 "--pid",
                 str(running.server.proc.pid),
+                # The worker runs in a child process of `paywire serve`.
+                "--subprocesses",
                 "--format",
                 "raw",
                 "--rate",

@@ -12,7 +12,7 @@ def fmt(value: Any, digits: int = 0, unit: str = "") -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float) and math.isinf(value):
-        return "∞ (not converged)"
+        return "∞"
     if isinstance(value, float):
         return f"{value:,.{digits}f}{unit}"
     return f"{value}{unit}"
@@ -83,6 +83,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"Machine: {m['cpus']} cores ({m['cpu']}), Python {m['python']}, Linux {m['kernel']}; "
         f"load average at start {m['load_average_at_start']}. paywire at `{result['paywire_commit']}` "
         f"({result['paywire_source']}). Command: `{result['command']}`.",
+        "",
+        "Latency percentiles count a delivery that got no 2xx answer (an error, or none within 10 s) "
+        "as infinite (∞), and an event never applied as never converged (∞).",
         "",
         f"Events: {result['events']['count']} real events from stripesim "
         f"(mean {result['events']['mean_bytes']:,.0f} bytes; "
@@ -163,7 +166,12 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     top_rate = max(rates) if rates else None
-    pairs = (("paywire", "floor"), ("paywire", "djstripe"), ("paywire-receiver", "floor"))
+    pairs = (
+        ("paywire", "floor"),
+        ("paywire", "djstripe"),
+        ("paywire-receiver", "floor"),
+        ("paywire-thread", "floor"),
+    )
     for db in ("postgresql", "sqlite"):
         for mine, other in pairs:
             pw = summ.get((mine, db))

@@ -41,6 +41,7 @@ class Context:
     api_key: str
     webhook_secret: str  # whsec_… of a webhook endpoint created in stripesim
     djstripe_workers: int = 5
+    paywire_env: dict[str, str] = field(default_factory=dict)  # --paywire-env overrides
     log: Any = print
     sim: Server | None = None
 
@@ -204,6 +205,7 @@ def _unix(value: Any) -> float | None:
 class Paywire(Target):
     name = "paywire"
     has_mirror = True
+    extra_env: dict[str, str] = {}
 
     def env(self, database: str) -> dict[str, str]:
         return {
@@ -215,6 +217,8 @@ class Paywire(Target):
             "PAYWIRE_AUTH_SECRET": "bench-only-auth-secret-0123456789abcdef",
             "APP_URL": "http://127.0.0.1:8000",
             "PAYWIRE_LOG_LEVEL": "WARNING",
+            **self.extra_env,
+            **self.ctx.paywire_env,
         }
 
     def cli(self, *args: str) -> list[str]:
@@ -290,6 +294,17 @@ class PaywireReceiver(Paywire):
 
     def _db_name(self, suffix: str) -> str:
         return f"bench_wh_{self.ctx.run_id}_pwrecv_{suffix}"
+
+
+class PaywireThread(Paywire):
+    """`paywire serve` with PAYWIRE_WORKER_MODE=thread: the worker in a thread of the server
+    process, as before the worker process existed (a diagnostic row: what the GIL costs)."""
+
+    name = "paywire-thread"
+    extra_env = {"PAYWIRE_WORKER_MODE": "thread"}
+
+    def _db_name(self, suffix: str) -> str:
+        return f"bench_wh_{self.ctx.run_id}_pwthread_{suffix}"
 
 
 def ensure_djstripe_venv(log: Any = print) -> Path:
@@ -438,7 +453,13 @@ class DjStripe(Target):
         return {str(t): int(n) for t, n in rows}
 
 
-TARGETS = {"floor": Floor, "paywire": Paywire, "paywire-receiver": PaywireReceiver, "djstripe": DjStripe}
+TARGETS = {
+    "floor": Floor,
+    "paywire": Paywire,
+    "paywire-receiver": PaywireReceiver,
+    "paywire-thread": PaywireThread,
+    "djstripe": DjStripe,
+}
 
 
 def project_python() -> str:
