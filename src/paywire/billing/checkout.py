@@ -32,6 +32,8 @@ from paywire.metrics import CHECKOUT_SESSIONS
 from paywire.stripe import StripeGateway, StripeUnavailable
 from paywire.stripe import idempotency as keys
 
+# A replayed session that is no longer open is retried under a new key, this many times.
+MAX_CHECKOUT_ATTEMPTS = 4
 ALREADY_SUBSCRIBED = (
     "You already have a subscription. Change your plan or manage billing in the portal "
     "(POST /api/billing-portal) instead of starting a new checkout."
@@ -133,27 +135,34 @@ def start_checkout(
             lookup_key = choice.plan.lookup_key(choice.interval)
             price_id = prices.price_id_for(lookup_key)
             trial_days = trial_days_for(settings, session, customer)
-            created = gateway.create_subscription_checkout(
-                user_id=user_id,
-                customer_id=customer.stripe_customer_id,
-                price_id=price_id,
-                quantity=choice.quantity,
-                plan=choice.plan.key,
-                interval=choice.interval,
-                trial_days=trial_days,
-                automatic_tax=settings.automatic_tax,
-                tax_id_collection=settings.tax_id_collection,
-                success_url=success_url,
-                cancel_url=cancel_url,
-                idempotency_key=keys.checkout_subscription(
-                    user_id,
-                    choice.plan.key,
-                    choice.interval,
-                    choice.quantity,
-                    bucket,
-                    variant=f"{price_id}:{trial_days}",
-                ),
-            )
+            dead: str | None = None
+            for _ in range(MAX_CHECKOUT_ATTEMPTS):
+                variant = f"{price_id}:{trial_days}" + (f":after:{dead}" if dead else "")
+                created = gateway.create_subscription_checkout(
+                    user_id=user_id,
+                    customer_id=customer.stripe_customer_id,
+                    price_id=price_id,
+                    quantity=choice.quantity,
+                    plan=choice.plan.key,
+                    interval=choice.interval,
+                    trial_days=trial_days,
+                    automatic_tax=settings.automatic_tax,
+                    tax_id_collection=settings.tax_id_collection,
+                    success_url=success_url,
+                    cancel_url=cancel_url,
+                    idempotency_key=keys.checkout_subscription(
+                        user_id, choice.plan.key, choice.interval, choice.quantity, bucket, variant=variant
+                    ),
+                )
+                open_sessions = gateway.list_open_checkout_sessions(customer.stripe_customer_id)
+                if any(s["id"] == created["id"] for s in open_sessions):
+                    break
+                # Stripe replayed (as it was when created) a session of this window that has
+                # since expired, closed by a newer checkout: the same request, a session after it.
+                dead = str(created["id"])
+            else:
+                raise BillingUnavailable("Billing is temporarily unavailable; try again.")
+            expire_other_checkouts(gateway, open_sessions, created)
             CHECKOUT_SESSIONS.labels(mode="subscription").inc()
         else:
             product = choice.product
@@ -181,6 +190,15 @@ def start_checkout(
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
     return CheckoutStarted(url=created["url"], session_id=created["id"])
+
+
+def expire_other_checkouts(gateway: StripeGateway, open_sessions: list[dict[str, Any]], kept: dict[str, Any]) -> None:
+    """Close the customer's other open subscription checkouts: a stale tab paid after another
+    checkout would be a second subscription, charged twice. (Two different checkouts asked
+    for in the same instant may close each other; asking again gives a fresh one.)"""
+    for other in open_sessions:
+        if other.get("mode") == "subscription" and other["id"] != kept["id"]:
+            gateway.expire_checkout_session(str(other["id"]), idempotency_key=keys.checkout_expire(str(other["id"])))
 
 
 def _refuse_if_subscribed(session: Session, gateway: StripeGateway, user_id: str) -> None:

@@ -176,6 +176,17 @@ class StripeGateway:
         )
         return self._create(self._client.v1.checkout.sessions.create, params, idempotency_key)
 
+    def list_open_checkout_sessions(self, customer_id: str) -> list[dict[str, Any]]:
+        params: Params = {"customer": customer_id, "status": "open", "limit": 100}
+        return self._list_all(self._client.v1.checkout.sessions.list, params)
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> None:
+        """Close an open session so it can no longer be paid; one completed or expired
+        meanwhile is left as it is."""
+        options: Any = {"idempotency_key": idempotency_key}
+        with contextlib.suppress(StripeRejected):
+            self._call(lambda: self._client.v1.checkout.sessions.expire(session_id, options=options))
+
     def retrieve_checkout_session(self, session_id: str, *, expand: Sequence[str] = ()) -> dict[str, Any]:
         params: Any = {"expand": list(expand)} if expand else {}
         return plain(self._call(lambda: self._client.v1.checkout.sessions.retrieve(session_id, params)))

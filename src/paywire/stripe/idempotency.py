@@ -42,6 +42,10 @@ def checkout_subscription(user_id: str, plan: str, interval: str, quantity: int,
     return _key("checkout", user_id, plan, interval, quantity, bucket, variant)
 
 
+def checkout_expire(session_id: str) -> str:
+    return _key("checkout", "expire", session_id)
+
+
 def checkout_purchase(user_id: str, product: str, bucket: int, variant: str = "") -> str:
     return _key("checkout", user_id, product, "once", 1, bucket, variant)
 

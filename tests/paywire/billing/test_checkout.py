@@ -57,18 +57,14 @@ def test_a_product_choice(catalog: Catalog) -> None:
         ({"product": "pass-3-months", "interval": "month"}, InvalidChoice, "interval"),
     ],
 )
-def test_invalid_choices(
-    catalog: Catalog, request_: dict[str, Any], error: type[Exception], field: str
-) -> None:
+def test_invalid_choices(catalog: Catalog, request_: dict[str, Any], error: type[Exception], field: str) -> None:
     with pytest.raises(error) as raised:
         choose(catalog, **request_)
     assert raised.value.field == field  # type: ignore[attr-defined]
 
 
 def _settings(**overrides: Any) -> Settings:
-    return load_settings(
-        _env_file=None, STRIPE_SECRET_KEY="sk_test_paywire_test_suite_key", **overrides
-    )
+    return load_settings(_env_file=None, STRIPE_SECRET_KEY="sk_test_paywire_test_suite_key", **overrides)
 
 
 def test_a_live_subscription_refuses_a_second_checkout_before_touching_stripe(
@@ -102,6 +98,7 @@ class RecordingGateway:
 
     def __init__(self) -> None:
         self.checkouts: list[dict[str, Any]] = []
+        self.open: list[str] = []
 
     def create_customer(self, **kwargs: Any) -> dict[str, Any]:
         return {"id": f"cus_{kwargs['user_id']}"}
@@ -111,7 +108,14 @@ class RecordingGateway:
 
     def create_subscription_checkout(self, **kwargs: Any) -> dict[str, Any]:
         self.checkouts.append(kwargs)
+        self.open.append(f"cs_{len(self.checkouts)}")
         return {"id": f"cs_{len(self.checkouts)}", "url": "https://checkout.example/x"}
+
+    def list_open_checkout_sessions(self, customer_id: str) -> list[dict[str, Any]]:
+        return [{"id": session_id, "mode": "subscription"} for session_id in self.open]
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> None:
+        self.open.remove(session_id)
 
     def create_purchase_checkout(self, **kwargs: Any) -> dict[str, Any]:
         self.checkouts.append(kwargs)
@@ -161,9 +165,7 @@ def test_a_past_trial_in_the_mirror_also_counts(session: Session, catalog: Catal
     assert gateway.checkouts[-1]["trial_days"] == 0
 
 
-def test_checkout_requests_come_from_the_catalog_and_settings(
-    session: Session, catalog: Catalog
-) -> None:
+def test_checkout_requests_come_from_the_catalog_and_settings(session: Session, catalog: Catalog) -> None:
     gateway = RecordingGateway()
     settings = _settings(APP_URL="https://app.example.com", PAYWIRE_AUTOMATIC_TAX=True)
     _start(session, gateway, settings, choose(catalog, plan="pro", interval="year", quantity=4))
@@ -176,9 +178,7 @@ def test_checkout_requests_come_from_the_catalog_and_settings(
     assert sent["idempotency_key"].startswith("checkout:u1:pro:year:4:")
 
 
-def test_the_same_request_in_the_same_window_has_the_same_key(
-    session: Session, catalog: Catalog
-) -> None:
+def test_the_same_request_in_the_same_window_has_the_same_key(session: Session, catalog: Catalog) -> None:
     gateway = RecordingGateway()
     pro = choose(catalog, plan="pro", interval="month")
     _start(session, gateway, _settings(), pro)
