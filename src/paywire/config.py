@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # under a burst; or a thread of the server process (`thread`: one process, less memory).
     worker_mode: str = Field("process", pattern="^(process|thread)$", validation_alias=_alias("PAYWIRE_WORKER_MODE"))
     worker_nice: int = Field(10, ge=0, le=19, validation_alias=_alias("PAYWIRE_WORKER_NICE"))
+    # Workers in that process (threads: most of a worker's time is spent waiting on Stripe and
+    # the database, so a few overlap their waits). None: 4 on PostgreSQL, 1 on SQLite (one writer).
+    worker_threads: int | None = Field(None, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_THREADS"))
     worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
     worker_lease_seconds: float = Field(300.0, gt=0, le=86400, validation_alias=_alias("PAYWIRE_WORKER_LEASE_SECONDS"))
     worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))

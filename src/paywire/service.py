@@ -30,6 +30,9 @@ from paywire.stripe import StripeGateway
 log = logging.getLogger("paywire.service")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Workers claim with SKIP LOCKED and per-object locks, so several never process one object at
+# once; on SQLite every write takes the one file lock, so more workers would only queue.
+DEFAULT_WORKER_THREADS_POSTGRESQL = 4
 # Set by `paywire serve --workers N` for its server processes: where the worker listens.
 WAKEUP_ENV = "PAYWIRE_WORKER_WAKEUP"
 
@@ -92,6 +95,7 @@ def stop_worker_process(process: BaseProcess, timeout: float = 15.0) -> None:
 def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_pid: int) -> None:
     import signal
 
+    from paywire.db.engine import make_engine
     from paywire.events import wakeup
     from paywire.events.bell import INBOX_BELL
     from paywire.events.worker import run_worker
@@ -111,21 +115,33 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
 
     def guarded() -> None:
         try:
-            run_worker(settings, stop)
+            run_worker(settings, stop, engine=engine)
         except Exception:
             log.exception("the events worker stopped with an error")
 
-    thread = threading.Thread(target=guarded, name="paywire-worker")
-    thread.start()
+    count = worker_threads(settings)
+    engine = make_engine(settings.database_url, pool_size=count + 2)
+    threads = [threading.Thread(target=guarded, name=f"paywire-worker-{n}") for n in range(count)]
+    for thread in threads:
+        thread.start()
     # The main thread keeps the signals and watches the server: a worker outliving it
     # (the server was killed) would keep processing for no one.
     while not stop.wait(1.0):
-        if os.getppid() != parent_pid or not thread.is_alive():
+        if os.getppid() != parent_pid or not all(t.is_alive() for t in threads):
             stop.set()
     INBOX_BELL.ring()
-    thread.join(15)
+    for thread in threads:
+        thread.join(15)
+    engine.dispose()
     if wakeup_address:
         wakeup.remove_address(wakeup_address)
+
+
+def worker_threads(settings: Settings) -> int:
+    """How many workers `paywire serve`'s worker process runs (PAYWIRE_WORKER_THREADS)."""
+    if settings.worker_threads is not None:
+        return settings.worker_threads
+    return 1 if settings.database_url.startswith("sqlite") else DEFAULT_WORKER_THREADS_POSTGRESQL
 
 
 def serve(
