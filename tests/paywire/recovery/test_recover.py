@@ -54,7 +54,7 @@ def test_recover_stores_what_the_inbox_lacks_once_and_the_mirror_ends_equal_to_s
     subscription_id = subscribe_with_lost_deliveries(service, sim, "user_lost")
     assert inbox_rows(service, object_id=subscription_id) == []
     assert subscription_drift(service, sim.client(), subscription_id) == {"row": "missing"}
-    total = len(sim.client().v1.events.list(params={"limit": 100}).data)
+    total = sum(1 for _ in sim.client().v1.events.list(params={"limit": 100}).auto_paging_iter())
 
     first = run_paywire(service, sim, "events", "recover", "--since", "1h")
 
@@ -264,7 +264,7 @@ def test_a_long_scheduled_scan_is_done_a_few_lists_per_tick_under_one_lease(
         delivered = set(session.scalars(select(WebhookEvent.id)))
     for n in range(12):
         client.v1.customers.create(params={"email": f"tick{n}@example.com"})
-    in_stripe = {e.id for e in client.v1.events.list(params={"limit": 100}).data}
+    in_stripe = {e.id for e in client.v1.events.list(params={"limit": 100}).auto_paging_iter()}
     now = [0.0]
     schedule = ScheduledRecovery(
         service.settings, service.sessions, gateway, holder="w1", clock=lambda: now[0], page_size=5, lists_per_tick=2
