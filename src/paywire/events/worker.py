@@ -88,6 +88,8 @@ class WorkerOptions:
                 cap_seconds=settings.worker_retry_cap,
                 max_attempts=settings.worker_max_attempts,
             ),
+            # A dead dispatcher's facts come back as a dead worker's events do.
+            reaction_lease_seconds=settings.worker_lease_seconds,
         )
 
 

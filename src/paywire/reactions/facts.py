@@ -9,7 +9,9 @@ sync`) see it. The outbox keeps one row per key.
 Facts are read from the freshest state, not from the event's snapshot: an event is only a
 hint that something may have happened. Where the state alone cannot tell (a trial reminder,
 a failed attempt that left the invoice open), the event type is the hint and the state the
-check, so a stale hint (the invoice has been paid since) makes no fact.
+check, so a stale hint (the invoice has been paid since) makes no fact. Likewise a state
+paywire never saw makes no fact: a subscription canceled before its first event was
+processed never granted access here, so it gets `subscription_canceled` only.
 """
 
 from __future__ import annotations

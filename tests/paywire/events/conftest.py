@@ -4,9 +4,13 @@ inbox and the mirror with a deadline, reading /metrics over HTTP, driving checko
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -20,7 +24,8 @@ from paywire.db.models import WebhookEvent
 from paywire.events.inbox import RetryPolicy
 from paywire.events.worker import WorkerOptions, WorkerThread, build_worker
 from tests.paywire.conftest import Service
-from tests.support.stripesim import Sim
+from tests.support.processes import Process
+from tests.support.stripesim import TEST_KEY, Sim
 
 T = TypeVar("T")
 
@@ -150,3 +155,33 @@ def start_worker() -> Iterator[Callable[..., WorkerThread]]:
     yield start
     for thread in running:
         thread.stop()
+
+
+PAYWIRE = [sys.executable, "-m", "paywire.cli.main"]
+WorkerSpawner = Callable[..., Process]
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[WorkerSpawner]:
+    """Start `paywire worker` as a real process against a service's database and stripesim:
+    `spawn_worker(service, "name", PAYWIRE_X="…")`; killed at the end of the test."""
+    running: list[Process] = []
+
+    def spawn(service: Service, name: str, **env: str) -> Process:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYWIRE_", "DATABASE_URL"))}
+        base.update(
+            STRIPE_SECRET_KEY=TEST_KEY,
+            STRIPE_API_BASE=str(service.settings.stripe_api_base),
+            DATABASE_URL=service.settings.database_url,
+            PAYWIRE_WORKER_POLL_INTERVAL="0.05",
+            PAYWIRE_LOG_LEVEL="INFO",
+            PAYWIRE_RECOVERY_INTERVAL="0",
+        )
+        base.update(env)
+        process = Process([*PAYWIRE, "worker"], tmp_path / f"{name}.log", env=base)
+        running.append(process)
+        return process
+
+    yield spawn
+    for process in running:
+        process.stop(signal.SIGKILL)
