@@ -249,3 +249,31 @@ def test_a_second_sync_is_refused_while_one_holds_the_lease(
     assert refused.returncode == 1 and "another sync is running (elsewhere:1:abc" in refused.stderr
     with service.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_a_stripe_outage_stops_the_sync_at_its_last_checkpoint_and_the_next_run_finishes(
+    make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog
+) -> None:
+    from paywire.stripe import StripeUnavailable
+
+    service = make_paywire_service(with_worker=False)
+    made = make_subscriptions(sim.client(), 6)
+    gateway = StripeGateway("sk_test_paywire_test_suite_key", api_base=sim.url, max_network_retries=0)
+    ctx = SyncContext(service.sessions, gateway, catalog, service.settings)
+    done: list[str] = []
+
+    def outage_after_four(resource: str, object_id: str) -> None:
+        done.append(object_id)
+        if len(done) == 4:
+            sim.control("faults", {"api": {"fail_next_500": 1}})  # the fifth object's re-read fails
+
+    with pytest.raises(SyncInterrupted) as stopped:
+        sync_mirror(ctx, resources=["subscriptions"], page_size=3, on_object=outage_after_four)
+
+    assert isinstance(stopped.value.cause, StripeUnavailable)
+    assert mirrored_count(service) == 4
+    report = sync_mirror(ctx, resources=["subscriptions"], page_size=3)
+    [part] = report.resources
+    assert part.resumed and part.resumed_after == list(reversed(made))[2]
+    assert part.checked == 3 and len(part.drift) == 2
+    assert mirrored_count(service) == 6
