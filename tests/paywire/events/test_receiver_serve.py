@@ -17,7 +17,9 @@ import httpx
 import pytest
 import stripe
 
+from paywire.config import load_settings
 from paywire.db.migrate import upgrade_to_head
+from paywire.service import worker_threads
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -197,3 +199,21 @@ def test_serve_refuses_zero_server_processes(sim: Sim, tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "--workers" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "setting", "expected"),
+    [
+        ("sqlite:///paywire.sqlite3", None, 1),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", None, 4),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", "2", 2),
+        ("sqlite:///paywire.sqlite3", "3", 3),
+    ],
+)
+def test_the_worker_process_runs_one_worker_on_sqlite_and_several_on_postgresql(
+    url: str, setting: str | None, expected: int
+) -> None:
+    overrides = {"PAYWIRE_WORKER_THREADS": setting} if setting else {}
+    settings = load_settings(_env_file=None, DATABASE_URL=url, **overrides)
+
+    assert worker_threads(settings) == expected
