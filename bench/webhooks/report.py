@@ -171,6 +171,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("paywire", "djstripe"),
         ("paywire-receiver", "floor"),
         ("paywire-thread", "floor"),
+        ("paywire-2servers", "floor"),
     )
     for db in ("postgresql", "sqlite"):
         for mine, other in pairs:

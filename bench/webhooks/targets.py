@@ -206,6 +206,7 @@ class Paywire(Target):
     name = "paywire"
     has_mirror = True
     extra_env: dict[str, str] = {}
+    extra_args: tuple[str, ...] = ()
 
     def env(self, database: str) -> dict[str, str]:
         return {
@@ -245,7 +246,7 @@ class Paywire(Target):
 
     def start(self, with_worker: bool = True) -> Running:
         database = self.clone()
-        extra = [] if with_worker else ["--no-worker"]
+        extra = [*self.extra_args] + ([] if with_worker else ["--no-worker"])
         server = Server(
             self.label,
             self.cli("serve", "--port", "{port}", *extra),
@@ -305,6 +306,17 @@ class PaywireThread(Paywire):
 
     def _db_name(self, suffix: str) -> str:
         return f"bench_wh_{self.ctx.run_id}_pwthread_{suffix}"
+
+
+class PaywireTwoServers(Paywire):
+    """`paywire serve --workers 2`: two server processes on the port and the worker process
+    (a diagnostic row: what a second receiver process buys on this machine)."""
+
+    name = "paywire-2servers"
+    extra_args = ("--workers", "2")
+
+    def _db_name(self, suffix: str) -> str:
+        return f"bench_wh_{self.ctx.run_id}_pw2srv_{suffix}"
 
 
 def ensure_djstripe_venv(log: Any = print) -> Path:
@@ -458,6 +470,7 @@ TARGETS = {
     "paywire": Paywire,
     "paywire-receiver": PaywireReceiver,
     "paywire-thread": PaywireThread,
+    "paywire-2servers": PaywireTwoServers,
     "djstripe": DjStripe,
 }
 
