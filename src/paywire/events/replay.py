@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paywire.db.models import WebhookEvent, utcnow
+from paywire.db.models import WebhookEvent
+from paywire.events import inbox
 
-REPLAYABLE = ("failed", "dead", "processed", "ignored")
 WHY_NOT = {
     "pending": "already waiting for the worker",
     "processing": "being processed right now",
@@ -55,25 +55,6 @@ def find_events(
     return list(session.scalars(query))
 
 
-def requeue(session: Session, event_id: str) -> bool:
-    """Send one replayable event back to the worker; False if it was not in a replayable
-    state (any more). The caller commits."""
-    result = session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(REPLAYABLE))
-        .values(
-            state="pending",
-            attempts=0,
-            next_attempt_at=utcnow(),
-            processed_at=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
 def replay(session: Session, event_ids: Sequence[str]) -> list[Replayed]:
     """Replay the named events; commits. One result per id, in the order given."""
     results = []
@@ -83,7 +64,7 @@ def replay(session: Session, event_ids: Sequence[str]) -> list[Replayed]:
             results.append(Replayed(event_id, "", "", 0, None, False))
             continue
         was, attempts, error = row.state, row.attempts, row.last_error
-        reset = requeue(session, event_id)
+        reset = inbox.requeue(session, event_id)
         results.append(Replayed(event_id, row.type, was, attempts, error, reset))
     session.commit()
     return results

@@ -3,10 +3,10 @@ compare one object with its mirror row, how to repair the row, and what to do wi
 Stripe's list did not show.
 
 Repairs go through the same writers the events worker uses: a subscription is re-read and
-written by `paywire.events.mirror.save_subscription` (the version rule: a read that started
-earlier never overwrites a newer one; and the outbox facts the change implies), an invoice
-is re-read and written whole as the invoice handler does, a customer's email and test clock
-are followed as `customer.updated` does. So `paywire sync` and the worker can run at once
+written by `paywire.events.mirror.save_subscription`, an invoice by `mirror.save_invoice`
+(the version rule: a read that started earlier never overwrites a newer one; and the outbox
+facts the change implies), a customer's email and test clock are followed as
+`customer.updated` does. So `paywire sync` and the worker can run at once
 and still converge.
 
 A row the list did not show is never removed on that ground alone: it is retrieved, and only
@@ -168,7 +168,7 @@ class Invoices(Resource):
         row = invoices.find(session, obj["id"])
         if row is None:
             return Drift(self.singular, obj["id"], MISSING, note=str(obj.get("status")))
-        if row.synced_at > listed.at:
+        if row.stripe_version is not None and row.stripe_version > listed.version:
             return None  # written from a read newer than this list
         changes = invoice_changes(row, obj)
         return Drift(self.singular, obj["id"], DIFFERENT, changes) if changes else None
@@ -177,10 +177,14 @@ class Invoices(Resource):
         if drift.kind == EXTRA:
             session.execute(delete(Invoice).where(Invoice.id == drift.object_id))
             return "removed"
+        version = mirror.read_version()
         fresh = self.retrieve(ctx.gateway, drift.object_id)
         if fresh is None:
             return "kept: gone from Stripe since it was listed"
-        invoices.save_from_stripe(session, fresh)
+        mirror.save_invoice(ctx.handler_context(session), fresh, version)
+        row = invoices.find(session, drift.object_id)
+        if row is None or row.stripe_version != version:
+            return "kept: a newer read was written meanwhile"
         return "added" if drift.kind == MISSING else "updated"
 
     def retrieve(self, gateway: StripeGateway, object_id: str) -> dict[str, Any] | None:
