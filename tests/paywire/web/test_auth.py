@@ -9,7 +9,7 @@ from tests.paywire.conftest import AUTH_SECRET, Service
 
 
 def _token(secret: str = AUTH_SECRET, **claims: object) -> str:
-    values: dict[str, object] = {"sub": "u1", "exp": int(time.time()) + 600}
+    values: dict[str, object] = {"sub": "u1", "exp": int(time.time()) + 86400}  # made at collection: outlives the run
     values.update(claims)
     return jwt.encode({k: v for k, v in values.items() if v is not None}, secret, "HS256")
 
@@ -29,9 +29,7 @@ def _token(secret: str = AUTH_SECRET, **claims: object) -> str:
         ("Bearer " + jwt.encode({"sub": "u1", "exp": 9999999999}, "", "none"), "not valid"),
     ],
 )
-def test_requests_without_a_valid_token_get_401(
-    paywire_service: Service, header: str | None, message: str
-) -> None:
+def test_requests_without_a_valid_token_get_401(paywire_service: Service, header: str | None, message: str) -> None:
     headers = {"Authorization": header} if header is not None else {}
     with paywire_service.http() as http:
         for method, path in [
