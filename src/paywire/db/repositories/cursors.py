@@ -12,29 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from paywire.db.models import Cursor, SyncSeen, utcnow
-
-
-def _insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement: Any = pg_insert(model).values(rows).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(model).values(rows).on_conflict_do_nothing()
-    else:  # pragma: no cover - paywire supports the two above
-        raise NotImplementedError(f"no cursors for {dialect}")
-    session.execute(statement)
+from paywire.db.upsert import insert_ignoring_duplicates
 
 
 def ensure(session: Session, name: str) -> None:
     """Create the cursor's row if it is not there yet (racing creators are fine)."""
-    _insert_ignoring_duplicates(session, Cursor, [{"name": name, "updated_at": utcnow()}])
+    insert_ignoring_duplicates(session, Cursor, [{"name": name, "updated_at": utcnow()}])
 
 
 def find(session: Session, name: str) -> Cursor | None:
@@ -152,7 +138,7 @@ def finish_run(session: Session, name: str, run_id: str) -> None:
 
 def add_seen(session: Session, run_id: str, resource: str, object_ids: Iterable[str]) -> None:
     rows = [{"run_id": run_id, "resource": resource, "object_id": i} for i in dict.fromkeys(object_ids)]
-    _insert_ignoring_duplicates(session, SyncSeen, rows)
+    insert_ignoring_duplicates(session, SyncSeen, rows)
 
 
 def seen(session: Session, run_id: str, resource: str) -> set[str]:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paywire.db.models import SubscriptionSchedule, utcnow
+from paywire.db.upsert import insert_ignoring_duplicates
 
 
 def find(session: Session, schedule_id: str) -> SubscriptionSchedule | None:
@@ -47,6 +48,10 @@ def save_from_stripe(
 ) -> SubscriptionSchedule | None:
     """Insert or overwrite the mirror of one schedule; None when a newer read is stored."""
     values = schedule_row(stripe_schedule)
+    values.update(stripe_version=stripe_version, synced_at=utcnow())
+    # The API operation that made a schedule and the worker handling its webhook race to
+    # create the row: the first insert wins, the other finds it below.
+    insert_ignoring_duplicates(session, SubscriptionSchedule, [values])
     # A no-op UPDATE write-locks an existing row on both backends (see subscriptions.lock_for_update).
     session.execute(
         update(SubscriptionSchedule)
@@ -59,7 +64,6 @@ def save_from_stripe(
     ).first()
     if stored is not None and stored[0] is not None and stripe_version is not None and stored[0] > stripe_version:
         return None
-    values.update(stripe_version=stripe_version, synced_at=utcnow())
     row = session.get(SubscriptionSchedule, values["id"])
     if row is None:
         row = SubscriptionSchedule(**values)

@@ -1,0 +1,26 @@
+"""INSERT … ON CONFLICT DO NOTHING on both supported databases.
+
+Racing writers of one row (an API call and the worker mirroring the same Stripe object) must
+not fail on the unique key: the first insert wins, the others find the row and update it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+
+def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = pg_insert(model).values(rows).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(model).values(rows).on_conflict_do_nothing()
+    else:  # pragma: no cover - paywire supports the two above
+        raise NotImplementedError(f"paywire does not support {dialect}")
+    session.execute(statement)
