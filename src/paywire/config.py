@@ -167,6 +167,14 @@ class Settings(BaseSettings):
     auth_token_leeway: int = Field(30, ge=0, le=600, validation_alias=_alias("PAYWIRE_AUTH_LEEWAY"))
     log_level: str = Field("INFO", validation_alias=_alias("PAYWIRE_LOG_LEVEL"))
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
     @field_validator("stripe_webhook_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:

@@ -60,8 +60,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     Path(".env").write_text(
-        "STRIPE_SECRET_KEY=sk_test_fromdotenvfile\nAPP_URL=https://app.example.com/\n"
-        "PAYWIRE_PAST_DUE_GRACE_DAYS=7\n"
+        "STRIPE_SECRET_KEY=sk_test_fromdotenvfile\nAPP_URL=https://app.example.com/\nPAYWIRE_PAST_DUE_GRACE_DAYS=7\n"
     )
     settings = _settings(monkeypatch, STRIPE_API_BASE="http://127.0.0.1:12111")
     assert require_stripe_key(settings) == "sk_test_fromdotenvfile"
@@ -93,6 +92,7 @@ def test_rotating_webhook_secrets_are_a_list(monkeypatch: pytest.MonkeyPatch) ->
         ({"PAYWIRE_CHECKOUT_RATE_LIMIT": "lots"}, "PAYWIRE_CHECKOUT_RATE_LIMIT"),
         ({"PAYWIRE_PAST_DUE_GRACE_DAYS": "-1"}, "PAYWIRE_PAST_DUE_GRACE_DAYS"),
         ({"PAYWIRE_TRIAL_DAYS": "many"}, "PAYWIRE_TRIAL_DAYS"),
+        ({"PAYWIRE_LOG_LEVEL": "chatty"}, "PAYWIRE_LOG_LEVEL"),
     ],
 )
 def test_malformed_settings_are_refused_by_name(
@@ -158,9 +158,7 @@ def test_a_complete_configuration_passes(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _settings(
-        monkeypatch, DATABASE_URL="postgresql+psycopg://u:dbpassword@db/app", **GOOD
-    )
+    settings = _settings(monkeypatch, DATABASE_URL="postgresql+psycopg://u:dbpassword@db/app", **GOOD)
     shown = repr(settings) + str(settings) + str(settings.model_dump())
     for secret in ("abcdefghijklmnop", "whsec_one", "x" * 40):
         assert secret not in shown

@@ -137,7 +137,11 @@ def ensure_webhook_endpoint(settings: Settings, var_dir: Path) -> str:
         # A fresh key: a replay of an endpoint deleted above would bring back a dead secret.
         idempotency_key=keys.webhook_endpoint(f"{url}:{time.time_ns()}"),
     )
-    remembered_path.write_text(json.dumps({"id": created["id"], "secret": created["secret"]}))
+    # The signing secret is for this user's eyes only.
+    descriptor = os.open(remembered_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as remembered_file:
+        remembered_file.write(json.dumps({"id": created["id"], "secret": created["secret"]}))
+    os.chmod(remembered_path, 0o600)
     return str(created["secret"])
 
 

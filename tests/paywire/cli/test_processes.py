@@ -104,8 +104,10 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             trust_env=False,
         ).json()["data"]
         assert [e["url"] for e in endpoints] == [f"{app}/webhooks/stripe"]
-        remembered = json.loads((tmp_path / "var" / "dev-webhook-endpoint.json").read_text())
+        remembered_path = tmp_path / "var" / "dev-webhook-endpoint.json"
+        remembered = json.loads(remembered_path.read_text())
         assert remembered["id"] == endpoints[0]["id"]
+        assert remembered_path.stat().st_mode & 0o077 == 0, "the signing secret is readable by others"
         assert (tmp_path / "var" / "paywire-dev.sqlite3").exists()
     finally:
         proc.send_signal(signal.SIGINT)
