@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 SIMULATED = [
+    "account",
     "balance_transaction",
     "billing.meter",
     "billing.meter_event",

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stripesim.errors import InvalidRequest
 from stripesim.state import Record, State, deep_copy
 from stripesim.wire import Params
+
+# Includable fields: absent unless asked for with expand[] (`customer.sources`,
+# `checkout.session.line_items`, `invoice.payments`). Computed from state when asked.
+Includer = Callable[[State, Record], Any]
+INCLUDABLE: dict[tuple[str, str], Includer] = {}
+
+
+def includable(object_type: str, field: str) -> Callable[[Includer], Includer]:
+    def register(fn: Includer) -> Includer:
+        INCLUDABLE[(object_type, field)] = fn
+        return fn
+
+    return register
+
+
+def list_of(records: list[Record], url: str) -> dict[str, Any]:
+    return {"object": "list", "data": records, "has_more": False, "url": url}
 
 
 def paginate(records: Iterable[Record], params: Params, url: str) -> dict[str, Any]:
@@ -73,6 +90,11 @@ def _expand(state: State, node: Any, segments: list[str], path: str) -> Any:
     if not isinstance(node, dict):
         return node
     key, rest = segments[0], segments[1:]
+    include = INCLUDABLE.get((node.get("object", ""), key))
+    if key not in node and include is not None:
+        target = state.find(node.get("id") or "")
+        if target is not None:
+            node[key] = deep_copy(present(state, include(state, target), []))
     if key not in node:
         raise InvalidRequest(
             f"This property cannot be expanded ({path}). You may want to try expanding 'data.{path}' instead."

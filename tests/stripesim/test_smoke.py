@@ -31,3 +31,30 @@ def test_search_by_metadata_and_field(stripe_client: stripe.StripeClient) -> Non
     with pytest.raises(stripe.InvalidRequestError) as info:
         stripe_client.v1.customers.search(params={"query": "email~'x'"})
     assert info.value.param == "query"
+
+
+def test_account_of_the_key(stripe_client: stripe.StripeClient) -> None:
+    account = stripe_client.v1.accounts.retrieve_current()
+    assert account.id.startswith("acct_") and account.object == "account"
+    assert account.charges_enabled and account.default_currency == "usd"
+    assert stripe_client.v1.accounts.retrieve(account.id).id == account.id
+
+
+def test_includable_fields_appear_only_when_expanded(stripe_client: stripe.StripeClient) -> None:
+    customer = stripe_client.v1.customers.create(params={"email": "i@example.com"})
+    assert "sources" not in customer
+    expanded = stripe_client.v1.customers.retrieve(customer.id, params={"expand": ["sources", "subscriptions"]})
+    assert expanded.sources.object == "list" and expanded.sources.data == []
+    assert expanded.subscriptions.data == []
+    listed = stripe_client.v1.customers.list(params={"expand": ["data.sources"]})
+    assert listed.data[0].sources.data == []
+
+    product = stripe_client.v1.products.create(params={"name": "Pass"})
+    price = stripe_client.v1.prices.create(params={"product": product.id, "currency": "usd", "unit_amount": 400})
+    session = stripe_client.v1.checkout.sessions.create(
+        params={"mode": "payment", "line_items": [{"price": price.id, "quantity": 2}], "success_url": "https://x/ok"}
+    )
+    with_items = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    assert [(i.price.id, i.quantity, i.amount_total) for i in with_items.line_items.data] == [(price.id, 2, 800)]
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.customers.retrieve(customer.id, params={"expand": ["nonsense"]})

@@ -2,6 +2,7 @@
 
 from stripesim import pages  # noqa: F401  (hosted pages register their routes)
 from stripesim.resources import (  # noqa: F401
+    account,
     billing_meters,
     billing_portal,
     checkout_sessions,

@@ -7,7 +7,7 @@ from typing import Any
 from stripesim.billing import checkout
 from stripesim.errors import CardError, InvalidRequest
 from stripesim.ids import new_id, secret
-from stripesim.present import paginate
+from stripesim.present import includable, list_of, paginate
 from stripesim.resources._common import apply_metadata, created_filter, filter_equal, new_record
 from stripesim.routes import Ctx, Response, api, sim
 from stripesim.state import Record, State
@@ -365,3 +365,8 @@ def authenticate(state: State, session: Record, succeed: bool) -> checkout.Outco
         tax_id=pending["tax_id"],
         authenticated=True,
     )
+
+
+@includable("checkout.session", "line_items")
+def session_line_items_included(state: State, session: Record) -> Record:
+    return list_of(checkout.line_items_of(state, session), f"/v1/checkout/sessions/{session['id']}/line_items")

@@ -7,11 +7,11 @@ from typing import Any
 from stripesim.billing import changes, invoices, subscriptions
 from stripesim.billing import payment_methods as pms
 from stripesim.errors import InvalidRequest
-from stripesim.present import paginate
+from stripesim.present import includable, list_of, paginate
 from stripesim.resources._common import apply_metadata, created_filter, filter_equal, new_record
 from stripesim.resources.subscriptions import PRORATION, item_changes, item_specs
 from stripesim.routes import Ctx, api
-from stripesim.state import Record
+from stripesim.state import Record, State
 from stripesim.wire import Params
 
 
@@ -481,3 +481,9 @@ def _schedule_items(ctx: Ctx, p: Params, sub: Record | None) -> list[changes.Ite
         changes.ItemChange(price=state.get(item["price"], "price"), quantity=item.get("quantity"))
         for item in covering[-1]["items"]
     ]
+
+
+@includable("invoice", "payments")
+def invoice_payments_included(state: State, invoice: Record) -> Record:
+    payments = [p for p in state.all("invoice_payment") if p["invoice"] == invoice["id"]]
+    return list_of(payments, f"/v1/invoice_payments?invoice={invoice['id']}")
