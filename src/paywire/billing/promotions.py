@@ -59,7 +59,9 @@ def apply_promotion_code(
                 idempotency_key=keys.subscription_operation("discount", cur.id, cur.fingerprint(), promo["id"]),
             )
         except StripeRejected as exc:
-            raise PromotionCodeRejected(exc.message, reason=_reason_of(exc.message)) from exc
+            # Stripe refused between our check and the update (a race): our words, not Stripe's.
+            reason = _reason_of(exc.message)
+            raise PromotionCodeRejected(_REFUSALS[reason].format(code=text), reason=reason) from exc
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
     refresh_after(ctx, cur, "apply_promotion_code")
@@ -147,6 +149,13 @@ def _product_of(item: dict[str, Any]) -> str | None:
     if isinstance(product, dict):
         return product.get("id")
     return product if isinstance(product, str) else None
+
+
+_REFUSALS = {
+    "expired": "The promotion code {code!r} has expired.",
+    "exhausted": "The promotion code {code!r} has been used up.",
+    "inapplicable": "The promotion code {code!r} does not apply to this subscription.",
+}
 
 
 def _reason_of(message: str) -> str:
