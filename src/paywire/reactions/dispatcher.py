@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from paywire.events import crashpoints, outbox
 from paywire.events.inbox import RetryPolicy
@@ -26,7 +27,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        sessions: sessionmaker[Session],
+        sessions: Callable[[], Session],
         registry: Registry,
         worker_id: str,
         retry: RetryPolicy,

@@ -6,13 +6,14 @@
 
 SMTP cannot be asked "did you already take this message?", so a dispatcher that dies
 between the server's "250 OK" and recording it will send again. Every message therefore
-carries a `Message-ID` derived from the fact and the reaction (`<outbox-42.email@host>`):
-the same fact always produces the same id, so a receiving system (or a mail provider's
-API with idempotency keys) can drop the repeat.
+carries a `Message-ID` derived from the fact's key and the reaction: the same fact always
+produces the same id, so a receiving system (or a mail provider's API with idempotency
+keys) can drop the repeat.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import ssl
@@ -70,8 +71,11 @@ class SmtpEmailSender:
             smtp.send_message(message)
 
 
-def message_id(outbox_id: int, reaction: str, domain: str = "paywire") -> str:
-    return f"<outbox-{outbox_id}.{reaction}@{domain}>"
+def message_id(fact_key: str, reaction: str, domain: str = "paywire") -> str:
+    """The same for one fact whatever its outbox row: a fact recorded again (its first
+    record lost with an unflushed commit in a database crash) still mails the same id."""
+    digest = hashlib.sha256(f"{fact_key}\x00{reaction}".encode()).hexdigest()[:32]
+    return f"<{digest}.{reaction}@{domain}>"
 
 
 def sender_from_settings(settings: Settings) -> EmailSender:

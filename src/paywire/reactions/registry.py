@@ -63,7 +63,7 @@ def email_customer(ctx: ReactionContext, fact: ClaimedFact) -> str | None:
     if customer is None or not customer.email:
         return "no email address known"
     subject, body = text
-    mail = Mail(to=customer.email, subject=subject, body=body, message_id=message_id(fact.id, "email"))
+    mail = Mail(to=customer.email, subject=subject, body=body, message_id=message_id(fact.dedup_key, "email"))
     ctx.email.send(mail)
     return mail.message_id
 

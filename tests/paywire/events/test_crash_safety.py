@@ -22,6 +22,7 @@ from paywire.catalog import Catalog
 from paywire.db.models import OutboxFact, ReactionRecord
 from paywire.db.repositories import orders
 from paywire.events import outbox
+from paywire.reactions.email import message_id
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import WorkerSpawner, inbox_rows
 from tests.paywire.events.scenario import (
@@ -140,7 +141,7 @@ def test_workers_killed_at_random_points_lose_nothing_and_do_nothing_twice(
     assert kinds == {"access_granted": 4, "subscription_canceled": 2, "pass_fulfilled": 1}, kinds
     assert order.status == "fulfilled"
     ids = Counter(m["id"] for m in mailbox.messages)
-    assert set(ids) == {f"<outbox-{f.id}.email@paywire>" for f in facts}, "every fact mailed"
+    assert set(ids) == {message_id(f.dedup_key, "email") for f in facts}, "every fact mailed"
     repeats = sum(n - 1 for n in ids.values())
     assert repeats <= deaths, "a mail is repeated only by a death between sending and recording it"
     # Converged.

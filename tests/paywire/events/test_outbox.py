@@ -18,7 +18,7 @@ from paywire.db.repositories import customers
 from paywire.events import crashpoints, outbox
 from paywire.events.inbox import RetryPolicy
 from paywire.reactions.dispatcher import Dispatcher
-from paywire.reactions.email import Mail
+from paywire.reactions.email import Mail, message_id
 from paywire.reactions.facts import Fact
 from paywire.reactions.registry import ReactionContext, Registry, default_registry
 
@@ -92,8 +92,8 @@ def test_each_fact_is_mailed_once_and_marked_done(session_factory: sessionmaker[
     assert sorted(m.subject for m in mail.sent) == ["Welcome to pro", "Your payment failed"]
     assert {m.to for m in mail.sent} == {"user_1@x.io"}
     assert {r.state for r in rows(session_factory)} == {"done"}
-    ids = [r.id for r in rows(session_factory)]
-    assert sorted(m.message_id for m in mail.sent) == sorted(f"<outbox-{i}.email@paywire>" for i in ids)
+    keys = [r.dedup_key for r in rows(session_factory)]
+    assert sorted(m.message_id for m in mail.sent) == sorted(message_id(k, "email") for k in keys)
 
 
 def test_a_failing_reaction_backs_off_then_dies_after_the_bound(session_factory: sessionmaker[Session]) -> None:
