@@ -48,9 +48,7 @@ def mark_trial_used(session: Session, user_id: str, at: datetime | None = None) 
     )
 
 
-def update_details(
-    session: Session, stripe_customer_id: str, *, email: str | None, test_clock_id: str | None
-) -> bool:
+def update_details(session: Session, stripe_customer_id: str, *, email: str | None, test_clock_id: str | None) -> bool:
     """Follow Stripe's copy of a customer's email and test clock (the events pipeline calls
     this on `customer.updated`). True if a row was there to update."""
     result = session.execute(
