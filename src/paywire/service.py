@@ -97,8 +97,7 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
 
     from paywire.db.engine import make_engine
     from paywire.events import wakeup
-    from paywire.events.bell import INBOX_BELL
-    from paywire.events.worker import run_worker
+    from paywire.events.worker import build_worker
 
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     if settings.worker_nice:
@@ -110,17 +109,20 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    count = worker_threads(settings)
+    bell = wakeup.WorkersBell(count)
     if wakeup_address:
-        wakeup.relay(wakeup_address)
+        wakeup.relay(wakeup_address, bell)
+    engine = make_engine(settings.database_url, pool_size=count + 2)
 
     def guarded() -> None:
         try:
-            run_worker(settings, stop, engine=engine)
+            worker = build_worker(settings, engine=engine)
+            worker.bell = bell
+            worker.run(stop)
         except Exception:
             log.exception("the events worker stopped with an error")
 
-    count = worker_threads(settings)
-    engine = make_engine(settings.database_url, pool_size=count + 2)
     threads = [threading.Thread(target=guarded, name=f"paywire-worker-{n}") for n in range(count)]
     for thread in threads:
         thread.start()
@@ -129,7 +131,7 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
     while not stop.wait(1.0):
         if os.getppid() != parent_pid or not all(t.is_alive() for t in threads):
             stop.set()
-    INBOX_BELL.ring()
+    bell.ring_all()
     for thread in threads:
         thread.join(15)
     engine.dispose()
