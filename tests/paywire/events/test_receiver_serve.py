@@ -223,7 +223,7 @@ def test_the_worker_process_runs_one_worker_on_sqlite_and_several_on_postgresql(
 
 
 def test_a_ring_wakes_one_idle_worker_of_the_worker_process() -> None:
-    bell = WorkersBell(3)
+    bell = WorkersBell(3, linger=0)
     woken: list[bool] = []
 
     def idle_worker() -> None:
@@ -241,7 +241,7 @@ def test_a_ring_wakes_one_idle_worker_of_the_worker_process() -> None:
 
 
 def test_rings_nobody_waited_for_are_kept_one_per_worker() -> None:
-    bell = WorkersBell(2)
+    bell = WorkersBell(2, linger=0)
     for _ in range(5):
         bell.ring()  # every worker busy
 
