@@ -33,6 +33,11 @@ from paywire.stripe import idempotency as keys
 INTERVAL_RANK = {"month": 0, "year": 1}
 # How long a preview's proration date may be confirmed with (seconds of the customer's time).
 PRORATION_DATE_MAX_AGE = 3600
+# What the user is told when an upgrade waits for its payment, by `ChangeOutcome.status`.
+PAYMENT_PENDING_MESSAGES = {
+    "requires_payment": "The payment for the upgrade failed; the plan is unchanged until the invoice is paid.",
+    "requires_action": "The bank asks the cardholder to confirm the payment; the plan changes once it is paid.",
+}
 
 
 class ChangeKind(StrEnum):
@@ -73,6 +78,17 @@ class ChangeOutcome:
     status: str
     effective_date: int
     invoice: dict[str, Any] | None = None
+
+    @property
+    def waiting_for_payment(self) -> bool:
+        """The upgrade is not in effect until its invoice is paid (`PAYMENT_PENDING_MESSAGES`)."""
+        return self.status in PAYMENT_PENDING_MESSAGES
+
+    @property
+    def hosted_invoice_url(self) -> str | None:
+        """Where the user pays (or confirms) the change's invoice."""
+        url = (self.invoice or {}).get("hosted_invoice_url")
+        return url if isinstance(url, str) else None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -27,21 +27,18 @@ from starlette.concurrency import run_in_threadpool
 from paywire.billing import cancellation, pausing, plan_changes, previews, promotions
 from paywire.billing.errors import BillingError
 from paywire.billing.operations import BillingContext
+from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES
 from paywire.stripe import StripeError
 from paywire.web.api import PRICE_FIELDS, BillingRoute, api_rate_limit, load_entitlement, read_json_object
 from paywire.web.auth import CurrentUser, Principal
 from paywire.web.context import Context, PaywireContext
 from paywire.web.errors import ApiError, edge_error
+from paywire.web.operations import run_billing
 
 log = logging.getLogger("paywire.web")
 
 Model = TypeVar("Model", bound=BaseModel)
 T = TypeVar("T")
-
-PAYMENT_PENDING_MESSAGES = {
-    "requires_payment": "The payment for the upgrade failed; the plan is unchanged until the invoice is paid.",
-    "requires_action": "The bank asks the cardholder to confirm the payment; the plan changes once it is paid.",
-}
 
 
 class _Body(BaseModel):
@@ -90,14 +87,8 @@ def parse_body(model: type[Model], data: dict[str, Any]) -> Model:
 async def _run(context: PaywireContext, user: Principal, what: str, operation: Callable[[BillingContext], T]) -> T:
     """Run an operation in a worker thread with a fresh session; billing outcomes become
     their HTTP errors here, once."""
-
-    def run() -> T:
-        with context.sessions() as session:
-            ctx = BillingContext(session, context.gateway, context.catalog, context.prices, context.settings)
-            return operation(ctx)
-
     try:
-        return await run_in_threadpool(run)
+        return await run_billing(context, operation)
     except (BillingError, StripeError) as exc:
         log.info("%s for %s refused: %r", what, user.user_id, exc)
         raise edge_error(exc) from None
@@ -149,11 +140,10 @@ def build_subscription_router() -> APIRouter:
             ),
         )
         answer = {**outcome.as_dict(), "billing": await _billing(context, user)}
-        if outcome.status in PAYMENT_PENDING_MESSAGES:
+        if outcome.waiting_for_payment:
             # Not an error in paywire, but the upgrade is not in effect: 402 so no client
             # mistakes it for done; the hosted invoice page is where the user fixes it.
-            invoice = outcome.invoice or {}
-            answer["hosted_invoice_url"] = invoice.get("hosted_invoice_url")
+            answer["hosted_invoice_url"] = outcome.hosted_invoice_url
             answer["error"] = {
                 "message": PAYMENT_PENDING_MESSAGES[outcome.status],
                 "field": None,
