@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     auth_secret: SecretStr | None = Field(None, validation_alias=_alias("PAYWIRE_AUTH_SECRET"))
 
     dev_mode: bool = Field(False, validation_alias=_alias("PAYWIRE_DEV"))
+    # The subscriber's pages (paywire.web.pages): served in dev mode, elsewhere only when asked.
+    pages: bool = Field(False, validation_alias=_alias("PAYWIRE_PAGES"))
+    # The pages' demo sign-in (any email, no password): in dev mode with the public dev secret,
+    # elsewhere only when asked; with a real PAYWIRE_AUTH_SECRET it signs sessions with it.
+    demo_sign_in: bool = Field(False, validation_alias=_alias("PAYWIRE_DEMO_SIGN_IN"))
     past_due_grace_days: int = Field(
         3,
         ge=0,
@@ -111,6 +116,11 @@ class Settings(BaseSettings):
     # the database, so a few overlap their waits). None: 4 on PostgreSQL, 1 on SQLite (one writer).
     worker_threads: int | None = Field(None, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_THREADS"))
     worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
+    # Under a backlog a claim takes up to this many objects (doubling from the batch size);
+    # None: 5 times PAYWIRE_WORKER_BATCH. Their re-reads from Stripe are made concurrently on
+    # PAYWIRE_WORKER_REREAD_THREADS threads, then the batch is applied in one transaction.
+    worker_max_batch: int | None = Field(None, ge=1, le=5000, validation_alias=_alias("PAYWIRE_WORKER_MAX_BATCH"))
+    worker_reread_threads: int = Field(8, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_REREAD_THREADS"))
     worker_lease_seconds: float = Field(300.0, gt=0, le=86400, validation_alias=_alias("PAYWIRE_WORKER_LEASE_SECONDS"))
     worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))
     worker_retry_cap: float = Field(3600.0, gt=0, le=7 * 86400, validation_alias=_alias("PAYWIRE_WORKER_RETRY_CAP"))
@@ -277,6 +287,10 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
 
         return make_url(self.database_url).render_as_string(hide_password=True)
+
+    @property
+    def pages_enabled(self) -> bool:
+        return self.dev_mode or self.pages
 
     @property
     def grace_seconds(self) -> int:

@@ -168,8 +168,8 @@ def run_dev(*, port: int, stripesim_port: int, var_dir: Path) -> None:
                 "\n".join(
                     [
                         "",
-                        "paywire dev is running (Ctrl-C stops everything):",
-                        f"  pricing page  {settings.app_url}/",
+                        f"paywire dev is running: open {settings.app_link('/pricing')}  (Ctrl-C stops everything)",
+                        f"  pricing page  {settings.app_link('/pricing')}  (demo sign-in: any email)",
                         f"  billing API   {settings.app_url}/api/billing",
                         f"  API docs      {settings.app_url}/docs",
                         f"  webhooks      {settings.app_link(WEBHOOK_PATH)}",

@@ -17,9 +17,9 @@ from paywire.config import Settings, load_settings
 from paywire.web import context as web_context
 from paywire.web.api import build_api_router
 from paywire.web.context import PaywireContext
-from paywire.web.dev_pages import build_dev_router
 from paywire.web.errors import install_error_handlers, install_internal_error_handler
 from paywire.web.health import build_health_router
+from paywire.web.pages import build_pages_router
 from paywire.web.subscription_api import build_subscription_router
 
 
@@ -42,8 +42,8 @@ def router(settings: Settings | None = None, *, context: PaywireContext | None =
     combined.include_router(build_subscription_router())
     combined.include_router(build_health_router())
     combined.include_router(webhook_receiver_router())
-    if settings.dev_mode:
-        combined.include_router(build_dev_router())
+    if settings.pages_enabled:
+        combined.include_router(build_pages_router(settings))
     return combined
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from paywire.config import DEV_AUTH_SECRET
 from paywire.db.migrate import upgrade_to_head
+from paywire.web.auth import issue_token
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -81,12 +83,13 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     app, sim_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}"
     try:
         output = _wait_for_line(log, "paywire dev is running", proc)
-        assert f"{app}/" in output and sim_url in output
+        assert f"paywire dev is running: open {app}/pricing" in output and sim_url in output
         assert httpx.get(f"{app}/readyz", trust_env=False).status_code == 200
-        page = httpx.get(f"{app}/", trust_env=False)
-        assert page.status_code == 200 and "Development only" in page.text
-        token = httpx.post(f"{app}/dev/sign-in", json={"user_id": "dev-user"}, trust_env=False).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        page = httpx.get(f"{app}/pricing", trust_env=False)
+        assert page.status_code == 200 and "Subscribe" in page.text
+        assert httpx.get(f"{app}/sign-in", trust_env=False).status_code == 200
+        # dev mode signs with the public dev secret: a token of it is what a dev app would send.
+        auth = {"Authorization": f"Bearer {issue_token(DEV_AUTH_SECRET, 'dev-user', None)}"}
         billing = httpx.get(f"{app}/api/billing", headers=auth, trust_env=False)
         assert billing.json()["access"] is False
         checkout = httpx.post(
