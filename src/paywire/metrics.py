@@ -54,6 +54,14 @@ WEBHOOK_REREADS_SKIPPED = Counter(
     "paywire_webhook_rereads_skipped",
     "Event groups needing no re-read: the mirror holds a read that started after they were received.",
 )
+WEBHOOK_REREADS = Counter(
+    "paywire_webhook_rereads",
+    "Objects the events worker read from Stripe (each read once per batch, shared by its groups).",
+)
+WEBHOOK_BATCH_FALLBACKS = Counter(
+    "paywire_webhook_batch_fallbacks",
+    "Worker batches whose one transaction failed and that were redone group by group.",
+)
 OUTBOX_FACTS = Counter("paywire_outbox_facts", "Business facts added to the outbox (once per fact).", ["kind"])
 REACTIONS_DONE = Counter("paywire_reactions_done", "Reactions done and recorded, once per fact.", ["kind", "reaction"])
 REACTIONS_FAILED = Counter("paywire_reactions_failed", "Reaction attempts that failed (retried later).", ["kind"])

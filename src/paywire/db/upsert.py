@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
+    session.execute(dialect_insert(session, model).values(rows).on_conflict_do_nothing())
+
+
+def dialect_insert(session: Session, model: Any) -> Any:
+    """The database's own INSERT construct (with `on_conflict_do_nothing/update`)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        statement: Any = pg_insert(model).values(rows).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(model).values(rows).on_conflict_do_nothing()
-    else:  # pragma: no cover - paywire supports the two above
-        raise NotImplementedError(f"paywire does not support {dialect}")
-    session.execute(statement)
+        return pg_insert(model)
+    if dialect == "sqlite":
+        return sqlite_insert(model)
+    raise NotImplementedError(f"paywire does not support {dialect}")  # pragma: no cover

@@ -27,17 +27,21 @@ exists exactly when the mirror change that shows it committed, whoever wrote it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paywire.catalog import Catalog
 from paywire.config import Settings
+from paywire.db.models import Customer
 from paywire.db.repositories import customers, invoices, subscriptions, test_clocks
 from paywire.events import outbox
+from paywire.events.reads import BatchReads
+from paywire.events.reads import read_version as read_version
 from paywire.metrics import OUTBOX_FACTS, WEBHOOK_REREADS_SKIPPED
 from paywire.reactions import facts
 from paywire.stripe import StripeGateway, StripeNotFound
@@ -60,11 +64,32 @@ class HandlerContext:
     event_types: frozenset[str] = field(default_factory=frozenset)
     event_id: str | None = None
     received_at: datetime | None = None
+    # In the worker: the batch's Stripe reads (made in parallel before its transaction) and
+    # the fact keys it knows are in the outbox already (`paywire.events.reads`).
+    reads: BatchReads | None = None
+    known_facts: outbox.KnownFacts | None = None
 
 
-def read_version() -> int:
-    """The version of a snapshot whose read starts now (see the module docstring)."""
-    return time.time_ns() // 1000
+def versioned_read(
+    ctx: HandlerContext, method: str, object_id: str, expand: Sequence[str] = ()
+) -> tuple[int, dict[str, Any]]:
+    """(version, object): a fresh read of one object from Stripe, with the time it started.
+    In the worker, the batch's read of it (made after the events were claimed, see
+    `paywire.events.reads`); elsewhere, a read made now."""
+    if ctx.reads is not None:
+        return ctx.reads.get(method, object_id, expand)
+    version = read_version()
+    call = getattr(ctx.gateway, method)
+    return version, (call(object_id, expand=tuple(expand)) if expand else call(object_id))
+
+
+def _stored_version(ctx: HandlerContext, table: str, object_id: str) -> int | None:
+    if ctx.reads is not None and (table, object_id) in ctx.reads.stored:
+        # Read before the batch's re-reads. Versions only grow, so an older figure can
+        # only make `read_covers` say no (and the object be read), never wrongly yes.
+        return ctx.reads.stored[(table, object_id)]
+    repository = subscriptions if table == "subscriptions" else invoices
+    return repository.stored_version(ctx.session, object_id)
 
 
 def stripe_id(value: Any) -> str | None:
@@ -79,9 +104,9 @@ def user_for(session: Session, stripe_customer_id: str | None, stripe_object: di
     """The product's user behind a Stripe object: the customers table first (one customer
     per user), then the `metadata.user_id` paywire puts on everything it creates."""
     if stripe_customer_id:
-        row = customers.find_by_stripe_id(session, stripe_customer_id)
-        if row is not None:
-            return row.user_id
+        user_id = session.scalar(select(Customer.user_id).where(Customer.stripe_customer_id == stripe_customer_id))
+        if user_id is not None:
+            return user_id
     metadata = stripe_object.get("metadata") or {}
     user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
     return user_id if isinstance(user_id, str) and user_id else None
@@ -107,15 +132,20 @@ def plan_of(catalog: Catalog, stripe_subscription: dict[str, Any]) -> tuple[str 
 def read_covers(ctx: HandlerContext, stored_version: int | None) -> bool:
     """Whether a stored read started after the handled events were received (plus the
     clock margin), so re-reading cannot show anything they announce (module docstring)."""
-    if ctx.received_at is None or stored_version is None:
+    return covers(ctx.settings, ctx.received_at, stored_version)
+
+
+def covers(settings: Settings, received_at: datetime | None, stored_version: int | None) -> bool:
+    """`read_covers` for events received at `received_at` (the last of them)."""
+    if received_at is None or stored_version is None:
         return False
-    margin = float(getattr(ctx.settings, "worker_clock_skew", 0.5))
-    return stored_version >= int((ctx.received_at.timestamp() + margin) * 1_000_000)
+    margin = float(getattr(settings, "worker_clock_skew", 0.5))
+    return stored_version >= int((received_at.timestamp() + margin) * 1_000_000)
 
 
 def record_facts(ctx: HandlerContext, found: Iterable[facts.Fact]) -> list[str]:
     """Put facts in the outbox, in the handler's transaction (one row per fact key)."""
-    added = outbox.record(ctx.session, found, source_event_id=ctx.event_id)
+    added = outbox.record(ctx.session, found, source_event_id=ctx.event_id, known=ctx.known_facts)
     for key in added:
         OUTBOX_FACTS.labels(kind=key.split(":", 1)[0]).inc()
     return added
@@ -124,15 +154,14 @@ def record_facts(ctx: HandlerContext, found: Iterable[facts.Fact]) -> list[str]:
 def refresh_subscription(ctx: HandlerContext, subscription_id: str) -> str:
     """Re-read a subscription from Stripe and write it, unless a newer read is already
     stored. Returns a short note for the event's log line."""
-    if ctx.received_at is not None and read_covers(ctx, subscriptions.stored_version(ctx.session, subscription_id)):
+    if ctx.received_at is not None and read_covers(ctx, _stored_version(ctx, "subscriptions", subscription_id)):
         row = subscriptions.find(ctx.session, subscription_id)
         if row is not None:
             WEBHOOK_REREADS_SKIPPED.inc()
             _subscription_facts(ctx, row.stripe_object, user_id=row.user_id, plan=row.plan, interval=row.interval)
             return f"{subscription_id} {row.status}: already read after these events, not re-read"
-    version = read_version()
     try:
-        fresh = ctx.gateway.retrieve_subscription(subscription_id, expand=SUBSCRIPTION_EXPAND)
+        version, fresh = versioned_read(ctx, "retrieve_subscription", subscription_id, SUBSCRIPTION_EXPAND)
     except StripeNotFound:
         # Canceled subscriptions stay retrievable; a 404 means another mode or account, and
         # asking again will not change that.
@@ -141,21 +170,22 @@ def refresh_subscription(ctx: HandlerContext, subscription_id: str) -> str:
 
 
 def save_subscription(ctx: HandlerContext, fresh: dict[str, Any], version: int) -> str:
-    """Write a subscription read at `version` (the version rule decides), with its facts."""
+    """Write a subscription read at `version` (the version rule decides, in the write
+    itself: one statement that inserts, or overwrites an older read, or leaves a newer one),
+    with its facts."""
     session = ctx.session
-    exists, stored_version = subscriptions.lock_for_update(session, fresh["id"])
-    if exists and stored_version is not None and stored_version > version:
+    customer_id = stripe_id(fresh.get("customer"))
+    user_id = user_for(session, customer_id, fresh)
+    plan, interval = plan_of(ctx.catalog, fresh)
+    written = subscriptions.save_versioned(
+        session, fresh, user_id=user_id, plan=plan, interval=interval, stripe_version=version
+    )
+    if not written:
         row = subscriptions.find(session, fresh["id"])
         if row is not None and ctx.event_types:
             # The newer state stands, and the events' hints are checked against it.
             _subscription_facts(ctx, row.stripe_object, user_id=row.user_id, plan=row.plan, interval=row.interval)
         return f"{fresh['id']} kept: a newer read is stored"
-    customer_id = stripe_id(fresh.get("customer"))
-    user_id = user_for(session, customer_id, fresh)
-    plan, interval = plan_of(ctx.catalog, fresh)
-    subscriptions.save_from_stripe(
-        session, fresh, user_id=user_id, plan=plan, interval=interval, stripe_version=version
-    )
     if user_id and fresh.get("trial_start"):
         customers.mark_trial_used(session, user_id)
     _subscription_facts(ctx, fresh, user_id=user_id, plan=plan, interval=interval)
@@ -175,15 +205,14 @@ def _subscription_facts(
 
 def refresh_invoice(ctx: HandlerContext, invoice_id: str) -> str:
     """Re-read an invoice and write it under the version rule (as subscriptions)."""
-    if ctx.received_at is not None and read_covers(ctx, invoices.stored_version(ctx.session, invoice_id)):
+    if ctx.received_at is not None and read_covers(ctx, _stored_version(ctx, "invoices", invoice_id)):
         row = invoices.find(ctx.session, invoice_id)
         if row is not None:
             WEBHOOK_REREADS_SKIPPED.inc()
             _invoice_facts(ctx, row.stripe_object)
             return f"{invoice_id} {row.status}: already read after these events, not re-read"
-    version = read_version()
     try:
-        fresh = ctx.gateway.retrieve_invoice(invoice_id)
+        version, fresh = versioned_read(ctx, "retrieve_invoice", invoice_id)
     except StripeNotFound:
         # A deleted draft is gone from Stripe; nothing was ever owed on it.
         return f"{invoice_id} no longer in Stripe"
@@ -191,14 +220,13 @@ def refresh_invoice(ctx: HandlerContext, invoice_id: str) -> str:
 
 
 def save_invoice(ctx: HandlerContext, fresh: dict[str, Any], version: int) -> str:
-    """Write an invoice read at `version` (the version rule decides), with its facts."""
-    exists, stored_version = invoices.lock_for_update(ctx.session, fresh["id"])
-    if exists and stored_version is not None and stored_version > version:
+    """Write an invoice read at `version` (the version rule decides, in the write itself, as
+    for subscriptions), with its facts."""
+    if not invoices.save_versioned(ctx.session, fresh, stripe_version=version):
         row = invoices.find(ctx.session, fresh["id"])
         if row is not None and ctx.event_types:
             _invoice_facts(ctx, row.stripe_object)
         return f"{fresh['id']} kept: a newer read is stored"
-    invoices.save_from_stripe(ctx.session, fresh, stripe_version=version)
     _invoice_facts(ctx, fresh)
     return f"{fresh['id']} {fresh.get('status')}"
 

@@ -50,12 +50,62 @@ def _insert(session: Session, table: Any) -> Any:
     raise NotImplementedError(f"no outbox for {dialect}")  # pragma: no cover
 
 
-def record(session: Session, facts: Iterable[Fact], *, source_event_id: str | None = None) -> list[str]:
+class KnownFacts:
+    """Fact keys a worker knows are committed in the outbox, so it need not insert them again
+    (an active subscription's `access_granted` would otherwise be tried on every write of
+    it). Keys recorded in the open transaction count only once it commits (`committed`);
+    after a rollback or a database error they are forgotten (`rolled_back`, `clear`). Rows
+    of the outbox are never deleted, so a key once committed stays known. Bounded: the
+    oldest keys are dropped first (and then simply inserted again, conflicting)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._committed: dict[str, None] = {}
+        self._pending: set[str] = set()
+        self._new = 0  # facts the open transaction added to the outbox
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._committed
+
+    def add_pending(self, key: str, *, new: bool) -> None:
+        self._pending.add(key)
+        self._new += new
+
+    def committed(self) -> int:
+        """The open transaction committed; how many new facts it added."""
+        for key in self._pending:
+            self._committed[key] = None
+        new, self._new = self._new, 0
+        self._pending.clear()
+        while len(self._committed) > self.limit:
+            del self._committed[next(iter(self._committed))]
+        return new
+
+    def rolled_back(self) -> None:
+        self._pending.clear()
+        self._new = 0
+
+    def clear(self) -> None:
+        self._committed.clear()
+        self.rolled_back()
+
+
+def record(
+    session: Session,
+    facts: Iterable[Fact],
+    *,
+    source_event_id: str | None = None,
+    known: KnownFacts | None = None,
+) -> list[str]:
     """Add facts not yet in the outbox (by key), in the caller's transaction; the keys this
-    call added. Nothing is flushed early: a rolled-back transaction leaves no fact."""
+    call added. Nothing is flushed early: a rolled-back transaction leaves no fact. `known`:
+    keys already committed are skipped, and the keys of this call become known once the
+    caller reports its commit."""
     added: list[str] = []
     now = utcnow()
     for fact in {f.key: f for f in facts}.values():
+        if known is not None and fact.key in known:
+            continue
         statement = (
             _insert(session, OutboxFact)
             .values(
@@ -73,8 +123,11 @@ def record(session: Session, facts: Iterable[Fact], *, source_event_id: str | No
             .on_conflict_do_nothing(index_elements=["dedup_key"])
             .returning(OutboxFact.dedup_key)
         )
-        if session.execute(statement).first() is not None:
+        new = session.execute(statement).first() is not None
+        if new:
             added.append(fact.key)
+        if known is not None:
+            known.add_pending(fact.key, new=new)  # added now or already there: known once committed
     return added
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from paywire.db.models import Subscription, SubscriptionItem, utcnow
+from paywire.db.upsert import dialect_insert
 
 # Statuses under which a subscription still exists for the customer: a new checkout
 # would create a second one, so the user is sent to plan change or the portal instead.
@@ -161,3 +163,60 @@ def _item(item: SubscriptionItem | None, data: dict[str, Any]) -> SubscriptionIt
     for key, value in data.items():
         setattr(item, key, value)
     return item
+
+
+def save_versioned(
+    session: Session,
+    stripe_subscription: dict[str, Any],
+    *,
+    user_id: str | None,
+    plan: str | None,
+    interval: str | None,
+    stripe_version: int,
+) -> bool:
+    """Write a subscription read at `stripe_version` under the version rule, in one statement
+    (INSERT … ON CONFLICT DO UPDATE … WHERE the stored version is not newer): inserted, or an
+    older read overwritten (then its items follow), or nothing if a newer read is stored.
+    The conflicting row is locked by the statement, so a racing writer of the same
+    subscription waits for this transaction. True if written. The events worker's write
+    path: SQLAlchemy Core, no ORM objects (flush the session first if it holds changes)."""
+    session.flush()  # pending ORM changes first, so they cannot overwrite this write later
+    values = subscription_row(stripe_subscription)
+    values.update(user_id=user_id, plan=plan, interval=interval, synced_at=utcnow(), stripe_version=stripe_version)
+    table = Subscription.__table__
+    insert = dialect_insert(session, table).values(values)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={name: insert.excluded[name] for name in values if name != "id"},
+        where=or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version),
+    ).returning(table.c.id)
+    if session.execute(statement).first() is None:
+        return False
+    items = [{**row, "subscription_id": values["id"]} for row in item_rows(stripe_subscription)]
+    items_table = cast(Table, SubscriptionItem.__table__)
+    session.execute(
+        delete(items_table).where(
+            items_table.c.subscription_id == values["id"], items_table.c.id.not_in([i["id"] for i in items])
+        )
+    )
+    if items:
+        insert_items = dialect_insert(session, items_table).values(items)
+        session.execute(
+            insert_items.on_conflict_do_update(
+                index_elements=[items_table.c.id],
+                set_={name: insert_items.excluded[name] for name in items[0] if name != "id"},
+            )
+        )
+    _forget_loaded(session, values["id"])
+    return True
+
+
+def _forget_loaded(session: Session, subscription_id: str) -> None:
+    """ORM objects of this subscription the session already holds are out of date after a
+    Core write: expire them, so the next access reads the row again."""
+    loaded = session.identity_map.get(identity_key(Subscription, subscription_id))
+    if loaded is not None:
+        session.expire(loaded)
+    for item in [o for o in session.identity_map.values() if isinstance(o, SubscriptionItem)]:
+        if "subscription_id" not in item.__dict__ or item.subscription_id == subscription_id:
+            session.expire(item)

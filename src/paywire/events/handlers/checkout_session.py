@@ -33,6 +33,7 @@ from paywire.reactions import facts
 from paywire.stripe import StripeNotFound
 
 PAID = ("paid",)
+COMPLETED = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 
 
 def on_session_completed(ctx: HandlerContext, group: EventGroup) -> str:
