@@ -19,10 +19,13 @@ from paywire.config import Settings
 def build_pages_router(settings: Settings | None = None) -> APIRouter:
     """All the pages' routes. `settings` places the checkout return and cancel pages at
     PAYWIRE_CHECKOUT_SUCCESS_PATH / PAYWIRE_CHECKOUT_CANCEL_PATH (their defaults without)."""
-    from paywire.web.pages import assets, pricing, sign_in
+    from paywire.web.pages import account, assets, pricing, sign_in
+    from paywire.web.pages.checkout_return import build_checkout_return_router
 
     combined = APIRouter(include_in_schema=False)
     combined.include_router(assets.router)
     combined.include_router(sign_in.router)
     combined.include_router(pricing.router)
+    combined.include_router(build_checkout_return_router(settings))
+    combined.include_router(account.router)
     return combined
