@@ -85,7 +85,7 @@ def pricing_of(catalog: Catalog, entitlement: Entitlement | None) -> Pricing:
     current = entitlement.plan if entitlement is not None and entitlement.access else None
     plans = []
     for plan in sorted(catalog.plans.values(), key=lambda p: p.rank):
-        saved, percent = yearly_saving(dict(plan.prices))
+        saved, percent = yearly_saving({str(interval): amount for interval, amount in plan.prices.items()})
         plans.append(
             PlanOffer(
                 key=plan.key,

@@ -143,7 +143,7 @@ def read_flash(request: Request) -> Flash | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
         return None
-    kind = data.get("k") if data.get("k") in FLASH_KINDS else "info"
+    kind = str(data["k"]) if data.get("k") in FLASH_KINDS else "info"
     link = data.get("l")
     # Only a path of this site: the cookie is ours, but a link must never lead elsewhere.
     if not (isinstance(link, str) and is_local_path(link)):
