@@ -188,9 +188,23 @@ def test_the_sign_in_page_in_chromium_is_labelled_as_demo_and_accessible(pages_s
     expect(page.get_by_text("Demo sign-in.")).to_be_visible()
     check_accessibility(page)
     screenshot(page, "sign-in")
+    page.get_by_role("button", name="Sign in", exact=True).click()  # no email
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#email-error")).to_have_text("Enter an email address, like ann@example.com.")
+    check_accessibility(page)
     sign_in(page, pages_service.url, "ann@example.com")
     expect(page.get_by_role("status")).to_contain_text("Signed in as ann@example.com.")
     check_accessibility(page)
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_contain_text("Signed out.")
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+
+
+def test_a_refused_form_is_an_accessible_page(pages_service: Service, page: Page) -> None:
+    page.goto(f"{pages_service.url}/sign-in")
+    page.context.clear_cookies()  # the session's CSRF secret is gone, as after a long while
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Form expired")).to_be_visible()
+    check_accessibility(page)
+    screenshot(page, "form-expired")
