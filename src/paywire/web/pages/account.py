@@ -229,10 +229,10 @@ async def _account_page(
 
 
 async def _refused(
-    request: Request, context: PaywireContext, user: PageUser, what: str, exc: Exception
+    request: Request, context: PaywireContext, user: PageUser, what: str, exc: ApiError | BillingError | StripeError
 ) -> HTMLResponse:
     """The account page with the refusal's message, at the status the JSON API answers it."""
-    edge = exc if isinstance(exc, ApiError) else edge_error(exc)  # type: ignore[arg-type]
+    edge = exc if isinstance(exc, ApiError) else edge_error(exc)
     log.info("account %s for %s refused: %r", what, user.user_id, exc)
     message = str(edge.payload["error"]["message"])
     response = await _account_page(request, context, user, status=edge.status_code, error=message)

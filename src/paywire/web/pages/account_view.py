@@ -168,7 +168,7 @@ def load_account(context: PaywireContext, user_id: str, email: str | None) -> Ac
 
 def plan_options(catalog: Catalog) -> tuple[PlanOption, ...]:
     return tuple(
-        PlanOption(p.key, p.name, dict(p.prices), p.per_seat, p.max_quantity)
+        PlanOption(p.key, p.name, {str(k): v for k, v in p.prices.items()}, p.per_seat, p.max_quantity)
         for p in sorted(catalog.plans.values(), key=lambda p: p.rank)
     )
 
@@ -192,7 +192,8 @@ def _shown_subscription(entitlement: Entitlement, rows: Sequence[Subscription]) 
             if row.id == entitlement.subscription_id:
                 return row
     live = [r for r in rows if r.status in subscriptions.LIVE_STATUSES]
-    return (live or list(rows) or [None])[0]
+    candidates = live or list(rows)
+    return candidates[0] if candidates else None
 
 
 def _subscription_view(context: PaywireContext, session: Session, row: Subscription, now: int) -> SubscriptionView:

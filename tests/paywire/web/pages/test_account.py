@@ -66,6 +66,13 @@ def test_the_account_page_shows_plan_status_seats_and_next_invoice(service: Serv
     check_accessibility(page)
     screenshot(page, "active-pro")
 
+    page.set_viewport_size({"width": 375, "height": 812})  # a phone: nothing wider than the screen
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    expect(page.get_by_role("button", name="Cancel subscription")).to_be_visible()
+    check_accessibility(page)
+    screenshot(page, "active-pro-phone")
+
 
 def test_an_upgrade_shows_its_preview_then_the_new_plan(service: Service, sim: Sim, page: Page) -> None:
     alice = subscriber_for(service, sim, "alice@example.com", "basic")

@@ -251,7 +251,7 @@ def test_a_promotion_code_is_applied_and_a_wrong_one_explained(service: Service,
     expect(page.locator("#next-invoice")).to_have_text("$4.00 on 1 March 2026")
 
 
-def test_manage_billing_lands_on_the_stripe_portal(service: Service, sim: Sim, page: Page) -> None:
+def test_manage_billing_goes_to_the_stripe_portal_and_back(service: Service, sim: Sim, page: Page) -> None:
     subscriber_for(service, sim, "mona@example.com", "advanced")
     open_account(page, service, "mona@example.com")
 
@@ -260,6 +260,9 @@ def test_manage_billing_lands_on_the_stripe_portal(service: Service, sim: Sim, p
     page.wait_for_url(f"{service.settings.stripe_api_base}/p/session/*")
     expect(page.get_by_text("Advanced ·").first).to_be_visible()
     screenshot(page, "portal")
+    page.locator("#return-link").click()
+    page.wait_for_url(service.url + "/account")
+    expect(page.locator("#plan-name")).to_have_text("Advanced (Monthly)")
 
 
 def test_a_canceled_subscription_sends_back_to_pricing(service: Service, sim: Sim, page: Page) -> None:
