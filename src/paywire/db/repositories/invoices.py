@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from paywire.db.models import Invoice, utcnow
-from paywire.db.upsert import dialect_insert
+from paywire.db.upsert import upsert_statement
 
 
 def find(session: Session, invoice_id: str) -> Invoice | None:
@@ -107,14 +107,8 @@ def save_versioned(session: Session, stripe_invoice: dict[str, Any], *, stripe_v
     session.flush()  # pending ORM changes first, so they cannot overwrite this write later
     values = invoice_row(stripe_invoice)
     values.update(synced_at=utcnow(), stripe_version=stripe_version)
-    table = Invoice.__table__
-    insert = dialect_insert(session, table).values(values)
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={name: insert.excluded[name] for name in values if name != "id"},
-        where=or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version),
-    ).returning(table.c.id)
-    if session.execute(statement).first() is None:
+    table = cast(Table, Invoice.__table__)
+    if session.execute(upsert_statement(session, table, tuple(values), versioned=True), values).first() is None:
         return False
     loaded = session.identity_map.get(identity_key(Invoice, values["id"]))
     if loaded is not None:

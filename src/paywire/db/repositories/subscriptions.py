@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from paywire.db.models import Subscription, SubscriptionItem, utcnow
-from paywire.db.upsert import dialect_insert
+from paywire.db.upsert import upsert_statement
 
 # Statuses under which a subscription still exists for the customer: a new checkout
 # would create a second one, so the user is sent to plan change or the portal instead.
@@ -183,14 +183,8 @@ def save_versioned(
     session.flush()  # pending ORM changes first, so they cannot overwrite this write later
     values = subscription_row(stripe_subscription)
     values.update(user_id=user_id, plan=plan, interval=interval, synced_at=utcnow(), stripe_version=stripe_version)
-    table = Subscription.__table__
-    insert = dialect_insert(session, table).values(values)
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={name: insert.excluded[name] for name in values if name != "id"},
-        where=or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version),
-    ).returning(table.c.id)
-    if session.execute(statement).first() is None:
+    table = cast(Table, Subscription.__table__)
+    if session.execute(upsert_statement(session, table, tuple(values), versioned=True), values).first() is None:
         return False
     items = [{**row, "subscription_id": values["id"]} for row in item_rows(stripe_subscription)]
     items_table = cast(Table, SubscriptionItem.__table__)
@@ -200,13 +194,7 @@ def save_versioned(
         )
     )
     if items:
-        insert_items = dialect_insert(session, items_table).values(items)
-        session.execute(
-            insert_items.on_conflict_do_update(
-                index_elements=[items_table.c.id],
-                set_={name: insert_items.excluded[name] for name in items[0] if name != "id"},
-            )
-        )
+        session.execute(upsert_statement(session, items_table, tuple(items[0]), versioned=False), items)
     _forget_loaded(session, values["id"])
     return True
 
