@@ -18,10 +18,9 @@ JavaScript and a script can still tell success from failure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paywire.billing import cancellation, pausing, plan_changes, previews, promotions
 from paywire.billing.errors import BillingError
-from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES, ChangeKind, ChangeOutcome
+from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES, ChangeOutcome
 from paywire.billing.portal import open_portal
 from paywire.stripe import StripeError
 from paywire.web.context import Context, PaywireContext
@@ -91,7 +90,7 @@ async def preview_change(request: Request, user: SignedInPageUser, context: Cont
         request,
         "account_preview.html",
         preview=preview,
-        target=_describe(context, wanted, preview.kind),
+        target=_describe(context, wanted),
         wanted=wanted,
         active="account",
     )
@@ -205,7 +204,7 @@ def _portal_url(context: PaywireContext, user_id: str) -> str:
 
 # ----- shared steps ----------------------------------------------------------------------------
 async def _action(
-    request: Request, context: PaywireContext, user: PageUser, what: str, act: Callable[[], Any]
+    request: Request, context: PaywireContext, user: PageUser, what: str, act: Callable[[], Awaitable[str]]
 ) -> Response:
     """A form without fields: check the token and the rate, act, redirect with the message."""
     await checked_form(request)
@@ -250,19 +249,21 @@ def _check_rate(request: Request, context: PaywireContext, user: PageUser) -> No
         raise ApiError(429, "Too many requests; try again shortly.", headers={"Retry-After": str(retry_after)})
 
 
-def _describe(context: PaywireContext, wanted: ChangeRequest, kind: ChangeKind) -> str:
+def _describe(context: PaywireContext, wanted: ChangeRequest) -> str:
+    """What the user asked for, in words: `Pro (monthly, 3 seats)`."""
     plan = context.catalog.plan(wanted.plan or "")
     if plan is None:
         return str(wanted.plan)
-    interval = {"month": "monthly", "year": "yearly"}.get(wanted.interval or "", wanted.interval or "")
-    seats = ""
+    details = []
+    if wanted.interval:
+        details.append({"month": "monthly", "year": "yearly"}.get(wanted.interval, wanted.interval))
     if plan.per_seat and wanted.quantity is not None:
-        seats = f", {wanted.quantity} seat{'s' if wanted.quantity != 1 else ''}"
-    return f"{plan.name} ({interval}{seats})"
+        details.append(f"{wanted.quantity} seat{'s' if wanted.quantity != 1 else ''}")
+    return f"{plan.name} ({', '.join(details)})" if details else plan.name
 
 
 def _changed_message(context: PaywireContext, wanted: ChangeRequest, outcome: ChangeOutcome) -> str:
-    target = _describe(context, wanted, outcome.kind)
+    target = _describe(context, wanted)
     if outcome.waiting_for_payment:
         return PAYMENT_PENDING_MESSAGES[outcome.status]
     if outcome.status == "scheduled":
