@@ -230,10 +230,10 @@ def _mark_claimed(
 ) -> list[ClaimedEvent]:
     if target is None:
         return []
-    # Core, not an ORM update: the worker claims many times a second, and the ORM's bulk
-    # update machinery costs more CPU than the statement.
+    # Core, on the session's connection, not an ORM update: the worker claims many times a
+    # second, and the ORM's bulk update machinery costs more CPU than the statement.
     table = _table()
-    rows = session.execute(
+    rows = session.connection().execute(
         update(table)
         .where(target, _due(now))
         .values(
@@ -310,7 +310,7 @@ def finish_group(session: Session, outcomes: Sequence[tuple[str, str]], *, worke
     now = utcnow()
     for state, ids in by_state.items():
         table = _table()
-        result = session.execute(
+        result = session.connection().execute(
             update(table)
             .where(table.c.id.in_(ids), table.c.state == "processing", table.c.claimed_by == worker_id)
             .values(state=state, processed_at=now, next_attempt_at=None, claimed_by=None, claimed_until=None)
