@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     checkout_cancel_path: str = Field(
         "/pricing?checkout=canceled", validation_alias=_alias("PAYWIRE_CHECKOUT_CANCEL_PATH")
     )
-    portal_return_path: str = Field("/billing", validation_alias=_alias("PAYWIRE_PORTAL_RETURN_PATH"))
+    portal_return_path: str = Field("/account", validation_alias=_alias("PAYWIRE_PORTAL_RETURN_PATH"))
     auth_token_leeway: int = Field(30, ge=0, le=600, validation_alias=_alias("PAYWIRE_AUTH_LEEWAY"))
     log_level: str = Field("INFO", validation_alias=_alias("PAYWIRE_LOG_LEVEL"))
 
