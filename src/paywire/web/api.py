@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from paywire.billing.checkout import choose, start_checkout
+from paywire.billing.checkout import CheckoutStarted, choose, start_checkout
 from paywire.billing.entitlements import Entitlement, entitlement_for
 from paywire.billing.errors import BillingError
 from paywire.billing.portal import open_portal
@@ -121,6 +121,31 @@ def load_entitlement(context: PaywireContext, user: Principal) -> Entitlement:
         )
 
 
+def start_catalog_checkout(
+    context: PaywireContext,
+    *,
+    user_id: str,
+    email: str | None,
+    plan: str | None,
+    interval: str | None,
+    quantity: int | None,
+    product: str | None,
+) -> CheckoutStarted:
+    """A Checkout Session for a catalog choice of the user's (blocking: Stripe and the
+    database); `POST /api/checkout` and the pricing page's Subscribe both start one here."""
+    choice = choose(context.catalog, plan=plan, interval=interval, quantity=quantity, product=product)
+    with context.sessions() as session:
+        return start_checkout(
+            session,
+            context.gateway,
+            context.prices,
+            context.settings,
+            user_id=user_id,
+            email=email,
+            choice=choice,
+        )
+
+
 def build_api_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["billing"], route_class=BillingRoute)
 
@@ -136,23 +161,15 @@ def build_api_router() -> APIRouter:
         wanted = parse_checkout(await read_json_object(request))
 
         def run() -> dict[str, str]:
-            choice = choose(
-                context.catalog,
+            started = start_catalog_checkout(
+                context,
+                user_id=user.user_id,
+                email=user.email,
                 plan=wanted.plan,
                 interval=wanted.interval,
                 quantity=wanted.quantity,
                 product=wanted.product,
             )
-            with context.sessions() as session:
-                started = start_checkout(
-                    session,
-                    context.gateway,
-                    context.prices,
-                    context.settings,
-                    user_id=user.user_id,
-                    email=user.email,
-                    choice=choice,
-                )
             return {"url": started.url, "id": started.session_id}
 
         try:

@@ -15,12 +15,11 @@ from typing import Annotated
 from fastapi import Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from paywire.billing.checkout import choose, start_checkout
 from paywire.billing.entitlements import Entitlement
 from paywire.billing.errors import AlreadySubscribed, BillingError, BillingUnavailable, InvalidChoice
 from paywire.catalog import Catalog
 from paywire.stripe import StripeError
-from paywire.web.api import load_entitlement
+from paywire.web.api import load_entitlement, start_catalog_checkout
 from paywire.web.auth import Principal
 from paywire.web.context import Context, PaywireContext
 from paywire.web.pages import csrf
@@ -155,23 +154,15 @@ async def checkout(request: Request, context: Context, user: OptionalPageUser) -
         return redirect_with_flash(request, back, "Too many checkout attempts; try again in a minute.", kind="error")
 
     def run() -> str:
-        choice = choose(
-            context.catalog,
+        started = start_catalog_checkout(
+            context,
+            user_id=user.user_id,
+            email=user.email,
             plan=form.get("plan") or None,
             interval=form.get("interval") or None,
             quantity=_quantity(form.get("quantity")),
             product=form.get("product") or None,
         )
-        with context.sessions() as session:
-            started = start_checkout(
-                session,
-                context.gateway,
-                context.prices,
-                context.settings,
-                user_id=user.user_id,
-                email=user.email,
-                choice=choice,
-            )
         return started.url
 
     try:
