@@ -147,9 +147,7 @@ def catalog() -> Catalog:
 def start_uvicorn(app: Any, port: int | None = None) -> tuple[uvicorn.Server, threading.Thread]:
     """Serve an ASGI app for real (HTTP over a socket) from a thread."""
     port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -207,9 +205,7 @@ class Service:
         return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
 
-def _start_service(
-    sim: Sim, database_url: str, catalog: Catalog, with_worker: bool, **overrides: Any
-) -> Service:
+def _start_service(sim: Sim, database_url: str, catalog: Catalog, with_worker: bool, **overrides: Any) -> Service:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The endpoint first, so its signing secret is known before the app starts.
@@ -233,9 +229,7 @@ def _start_service(
     push(catalog, StripeGateway.from_settings(settings))
     server, thread = start_uvicorn(create_app(settings), port)
     engine = make_engine(database_url)
-    service = Service(
-        url, settings, make_session_factory(engine), endpoint.id, engine, server, thread
-    )
+    service = Service(url, settings, make_session_factory(engine), endpoint.id, engine, server, thread)
     if with_worker:
         service.worker = start_worker_thread(settings, service.stop_worker)
     return service
@@ -250,9 +244,7 @@ def _stop_service(service: Service) -> None:
 
 
 @pytest.fixture
-def make_paywire_service(
-    sim: Sim, database_url: str, catalog: Catalog
-) -> Iterator[Callable[..., Service]]:
+def make_paywire_service(sim: Sim, database_url: str, catalog: Catalog) -> Iterator[Callable[..., Service]]:
     """Start paywire with setting overrides, e.g. `make_paywire_service(
     PAYWIRE_CHECKOUT_RATE_LIMIT="2/minute")`; `with_worker=False` leaves events unprocessed."""
     started: list[Service] = []

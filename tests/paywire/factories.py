@@ -75,9 +75,7 @@ def mirror_subscription(
     return row
 
 
-def paid_pass(
-    session: Session, user_id: str, *, starts: int, ends: int, status: str = "fulfilled"
-) -> Order:
+def paid_pass(session: Session, user_id: str, *, starts: int, ends: int, status: str = "fulfilled") -> Order:
     order = Order(
         user_id=user_id,
         stripe_customer_id="cus_test",

@@ -233,24 +233,28 @@ def _mark_claimed(
     # Core, on the session's connection, not an ORM update: the worker claims many times a
     # second, and the ORM's bulk update machinery costs more CPU than the statement.
     table = _table()
-    rows = session.connection().execute(
-        update(table)
-        .where(target, _due(now))
-        .values(
-            state="processing",
-            claimed_by=worker_id,
-            claimed_until=until,
-            attempts=table.c.attempts + 1,
+    rows = (
+        session.connection()
+        .execute(
+            update(table)
+            .where(target, _due(now))
+            .values(
+                state="processing",
+                claimed_by=worker_id,
+                claimed_until=until,
+                attempts=table.c.attempts + 1,
+            )
+            .returning(
+                table.c.id,
+                table.c.type,
+                table.c.object_id,
+                table.c.payload,
+                table.c.attempts,
+                table.c.received_at,
+            )
         )
-        .returning(
-            table.c.id,
-            table.c.type,
-            table.c.object_id,
-            table.c.payload,
-            table.c.attempts,
-            table.c.received_at,
-        )
-    ).all()
+        .all()
+    )
     rows = sorted(rows, key=lambda r: (r.received_at, r.id))
     return [ClaimedEvent(r.id, r.type, r.object_id, r.payload, r.attempts, r.received_at) for r in rows]
 

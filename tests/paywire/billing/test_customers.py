@@ -52,9 +52,7 @@ def test_a_changed_email_adopts_the_existing_customer(
     stripe_client: stripe.StripeClient,
 ) -> None:
     # A first attempt created the Stripe customer but its row was lost (e.g. a crash).
-    created = gateway.create_customer(
-        user_id="u9", email="old@x.io", idempotency_key="customer:create:u9"
-    )
+    created = gateway.create_customer(user_id="u9", email="old@x.io", idempotency_key="customer:create:u9")
     with session_factory() as session:
         row = get_or_create_customer(session, gateway, user_id="u9", email="new@x.io")
     assert row.stripe_customer_id == created["id"]

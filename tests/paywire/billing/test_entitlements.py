@@ -171,9 +171,7 @@ def test_access_never_outlives_a_scheduled_end_or_the_grace(
 def test_entitlement_for_reads_the_mirror(session: Session) -> None:
     catalog: Catalog = CATALOG
     assert entitlement_for(session, "u1", NOW, catalog=catalog, grace_seconds=GRACE).plan is None
-    mirror_subscription(
-        session, "u1", plan="advanced", status="active", period_start=NOW - DAY, period_end=END
-    )
+    mirror_subscription(session, "u1", plan="advanced", status="active", period_start=NOW - DAY, period_end=END)
     result = entitlement_for(session, "u1", NOW, catalog=catalog, grace_seconds=GRACE)
     assert (result.plan, result.status, result.access) == ("advanced", "active", True)
     assert result.current_period_end == END
@@ -181,9 +179,7 @@ def test_entitlement_for_reads_the_mirror(session: Session) -> None:
 
 
 def test_entitlement_for_uses_the_test_clock_as_now(session: Session) -> None:
-    customers.add_customer(
-        session, user_id="u1", stripe_customer_id="cus_1", email=None, test_clock_id="clock_1"
-    )
+    customers.add_customer(session, user_id="u1", stripe_customer_id="cus_1", email=None, test_clock_id="clock_1")
     test_clocks.save_clock(session, "clock_1", frozen_time=NOW, status="ready")
     paid_pass(session, "u1", starts=NOW - DAY, ends=NOW + DAY)
     # Real time is years before NOW: with the clock's time the pass is current.

@@ -43,9 +43,7 @@ def test_a_changed_amount_moves_the_lookup_key_to_a_new_price(
         update={
             "plans": {
                 **catalog.plans,
-                "basic": catalog.plans["basic"].model_copy(
-                    update={"prices": {"month": 600, "year": 5000}}
-                ),
+                "basic": catalog.plans["basic"].model_copy(update={"prices": {"month": 600, "year": 5000}}),
             }
         }
     )

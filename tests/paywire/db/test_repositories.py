@@ -56,9 +56,7 @@ def test_naive_datetimes_are_refused(session: Session) -> None:
 
 def test_subscription_mirror_from_stripes_example(session: Session) -> None:
     example = stripe_example("subscription")
-    row = subscriptions.save_from_stripe(
-        session, example, user_id="u1", plan="pro", interval="month"
-    )
+    row = subscriptions.save_from_stripe(session, example, user_id="u1", plan="pro", interval="month")
     session.commit()
     session.expire_all()
     row = subscriptions.find(session, example["id"])  # type: ignore[assignment]

@@ -65,9 +65,7 @@ def test_no_plan_no_access(host: httpx.Client) -> None:
     assert host.get("/reports/export").status_code == 401
 
 
-def test_features_follow_the_plan(
-    host: httpx.Client, session_factory: sessionmaker[Session]
-) -> None:
+def test_features_follow_the_plan(host: httpx.Client, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
         mirror_subscription(session, "adv", plan="advanced", status="active")
         mirror_subscription(session, "pro", plan="pro", status="trialing", quantity=4)
