@@ -207,6 +207,10 @@ def test_ctrl_c_stops_the_sync_process_and_the_next_run_continues(
             env=cli_env(service, sim),
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Ctrl-C as at a terminal: a test run started in the background (`cmd &` in a
+            # script) hands its children SIGINT ignored, and Python then never raises
+            # KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
     def checkpointed() -> bool:
