@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     worker_mode: str = Field("process", pattern="^(process|thread)$", validation_alias=_alias("PAYWIRE_WORKER_MODE"))
     worker_nice: int = Field(10, ge=0, le=19, validation_alias=_alias("PAYWIRE_WORKER_NICE"))
     # Workers in that process (threads: most of a worker's time is spent waiting on Stripe and
-    # the database, so a few overlap their waits). None: 4 on PostgreSQL, 1 on SQLite (one writer).
+    # the database, so a few overlap their waits). None: 1 (service.DEFAULT_WORKER_THREADS).
     worker_threads: int | None = Field(None, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_THREADS"))
     worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
     # Under a backlog a claim takes up to this many objects (doubling from the batch size);

@@ -208,14 +208,12 @@ def test_serve_refuses_zero_server_processes(sim: Sim, tmp_path: Path) -> None:
     ("url", "setting", "expected"),
     [
         ("sqlite:///paywire.sqlite3", None, 1),
-        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", None, 4),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", None, 1),
         ("postgresql+psycopg://postgres@127.0.0.1:5432/x", "2", 2),
         ("sqlite:///paywire.sqlite3", "3", 3),
     ],
 )
-def test_the_worker_process_runs_one_worker_on_sqlite_and_several_on_postgresql(
-    url: str, setting: str | None, expected: int
-) -> None:
+def test_the_worker_process_runs_one_worker_unless_told_otherwise(url: str, setting: str | None, expected: int) -> None:
     overrides = {"PAYWIRE_WORKER_THREADS": setting} if setting else {}
     settings = load_settings(_env_file=None, DATABASE_URL=url, **overrides)
 
