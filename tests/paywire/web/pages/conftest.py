@@ -71,6 +71,13 @@ def pages_service(make_paywire_service: Callable[..., Service]) -> Service:
     return make_paywire_service(PAYWIRE_DEV=True, PAYWIRE_AUTH_SECRET="")
 
 
+@pytest.fixture
+def service(make_paywire_service: Callable[..., Service]) -> Service:
+    """The pages and demo sign-in on, with the suite's auth secret (the lifecycle helpers use
+    the bearer API to set a subscriber up); the portal comes back to the account page."""
+    return make_paywire_service(PAYWIRE_PAGES=True, PAYWIRE_DEMO_SIGN_IN=True, PAYWIRE_PORTAL_RETURN_PATH="/account")
+
+
 def sign_in(page: Page, base_url: str, email: str) -> None:
     """Sign in through the sign-in page, as a person would."""
     page.goto(f"{base_url}/sign-in")

@@ -6,36 +6,17 @@ service and stripesim. Amounts are stripesim's, to the cent: every subscriber st
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from paywire.web.pages.session import user_id_for_email
-from tests.paywire.billing.subscribers import CARD_OK, Subscriber, on_a_clock, subscribed
+from tests.paywire.billing.subscribers import CARD_OK, on_a_clock
 from tests.paywire.conftest import Service
+from tests.paywire.web.pages.accounts import open_account, subscriber_for
 from tests.paywire.web.pages.conftest import check_accessibility, pay_on_hosted_checkout, screenshot, sign_in
 from tests.support.stripesim import Sim
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def service(make_paywire_service: Callable[..., Service]) -> Service:
-    """The pages and demo sign-in on, with the suite's auth secret (the lifecycle helpers use
-    the bearer API to set a subscriber up); the portal comes back to the account page."""
-    return make_paywire_service(PAYWIRE_PAGES=True, PAYWIRE_DEMO_SIGN_IN=True, PAYWIRE_PORTAL_RETURN_PATH="/account")
-
-
-def subscriber_for(service: Service, sim: Sim, email: str, plan: str, quantity: int = 1) -> Subscriber:
-    """`email`'s demo user, subscribed to `plan` on 1 Feb 2026 and now on 15 Feb (clock time)."""
-    return subscribed(service, sim, user_id_for_email(email), plan, quantity=quantity)
-
-
-def open_account(page: Page, service: Service, email: str) -> None:
-    sign_in(page, service.url, email)
-    page.goto(service.url + "/account")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Account and billing")
 
 
 def test_a_user_without_a_subscription_sees_no_plan_and_a_link_to_pricing(service: Service, page: Page) -> None:

@@ -6,16 +6,14 @@ portal. Amounts are stripesim's, to the cent (subscribed on 1 Feb 2026, acting o
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES
-from paywire.web.pages.session import user_id_for_email
-from tests.paywire.billing.subscribers import MAR_1, Subscriber, subscribed, wait_for
+from tests.paywire.billing.subscribers import MAR_1, Subscriber, wait_for
 from tests.paywire.conftest import Service
-from tests.paywire.web.pages.conftest import check_accessibility, screenshot, sign_in
+from tests.paywire.web.pages.accounts import open_account, subscriber_for
+from tests.paywire.web.pages.conftest import check_accessibility, screenshot
 from tests.support.stripesim import Sim
 
 pytestmark = pytest.mark.browser
@@ -23,21 +21,6 @@ pytestmark = pytest.mark.browser
 HOUR = 3600
 CARD_FAILS_LATER = "4000000000000341"  # attaches, then every charge is declined
 CARD_3DS = "4000002500003155"
-
-
-@pytest.fixture
-def service(make_paywire_service: Callable[..., Service]) -> Service:
-    return make_paywire_service(PAYWIRE_PAGES=True, PAYWIRE_DEMO_SIGN_IN=True, PAYWIRE_PORTAL_RETURN_PATH="/account")
-
-
-def subscriber_for(service: Service, sim: Sim, email: str, plan: str, quantity: int = 1) -> Subscriber:
-    return subscribed(service, sim, user_id_for_email(email), plan, quantity=quantity)
-
-
-def open_account(page: Page, service: Service, email: str) -> None:
-    sign_in(page, service.url, email)
-    page.goto(service.url + "/account")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Account and billing")
 
 
 def use_card(subscriber: Subscriber, number: str) -> None:
