@@ -273,7 +273,9 @@ def main() -> None:
 
     async def go() -> dict:
         warm_statuses = await warm_up(target, warm) if warm else []
-        if args.rate:
+        if not chosen:  # a warm-up on its own (run.py waits for it to be worked off)
+            out: dict = {"elapsed": 0.0, "results": []}
+        elif args.rate:
             out = await open_loop(target, chosen, ids, args.rate, args.max_connections)
         else:
             out = await closed_loop(

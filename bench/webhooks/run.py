@@ -192,8 +192,14 @@ def measure_phase(
     running = target.start()
     sim_cpu0 = ctx.sim.cpu_seconds() if ctx.sim else 0.0
     try:
+        # Warm-up first, on its own, and (for a target with a worker) worked off before the
+        # measured events start: they measure the steady state, not the warm-up's backlog.
+        warm_out = ctx.work / f"lg-warmup-{target.name}-{target.db}.json"
+        warm = run_loadgen(ctx, running, events_path, ["--count", "0", "--warmup", str(opts.warmup)], warm_out)
+        if target.has_mirror:
+            wait_drained(target, running, len(warm["warmup_ids"]), opts.drain_timeout)
         cpu0 = running.server.cpu_seconds()
-        args = ["--count", str(phase["count"]), "--warmup", str(opts.warmup)]
+        args = ["--first", str(opts.warmup), "--count", str(phase["count"])]
         if phase["kind"] == "concurrency":
             args += [
                 "--concurrency",
@@ -208,6 +214,7 @@ def measure_phase(
         else:
             args += ["--rate", str(phase["value"])]
         out = run_loadgen(ctx, running, events_path, args, ctx.work / f"lg-{target.name}-{target.db}.json")
+        out["warmup_statuses"], out["warmup_ids"] = warm["warmup_statuses"], warm["warmup_ids"]
         cpu_acks = running.server.cpu_seconds() - cpu0
         results = out["results"]
         ok = [r for r in results if 200 <= r[1] < 300]
@@ -240,13 +247,16 @@ def measure_phase(
             row["drain_wait_s"] = wait_drained(target, running, expected, opts.drain_timeout)
             states = target.inbox_states(running)
             conv = []
+            by_event: list[tuple[float, str, float]] = []
             state_counts: dict[str, int] = {}
             last_done = None
+            first = min(measured.values(), default=0.0)
             for event_id, sent in measured.items():
                 state, done = states.get(event_id, ("missing", None))
                 state_counts[state] = state_counts.get(state, 0) + 1
                 if state in ("processed", "ignored") and done is not None:
                     conv.append((done - sent) * 1000)
+                    by_event.append(((done - sent) * 1000, event_id, sent - first))
                     last_done = done if last_done is None else max(last_done, done)
             unconverged = len(measured) - len(conv)
             padded = conv + [math.inf] * unconverged
@@ -257,6 +267,9 @@ def measure_phase(
                     "conv_p50_ms": percentile(padded, 0.50),
                     "conv_p99_ms": percentile(padded, 0.99),
                     "conv_max_ms": max(padded) if padded else None,
+                    # The ten slowest: (ms, event id, seconds into the phase it was due), to
+                    # find them in the server's log (--keep-work).
+                    "conv_slowest": sorted(by_event, reverse=True)[:10],
                 }
             )
             if measured and last_done is not None:
@@ -347,6 +360,7 @@ def parse_args(argv: list[str] | None = None) -> Any:
         help="extra environment for paywire's processes, e.g. PAYWIRE_WORKER_NICE=0 (repeatable)",
     )
     p.add_argument("--no-save", action="store_true", help="print only; write nothing to results/")
+    p.add_argument("--keep-work", action="store_true", help="keep the work folder (servers' logs) and print its path")
     opts = p.parse_args(argv)
     q = opts.quick
     opts.events = opts.events or (600 if q else 6000)
@@ -475,7 +489,10 @@ def main(argv: list[str] | None = None) -> int:
         from procs import cleanup
 
         cleanup()
-        shutil.rmtree(work, ignore_errors=True)
+        if opts.keep_work:
+            log(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def machine() -> dict[str, Any]:

@@ -72,20 +72,41 @@ def require_migrated(settings: Settings) -> None:
         )
 
 
-def start_worker_process(settings: Settings, *, wakeup_address: str | None = None) -> BaseProcess:
+class WorkerProcess:
+    """The events worker in a child process, as `paywire serve` runs it, and what `/readyz`
+    reports of it: `starting` until its workers are built and running (a fresh interpreter
+    takes about a second to import and connect), then `running`, `stopped` once it is gone."""
+
+    def __init__(self, process: BaseProcess, started: Any) -> None:
+        self.process = process
+        self._started = started  # a multiprocessing Event the child sets
+
+    def state(self) -> str:
+        if not self.process.is_alive():
+            return "stopped"
+        return "running" if self._started.is_set() else "starting"
+
+    def wait_started(self, timeout: float) -> bool:
+        return bool(self._started.wait(timeout))
+
+
+def start_worker_process(settings: Settings, *, wakeup_address: str | None = None) -> WorkerProcess:
     """The events worker in a child process (a fresh interpreter: nothing of this process's
     threads or connections is inherited), at PAYWIRE_WORKER_NICE, until it is sent SIGTERM
     (`stop_worker_process`) or this process goes away."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_worker_process_main, args=(settings, wakeup_address, os.getpid()), name="paywire-worker"
+    spawn = multiprocessing.get_context("spawn")
+    started = spawn.Event()
+    process = spawn.Process(
+        target=_worker_process_main, args=(settings, wakeup_address, os.getpid(), started), name="paywire-worker"
     )
     process.start()
-    return process
+    return WorkerProcess(process, started)
 
 
-def stop_worker_process(process: BaseProcess, timeout: float = 15.0) -> None:
+def stop_worker_process(worker: WorkerProcess, timeout: float = 15.0) -> None:
     """SIGTERM (the worker finishes the event in hand), then SIGKILL if it takes too long:
     an event cut short is taken over after its lease, never lost."""
+    process = worker.process
     if process.is_alive():
         process.terminate()
     process.join(timeout)
@@ -95,12 +116,12 @@ def stop_worker_process(process: BaseProcess, timeout: float = 15.0) -> None:
         process.join(5)
 
 
-def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_pid: int) -> None:
+def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_pid: int, started: Any) -> None:
     import signal
 
     from paywire.db.engine import make_engine
     from paywire.events import wakeup
-    from paywire.events.worker import build_worker
+    from paywire.events.worker import Worker, build_worker
 
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     if settings.worker_nice:
@@ -118,17 +139,21 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
         wakeup.relay(wakeup_address, bell)
     engine = make_engine(settings.database_url, pool_size=count + 2)
 
-    def guarded() -> None:
+    def guarded(worker: Worker) -> None:
         try:
-            worker = build_worker(settings, engine=engine)
-            worker.bell = bell
             worker.run(stop)
         except Exception:
             log.exception("the events worker stopped with an error")
 
-    threads = [threading.Thread(target=guarded, name=f"paywire-worker-{n}") for n in range(count)]
+    workers = [build_worker(settings, engine=engine) for _ in range(count)]
+    for worker in workers:
+        worker.bell = bell
+    threads = [
+        threading.Thread(target=guarded, args=(worker,), name=f"paywire-worker-{n}") for n, worker in enumerate(workers)
+    ]
     for thread in threads:
         thread.start()
+    started.set()
     # The main thread keeps the signals and watches the server: a worker outliving it
     # (the server was killed) would keep processing for no one.
     while not stop.wait(1.0):
@@ -189,13 +214,17 @@ def serve(
         app = create_app(settings, context=context)
         if address:
             wake_worker_at(address)
+        if process is not None:
+            context.worker_state = process.state
         if in_thread:
             thread = start_worker_thread(
                 settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog
             )
+            context.worker_state = lambda: "running" if thread is not None and thread.is_alive() else "stopped"
         server = uvicorn_server(app, host, port)
         if on_started is not None:
-            threading.Thread(target=_notify_when_started, args=(server, on_started), daemon=True).start()
+            worker_state = context.worker_state or (lambda: "running")
+            threading.Thread(target=_notify_when_started, args=(server, worker_state, on_started), daemon=True).start()
         server.run()
     except (KeyboardInterrupt, Stopped):
         pass  # uvicorn re-raises the signal it handled; stopping is the normal way out
@@ -293,10 +322,11 @@ def run_worker_alone(settings: Settings) -> None:
         stop.set()
 
 
-def _notify_when_started(server: object, callback: Callable[[], None]) -> None:
+def _notify_when_started(server: object, worker_state: Callable[[], str], callback: Callable[[], None]) -> None:
+    """Call `callback` once the server listens and the worker is no longer starting."""
     import time
 
-    while not getattr(server, "started", False):
+    while not getattr(server, "started", False) or worker_state() == "starting":
         if getattr(server, "should_exit", False):
             return
         time.sleep(0.05)

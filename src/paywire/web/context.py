@@ -6,6 +6,7 @@ which works both in paywire's own app and in a host app that mounted `paywire.ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -32,6 +33,9 @@ class PaywireContext:
     auth_secret: str
     checkout_limiter: CheckoutLimiter
     api_limiter: UserRateLimiter
+    # Set by `paywire serve` when it runs the events worker beside the app: the worker's
+    # state (`starting`, `running`, `stopped`) for `/readyz`. None: no worker here to report.
+    worker_state: Callable[[], str] | None = None
 
     @classmethod
     def build(

@@ -23,7 +23,9 @@ def build_health_router() -> APIRouter:
 
     @router.get("/readyz")
     def readyz(context: Context) -> JSONResponse:
-        """Ready to serve: the database answers and is migrated to head."""
+        """Ready to serve: the database answers and is migrated to head, and the events
+        worker `paywire serve` runs beside the app (if any) is running: while its process
+        starts, and if it has stopped, webhooks would be stored but not applied."""
         checks: dict[str, Any] = {}
         try:
             with context.engine.connect() as connection:
@@ -33,6 +35,9 @@ def build_health_router() -> APIRouter:
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
+        if context.worker_state is not None:
+            state = context.worker_state()
+            checks["worker"] = "ok" if state == "running" else state
         ready = all(v == "ok" for v in checks.values())
         body = {"status": "ready" if ready else "not_ready", "checks": checks}
         return JSONResponse(body, status_code=200 if ready else 503)

@@ -40,6 +40,33 @@ def _wait_for_line(log: Path, text: str, proc: subprocess.Popen[bytes], timeout:
     raise AssertionError(f"{text!r} never appeared:\n{log.read_text(errors='replace')}")
 
 
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str, object]:
+    """Poll `/readyz` until it answers 200 (the worker process takes a moment to start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(url, trust_env=False)
+        if r.status_code == 200:
+            body: dict[str, object] = r.json()
+            return body
+        assert r.status_code == 503 and r.json()["checks"].get("worker") == "starting", r.text
+        assert proc.poll() is None and time.monotonic() < deadline, r.text
+        time.sleep(0.05)
+
+
+def _worker_pid(server_pid: int) -> int:
+    """The events worker among the server's child processes (multiprocessing's resource
+    tracker is one too)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    workers = [
+        int(pid)
+        for pid in children
+        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 1, children
+    return workers[0]
+
+
 def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path}/serve.sqlite3"
     upgrade_to_head(database)
@@ -61,9 +88,18 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False)
-        assert ready.status_code == 200
+        ready = _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        assert ready == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "worker": "ok"}}
         assert "whsec_test" not in log.read_text() and "s" * 40 not in log.read_text()
+        # The worker process dies: the service says it is not ready (webhooks would be stored
+        # and never applied), while the process itself still answers.
+        os.kill(_worker_pid(proc.pid), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (r := httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False)).status_code == 200:
+            assert time.monotonic() < deadline, "readyz still ready after the worker was killed"
+            time.sleep(0.1)
+        assert r.status_code == 503 and r.json()["checks"]["worker"] == "stopped"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0

@@ -60,6 +60,26 @@ def test_readyz_refuses_an_unreachable_database(serve_app: Serve) -> None:
     assert r.json()["checks"]["database"].startswith("unreachable")
 
 
+def test_readyz_waits_for_the_worker_serve_runs_beside_the_app(database_url: str, serve_app: Serve) -> None:
+    app = _app_on(database_url)
+    state = ["starting"]
+    app.state.paywire.worker_state = lambda: state[0]
+    client = serve_app(app)
+    starting = client.get("/readyz")
+    assert starting.status_code == 503
+    assert starting.json() == {
+        "status": "not_ready",
+        "checks": {"database": "ok", "migrations": "ok", "worker": "starting"},
+    }
+    state[0] = "running"
+    running = client.get("/readyz")
+    assert running.status_code == 200 and running.json()["checks"]["worker"] == "ok"
+    state[0] = "stopped"
+    stopped = client.get("/readyz")
+    assert stopped.status_code == 503 and stopped.json()["checks"]["worker"] == "stopped"
+    assert client.get("/healthz").status_code == 200  # the process itself still answers
+
+
 def test_metrics_exposes_every_paywire_metric(paywire_service: Service) -> None:
     STRIPE_API_ERRORS.labels(type="rate_limit")  # make sure a labelled series exists
     with paywire_service.http() as http:
