@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # Workers in that process (threads: most of a worker's time is spent waiting on Stripe and
     # the database, so a few overlap their waits). None: 1 (service.DEFAULT_WORKER_THREADS).
     worker_threads: int | None = Field(None, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_THREADS"))
+    # How many such worker processes `paywire serve` runs. None: 2 on PostgreSQL (workers claim
+    # with SKIP LOCKED and per-object locks, and two processes overlap their waits without
+    # sharing a GIL), 1 on SQLite (its writes queue on one lock). See service.worker_processes.
+    worker_processes: int | None = Field(None, ge=1, le=32, validation_alias=_alias("PAYWIRE_WORKER_PROCESSES"))
     worker_batch_size: int = Field(10, ge=1, le=1000, validation_alias=_alias("PAYWIRE_WORKER_BATCH"))
     # Under a backlog a claim takes up to this many objects (doubling from the batch size);
     # None: 5 times PAYWIRE_WORKER_BATCH. Their re-reads from Stripe are made concurrently on

@@ -2,11 +2,12 @@
 
 The worker is the events pipeline's `paywire.events.worker.run_worker(settings,
 stop_event, ...)`: it runs until `stop_event` is set. `paywire serve` runs it next to the
-API, by default in a child process (PAYWIRE_WORKER_MODE=process): re-reading objects and
+API, by default in child processes (PAYWIRE_WORKER_MODE=process; PAYWIRE_WORKER_PROCESSES of
+them, two on PostgreSQL and one on SQLite by default): re-reading objects and
 writing the mirror is CPU work that, in a thread, would hold the GIL the webhook receiver
 needs to acknowledge Stripe, and as a process it runs at a lower CPU priority
 (PAYWIRE_WORKER_NICE), so a burst of webhooks is acknowledged first and worked off with the
-CPU left over. The receiver wakes it through a Unix socket (`paywire.events.wakeup`).
+CPU left over. The receiver wakes them through Unix sockets (`paywire.events.wakeup`).
 PAYWIRE_WORKER_MODE=thread keeps one process (less memory, slower acknowledgements while the
 worker is busy). `paywire worker` runs it alone.
 """
@@ -36,7 +37,12 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # convergence p99 0.44-0.81 s with one, 0.67-1.12 s with four). On PostgreSQL more can be set
 # (they claim with SKIP LOCKED and per-object locks); on SQLite they would queue on the lock.
 DEFAULT_WORKER_THREADS = 1
-# Set by `paywire serve --workers N` for its server processes: where the worker listens.
+# Worker processes `paywire serve` runs on PostgreSQL by default: two drain a backlog 20-35 %
+# faster than one on a 2-core machine (bench/webhooks/workers.py: 777-893 against 647-657
+# events/s), each with its own GIL; on SQLite one (writes queue on the database's one lock).
+DEFAULT_POSTGRESQL_WORKER_PROCESSES = 2
+# Set by `paywire serve --workers N` for its server processes: where the workers listen
+# (socket paths joined with os.pathsep).
 WAKEUP_ENV = "PAYWIRE_WORKER_WAKEUP"
 
 
@@ -70,6 +76,21 @@ def require_migrated(settings: Settings) -> None:
             "DATABASE_URL",
             f"{settings.database_url_for_logs} is not migrated to the current schema; run `paywire migrate`",
         )
+
+
+class WorkerProcesses:
+    """`paywire serve`'s worker processes as one, for `/readyz`: `starting` until all run,
+    `stopped` as soon as one is gone (the service no longer works as configured)."""
+
+    def __init__(self, processes: list[WorkerProcess]) -> None:
+        self.processes = processes
+
+    def state(self) -> str:
+        states = {process.state() for process in self.processes}
+        for state in ("stopped", "starting"):
+            if state in states:
+                return state
+        return "running"
 
 
 class WorkerProcess:
@@ -167,6 +188,14 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
         wakeup.remove_address(wakeup_address)
 
 
+def worker_processes(settings: Settings) -> int:
+    """How many worker processes `paywire serve` runs (PAYWIRE_WORKER_PROCESSES)."""
+    if settings.worker_processes is not None:
+        return settings.worker_processes
+    is_postgresql = settings.database_url.startswith("postgresql")
+    return DEFAULT_POSTGRESQL_WORKER_PROCESSES if is_postgresql else 1
+
+
 def worker_threads(settings: Settings) -> int:
     """How many workers `paywire serve`'s worker process runs (PAYWIRE_WORKER_THREADS)."""
     if settings.worker_threads is not None:
@@ -197,14 +226,15 @@ def serve(
         raise ConfigError("--workers", "several server processes need their configuration in the environment")
     with_worker = settings.worker_enabled if with_worker is None else with_worker
     in_thread = with_worker and settings.worker_mode == "thread" and workers == 1
-    address = wakeup.new_address() if with_worker and not in_thread else None
-    process = start_worker_process(settings, wakeup_address=address) if address else None
+    count = worker_processes(settings) if with_worker and not in_thread else 0
+    addresses = [wakeup.new_address() for _ in range(count)]
+    processes = WorkerProcesses([start_worker_process(settings, wakeup_address=a) for a in addresses])
     stop = threading.Event()
     thread = None
     restore = _stop_on_sigterm()
     try:
         if workers > 1:
-            _serve_processes(host, port, workers, address)
+            _serve_processes(host, port, workers, addresses)
             return
         from paywire.events.receiver import wake_worker_at
         from paywire.web.app import create_app
@@ -212,10 +242,10 @@ def serve(
 
         context = PaywireContext.build(settings)
         app = create_app(settings, context=context)
-        if address:
+        for address in addresses:
             wake_worker_at(address)
-        if process is not None:
-            context.worker_state = process.state
+        if processes.processes:
+            context.worker_state = processes.state
         if in_thread:
             thread = start_worker_thread(
                 settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog
@@ -233,9 +263,11 @@ def serve(
         stop.set()
         if thread is not None:
             thread.join(timeout=15)
-        if process is not None:
+        for process in processes.processes:
+            process.process.terminate()  # all stop at once, then each is waited for
+        for process in processes.processes:
             stop_worker_process(process)
-        if address:
+        for address in addresses:
             wakeup.remove_address(address)
 
 
@@ -279,13 +311,13 @@ def uvicorn_server(app: Any, host: str, port: int) -> Any:
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS))
 
 
-def _serve_processes(host: str, port: int, workers: int, wakeup_address: str | None) -> None:
+def _serve_processes(host: str, port: int, workers: int, wakeup_addresses: list[str]) -> None:
     """`--workers N`: uvicorn's supervisor runs N server processes on one socket, each
     building its app with `app_from_environment`."""
     import uvicorn
 
-    if wakeup_address:
-        os.environ[WAKEUP_ENV] = wakeup_address
+    if wakeup_addresses:
+        os.environ[WAKEUP_ENV] = os.pathsep.join(wakeup_addresses)
     uvicorn.run(
         "paywire.service:app_from_environment", host=host, port=port, workers=workers, factory=True, **UVICORN_OPTIONS
     )
@@ -299,8 +331,8 @@ def app_from_environment() -> Any:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     app = create_app(settings)
-    if os.environ.get(WAKEUP_ENV):
-        wake_worker_at(os.environ[WAKEUP_ENV])
+    for address in filter(None, os.environ.get(WAKEUP_ENV, "").split(os.pathsep)):
+        wake_worker_at(address)
     return app
 
 

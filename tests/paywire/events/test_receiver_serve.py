@@ -21,7 +21,7 @@ import stripe
 from paywire.config import load_settings
 from paywire.db.migrate import upgrade_to_head
 from paywire.events.wakeup import WorkersBell
-from paywire.service import worker_threads
+from paywire.service import worker_processes, worker_threads
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -218,6 +218,24 @@ def test_the_worker_process_runs_one_worker_unless_told_otherwise(url: str, sett
     settings = load_settings(_env_file=None, DATABASE_URL=url, **overrides)
 
     assert worker_threads(settings) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "setting", "expected"),
+    [
+        ("sqlite:///paywire.sqlite3", None, 1),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", None, 2),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/x", "1", 1),
+        ("sqlite:///paywire.sqlite3", "3", 3),
+    ],
+)
+def test_serve_runs_two_worker_processes_on_postgresql_one_on_sqlite(
+    url: str, setting: str | None, expected: int
+) -> None:
+    overrides = {"PAYWIRE_WORKER_PROCESSES": setting} if setting else {}
+    settings = load_settings(_env_file=None, DATABASE_URL=url, **overrides)
+
+    assert worker_processes(settings) == expected
 
 
 def test_a_ring_wakes_one_idle_worker_of_the_worker_process() -> None:
