@@ -22,7 +22,7 @@ from paywire.stripe import (
     verify_webhook,
 )
 from paywire.stripe import idempotency as keys
-from paywire.stripe.gateway import translate
+from paywire.stripe.gateway import http_client, translate
 from tests.support.processes import free_port
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -196,3 +196,26 @@ def test_results_are_plain_json_ready_dicts(gateway: StripeGateway, sim: Sim) ->
     price = gateway.list_prices_by_lookup_keys(["dec"])["dec"]
     assert price["unit_amount_decimal"] == "1234"  # a string, as on the wire: not a Decimal
     assert json.loads(json.dumps(price))["product"]["id"] == "prod_dec"
+
+
+def test_the_proxy_for_stripe_comes_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+
+    through_proxy = http_client("https://api.stripe.com", 5.0)
+    monkeypatch.setenv("NO_PROXY", "stripe.com")
+    direct = http_client("https://api.stripe.com", 5.0)
+
+    assert through_proxy._proxy == {"https": "http://proxy.internal:3128"}
+    assert direct._proxy is None
+    # Requests no longer consults the environment per request (proxies, ~/.netrc): what it
+    # found is fixed for the client's life.
+    assert through_proxy._session is not None and through_proxy._session.trust_env is False
+
+
+def test_a_gateway_still_reaches_stripe_through_its_session(sim: Sim) -> None:
+    gateway = StripeGateway(TEST_KEY, api_base=sim.url)
+    created = gateway.create_customer(user_id="u-proxyless", email=None, idempotency_key="k-proxyless")
+
+    assert gateway.retrieve_customer(created["id"])["metadata"] == {"user_id": "u-proxyless"}
