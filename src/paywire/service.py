@@ -41,6 +41,10 @@ DEFAULT_WORKER_THREADS = 1
 # faster than one on a 2-core machine (bench/webhooks/workers.py: 777-893 against 647-657
 # events/s), each with its own GIL; on SQLite one (writes queue on the database's one lock).
 DEFAULT_POSTGRESQL_WORKER_PROCESSES = 2
+# The worker processes after the first run at the lowest CPU priority: under a burst of webhooks
+# they take almost no CPU from the receiver (nor make its database busier), so acknowledgements
+# cost what they cost with one worker process; when the burst is over they drain with the first.
+EXTRA_WORKER_NICE = 19
 # Set by `paywire serve --workers N` for its server processes: where the workers listen
 # (socket paths joined with os.pathsep).
 WAKEUP_ENV = "PAYWIRE_WORKER_WAKEUP"
@@ -111,14 +115,19 @@ class WorkerProcess:
         return bool(self._started.wait(timeout))
 
 
-def start_worker_process(settings: Settings, *, wakeup_address: str | None = None) -> WorkerProcess:
+def start_worker_process(
+    settings: Settings, *, wakeup_address: str | None = None, nice: int | None = None
+) -> WorkerProcess:
     """The events worker in a child process (a fresh interpreter: nothing of this process's
-    threads or connections is inherited), at PAYWIRE_WORKER_NICE, until it is sent SIGTERM
-    (`stop_worker_process`) or this process goes away."""
+    threads or connections is inherited), at `nice` (default PAYWIRE_WORKER_NICE), until it is
+    sent SIGTERM (`stop_worker_process`) or this process goes away."""
     spawn = multiprocessing.get_context("spawn")
     started = spawn.Event()
+    nice = settings.worker_nice if nice is None else nice
     process = spawn.Process(
-        target=_worker_process_main, args=(settings, wakeup_address, os.getpid(), started), name="paywire-worker"
+        target=_worker_process_main,
+        args=(settings, wakeup_address, os.getpid(), started, nice),
+        name="paywire-worker",
     )
     process.start()
     return WorkerProcess(process, started)
@@ -137,7 +146,9 @@ def stop_worker_process(worker: WorkerProcess, timeout: float = 15.0) -> None:
         process.join(5)
 
 
-def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_pid: int, started: Any) -> None:
+def _worker_process_main(
+    settings: Settings, wakeup_address: str | None, parent_pid: int, started: Any, nice: int
+) -> None:
     import signal
 
     from paywire.db.engine import make_engine
@@ -145,8 +156,8 @@ def _worker_process_main(settings: Settings, wakeup_address: str | None, parent_
     from paywire.events.worker import Worker, build_worker
 
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)
+    if nice:
+        os.nice(nice)
     stop = threading.Event()
 
     def on_signal(*_: Any) -> None:
@@ -228,7 +239,14 @@ def serve(
     in_thread = with_worker and settings.worker_mode == "thread" and workers == 1
     count = worker_processes(settings) if with_worker and not in_thread else 0
     addresses = [wakeup.new_address() for _ in range(count)]
-    processes = WorkerProcesses([start_worker_process(settings, wakeup_address=a) for a in addresses])
+    processes = WorkerProcesses(
+        [
+            start_worker_process(
+                settings, wakeup_address=a, nice=None if n == 0 else max(settings.worker_nice, EXTRA_WORKER_NICE)
+            )
+            for n, a in enumerate(addresses)
+        ]
+    )
     stop = threading.Event()
     thread = None
     restore = _stop_on_sigterm()

@@ -66,6 +66,12 @@ def _worker_pids(server_pid: int) -> list[int]:
     return workers
 
 
+def _nice(pid: int) -> int:
+    # /proc/<pid>/stat: the 19th field is the nice value (after the parenthesized command).
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[16])
+
+
 def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path}/serve.sqlite3"
     upgrade_to_head(database)
@@ -95,6 +101,9 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         # works as configured), while the process itself still answers.
         workers = _worker_pids(proc.pid)
         assert len(workers) == 2, workers
+        # The first at PAYWIRE_WORKER_NICE (10), the other at the lowest priority (19).
+        base = _nice(proc.pid)
+        assert sorted(_nice(pid) for pid in workers) == [min(base + 10, 19), 19]
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 10
         while (r := httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False)).status_code == 200:
