@@ -62,6 +62,10 @@ WEBHOOK_BATCH_FALLBACKS = Counter(
     "paywire_webhook_batch_fallbacks",
     "Worker batches whose one transaction failed and that were redone group by group.",
 )
+WORKER_HELD_SECONDS = Counter(
+    "paywire_worker_held_seconds",
+    "Seconds workers held off claiming while the receiver acknowledged a burst of webhooks.",
+)
 OUTBOX_FACTS = Counter("paywire_outbox_facts", "Business facts added to the outbox (once per fact).", ["kind"])
 REACTIONS_DONE = Counter("paywire_reactions_done", "Reactions done and recorded, once per fact.", ["kind", "reaction"])
 REACTIONS_FAILED = Counter("paywire_reactions_failed", "Reaction attempts that failed (retried later).", ["kind"])

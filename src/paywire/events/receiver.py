@@ -133,11 +133,21 @@ def wake_worker_at(address: str) -> None:
     _remote_bells.append(wakeup.RemoteBell(address))
 
 
-def ring_workers() -> None:
-    """Tell workers new events are waiting (once per stored batch, from the writer thread)."""
+# A stored batch at least this large means webhooks arrive faster than they are committed one
+# by one: a burst. The workers are then asked to hold off (`InboxBell.hold`) so the burst is
+# acknowledged with the CPU and the database lock to itself; they work it off right after.
+BURST_BATCH = 8
+
+
+def ring_workers(batch_size: int = 1) -> None:
+    """Tell workers new events are waiting (once per stored batch, from the writer thread),
+    and to hold off while a burst is being acknowledged."""
+    burst = batch_size >= BURST_BATCH
+    if burst:
+        INBOX_BELL.hold()
     INBOX_BELL.ring()
     for bell in _remote_bells:
-        bell.ring()
+        bell.ring(hold=burst)
 
 
 # One writer per engine (its pool): the service, each test's app and a host app each get theirs.

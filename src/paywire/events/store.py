@@ -267,7 +267,7 @@ class InboxWriter:
             return connection
         self.batches += 1
         if self._on_stored is not None and any(unique[i].state == "pending" for i in stored):
-            self._on_stored()
+            self._on_stored(len(batch))
         self._answer(batch, stored)
         return connection
 

@@ -2,9 +2,10 @@
 
 The in-process `INBOX_BELL` is a `threading.Event`; a worker in a child process needs the
 same signal across the process boundary. The worker process binds a Unix datagram socket
-and turns every datagram into `INBOX_BELL.ring()`; the receiver, after committing a batch,
-sends one byte to it without blocking. A lost or refused datagram costs nothing but the
-wait until the worker's next poll, so every error on the sending side is ignored.
+and turns every datagram into `ring()` (and `hold()` when the byte says a burst is being
+acknowledged); the receiver, after committing a batch, sends one byte to it without
+blocking. A lost or refused datagram costs nothing but the wait until the worker's next
+poll, so every error on the sending side is ignored.
 """
 
 from __future__ import annotations
@@ -43,14 +44,17 @@ class RemoteBell:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
 
-    def ring(self) -> None:
+    def ring(self, *, hold: bool = False) -> None:
+        """Events are waiting; `hold`: and a burst is being acknowledged (see InboxBell.hold)."""
         # Full buffer (the worker is busy and has rings pending anyway), or no listener yet.
         with contextlib.suppress(OSError):
-            self._socket.sendto(b"\x00", self.address)
+            self._socket.sendto(HOLD if hold else RING, self.address)
 
     def close(self) -> None:
         self._socket.close()
 
+
+RING, HOLD = b"\x00", b"\x01"  # the datagrams: events are waiting; … and hold off a moment
 
 # A woken idle worker waits this long before claiming, so the webhooks of the next few
 # milliseconds are claimed with the first (one claim and one transaction for many, instead of
@@ -105,10 +109,12 @@ def relay(address: str, bell: InboxBell = INBOX_BELL) -> threading.Thread:
     def run() -> None:
         while True:
             try:
-                listener.recv(64)
+                message = listener.recv(64)
             except OSError:
                 log.warning("the worker's wake-up socket failed; polling only", exc_info=True)
                 return
+            if HOLD in message:
+                bell.hold()
             bell.ring()
 
     thread = threading.Thread(target=run, name="paywire-worker-wakeup", daemon=True)

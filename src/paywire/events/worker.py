@@ -69,6 +69,7 @@ from paywire.metrics import (
     WEBHOOKS_FAILED,
     WEBHOOKS_PROCESSED,
     WEBHOOKS_UNHANDLED,
+    WORKER_HELD_SECONDS,
 )
 from paywire.reactions.dispatcher import Dispatcher
 from paywire.reactions.email import sender_from_settings
@@ -81,6 +82,31 @@ log = logging.getLogger("paywire.events.worker")
 LOOP_ERROR_PAUSE_SECONDS = 2.0
 # An idle worker looks for due reactions (retries, facts other processes recorded) this often.
 REACTIONS_IDLE_INTERVAL = 0.5
+
+
+class HoldPolicy:
+    """How a worker obeys the receiver's holds (`InboxBell.hold`: a burst of webhooks is being
+    acknowledged, and every claim would take CPU and, on SQLite, the database lock from it).
+    A worker pauses between claims while held, never in the middle of a batch, and at most
+    `max_seconds` in a row; then it works at least `break_seconds` whatever the receiver says,
+    so a burst that never ends still leaves the mirror a share of the time."""
+
+    def __init__(self, max_seconds: float = 2.0, break_seconds: float = 0.5, step: float = 0.05) -> None:
+        self.max_seconds = max_seconds
+        self.break_seconds = break_seconds
+        self.step = step
+        self._since: float | None = None  # when the current run of holds began
+
+    def pause(self, held_for: float, now: float) -> float:
+        """How long to wait before the next claim (0: claim now)."""
+        if held_for <= 0:
+            self._since = None
+            return 0.0
+        if self._since is None or now - self._since >= self.max_seconds + self.break_seconds:
+            self._since = now
+        if now - self._since >= self.max_seconds:
+            return 0.0  # held long enough in a row: a break to work, holds or not
+        return min(held_for, self.step)
 
 
 @dataclass(frozen=True)
@@ -232,6 +258,7 @@ class Worker:
         self._reactions_at = float("-inf")
         self._claim_limit = self.options.batch_size
         self._executor: ThreadPoolExecutor | None = None
+        self.hold_policy = HoldPolicy()
         self.known_facts = outbox.KnownFacts()
         self._facts_recorded = False
         # Lost deliveries are found in /v1/events on a schedule shared by all workers.
@@ -241,6 +268,11 @@ class Worker:
         log.info("worker %s started", self.worker_id)
         try:
             while not stop_event.is_set():
+                pause = self.hold_policy.pause(self.bell.held_for(), time.monotonic())
+                if pause:
+                    WORKER_HELD_SECONDS.inc(pause)
+                    stop_event.wait(pause)
+                    continue
                 try:
                     worked = self.run_once()
                     # Facts this worker just recorded are delivered at once; others' (and

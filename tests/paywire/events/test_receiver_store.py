@@ -141,7 +141,7 @@ def test_a_closed_writer_refuses_instead_of_hanging(db_engine: Engine) -> None:
 
 def test_the_writer_rings_the_bell_only_for_rows_to_process(db_engine: Engine) -> None:
     rings: list[int] = []
-    writer = InboxWriter(db_engine, on_stored=lambda: rings.append(1))
+    writer = InboxWriter(db_engine, on_stored=lambda size: rings.append(size))
     try:
         store_all(writer, [row("evt_live", state="livemode_mismatch")])
         assert rings == []
