@@ -9,9 +9,9 @@ with that secret. The URL registered in stripesim is never called: the benchmark
 events itself, and stripesim emits no new event while it runs.
 
 One seed: dj-stripe links every object to the Stripe account that owns its API key, which
-it learns once per key from `GET /v1/account` and keeps in its database. stripesim does
-not simulate that route (it answers 404), so the account row and the key's link to it are
-stored here, as `APIKey.refresh_account()` would store them; after that first call
+it learns once per key from `GET /v1/account` and keeps in its database. stripesim did
+not simulate that route when this was written (it does now), so the account row and the
+key's link to it are stored here, as `APIKey.refresh_account()` would store them; after that first call
 dj-stripe never asks again, so the per-event work measured is unchanged.
 """
 
