@@ -2,18 +2,32 @@
 
 The web layer serves them at `/metrics`; the Stripe gateway counts API errors; the events
 pipeline counts webhooks and sets the inbox depth.
+
+`paywire serve` runs the events worker in child processes, whose counters live there: each
+writes its exposition to a file every second (`write_snapshot`), and the server's `/metrics`
+adds them to its own (`render_latest(snapshots)`): counters and histograms summed over the
+processes, gauges at their largest (the inbox depth every worker measures is one depth).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 WEBHOOKS_RECEIVED = Counter("paywire_webhooks_received", "Webhook requests received at /webhooks/stripe.")
 WEBHOOKS_REJECTED = Counter(
@@ -89,6 +103,54 @@ STRIPE_API_ERRORS = Counter("paywire_stripe_api_errors", "Errors from Stripe API
 CHECKOUT_SESSIONS = Counter("paywire_checkout_sessions", "Checkout Sessions created, by mode.", ["mode"])
 
 
-def render_latest() -> tuple[bytes, str]:
-    """The exposition text and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def render_latest(snapshots: Iterable[Path] = ()) -> tuple[bytes, str]:
+    """The exposition text and its content type: this process's metrics, plus those of the
+    worker processes that wrote `snapshots` (a missing one is skipped: not started yet)."""
+    own = generate_latest(REGISTRY)
+    texts = []
+    for path in snapshots:
+        with contextlib.suppress(OSError):
+            texts.append(path.read_text())
+    if not texts:
+        return own, CONTENT_TYPE_LATEST
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged([own.decode(), *texts]))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def write_snapshot(path: Path) -> None:
+    """Write this process's metrics where the server reads them (atomically: written
+    aside, then renamed over the last one)."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    aside.write_bytes(generate_latest(REGISTRY))
+    os.replace(aside, path)
+
+
+class _Merged(Collector):
+    """Metric families of several expositions as one: counter, histogram and summary samples
+    summed, gauges at their largest, `_created` timestamps at their earliest."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for text in self.texts:
+            for family in text_string_to_metric_families(text):
+                families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                samples = values.setdefault(family.name, {})
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    if key not in samples:
+                        samples[key] = sample.value
+                    elif sample.name.endswith("_created"):
+                        samples[key] = min(samples[key], sample.value)
+                    elif family.type == "gauge":
+                        samples[key] = max(samples[key], sample.value)
+                    else:
+                        samples[key] += sample.value
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family

@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -187,16 +188,30 @@ def _worker_process_main(
         thread.start()
     started.set()
     # The main thread keeps the signals and watches the server: a worker outliving it
-    # (the server was killed) would keep processing for no one.
+    # (the server was killed) would keep processing for no one. Every second it also leaves
+    # the process's metrics where the server's /metrics reads them.
     while not stop.wait(1.0):
         if os.getppid() != parent_pid or not all(t.is_alive() for t in threads):
             stop.set()
+        if wakeup_address:
+            _write_metrics(wakeup.metrics_snapshot(wakeup_address))
+    if wakeup_address:
+        _write_metrics(wakeup.metrics_snapshot(wakeup_address))
     bell.ring_all()
     for thread in threads:
         thread.join(15)
     engine.dispose()
     if wakeup_address:
         wakeup.remove_address(wakeup_address)
+
+
+def _write_metrics(path: Path) -> None:
+    from paywire.metrics import write_snapshot
+
+    try:
+        write_snapshot(path)
+    except OSError:
+        log.warning("the worker's metrics could not be written to %s", path, exc_info=True)
 
 
 def worker_processes(settings: Settings) -> int:
@@ -264,6 +279,7 @@ def serve(
             wake_worker_at(address)
         if processes.processes:
             context.worker_state = processes.state
+            context.worker_metrics = [wakeup.metrics_snapshot(a) for a in addresses]
         if in_thread:
             thread = start_worker_thread(
                 settings, stop, engine=context.engine, gateway=context.gateway, catalog=context.catalog

@@ -29,9 +29,15 @@ def new_address() -> str:
     return str(Path(tempfile.mkdtemp(prefix="paywire-bell-")) / "bell.sock")
 
 
+def metrics_snapshot(address: str) -> Path:
+    """Where the worker process listening at `address` writes its metrics (`paywire.metrics`)."""
+    return Path(address).with_name("metrics.prom")
+
+
 def remove_address(address: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(address)
+    for path in (address, str(metrics_snapshot(address))):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     with contextlib.suppress(OSError):
         os.rmdir(os.path.dirname(address))
 

@@ -7,7 +7,8 @@ which works both in paywire's own app and in a host app that mounted `paywire.ro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -36,6 +37,8 @@ class PaywireContext:
     # Set by `paywire serve` when it runs the events worker beside the app: the worker's
     # state (`starting`, `running`, `stopped`) for `/readyz`. None: no worker here to report.
     worker_state: Callable[[], str] | None = None
+    # And where its worker processes leave their metrics, for `/metrics` (paywire.metrics).
+    worker_metrics: list[Path] = field(default_factory=list)
 
     @classmethod
     def build(

@@ -43,8 +43,9 @@ def build_health_router() -> APIRouter:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")
-    def metrics() -> Response:
-        payload, content_type = render_latest()
+    def metrics(context: Context) -> Response:
+        """This process's metrics and its worker processes' (`paywire serve`)."""
+        payload, content_type = render_latest(context.worker_metrics)
         return Response(payload, media_type=content_type)
 
     return router

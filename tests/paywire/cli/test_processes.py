@@ -15,6 +15,7 @@ import httpx
 from paywire.config import DEV_AUTH_SECRET
 from paywire.db.migrate import upgrade_to_head
 from paywire.web.auth import issue_token
+from tests.paywire.events.conftest import event_payload, sign
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -97,6 +98,20 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         ready = _wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         assert ready == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "worker": "ok"}}
         assert "whsec_test" not in log.read_text() and "s" * 40 not in log.read_text()
+        # What the worker processes count reaches the server's /metrics.
+        body = event_payload("evt_metrics_1", "paywire.metrics_probe")
+        stored = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": sign(body, "whsec_test"), "Content-Type": "application/json"},
+            trust_env=False,
+        )
+        assert stored.status_code == 200, stored.text
+        line = 'paywire_webhooks_unhandled_total{type="paywire.metrics_probe"} 1.0'
+        deadline = time.monotonic() + 20
+        while line not in httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text:
+            assert time.monotonic() < deadline, "the worker's count never reached /metrics"
+            time.sleep(0.2)
         # One of the two worker processes dies: the service says it is not ready (it no longer
         # works as configured), while the process itself still answers.
         workers = _worker_pids(proc.pid)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from paywire.config import load_settings
-from paywire.metrics import STRIPE_API_ERRORS
+from paywire.metrics import STRIPE_API_ERRORS, render_latest
 from paywire.web import create_app
 from tests.paywire.conftest import AUTH_SECRET, Service
 from tests.support.stripesim import TEST_KEY
@@ -87,3 +89,25 @@ def test_metrics_exposes_every_paywire_metric(paywire_service: Service) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     for name in METRICS:
         assert name in r.text, name
+
+
+def test_metrics_add_up_what_the_worker_processes_wrote(tmp_path: Path) -> None:
+    snapshots = []
+    for n, (processed, depth) in enumerate([(3, 5), (4, 9)]):
+        registry = CollectorRegistry()
+        Counter("paywire_webhooks_processed", "doc", ["type"], registry=registry).labels(type="merge.probe").inc(
+            processed
+        )
+        Gauge("paywire_inbox_depth", "doc", registry=registry).set(depth)
+        path = tmp_path / f"worker{n}.prom"
+        path.write_bytes(generate_latest(registry))
+        snapshots.append(path)
+
+    text = render_latest([*snapshots, tmp_path / "not-written-yet.prom"])[0].decode()
+
+    assert 'paywire_webhooks_processed_total{type="merge.probe"} 7.0' in text  # summed
+    depth = next(line for line in text.splitlines() if line.startswith("paywire_inbox_depth "))
+    assert float(depth.split()[1]) == 9.0  # the largest: every worker measures the one inbox
+    for name in METRICS:  # this process's own metrics are all still there
+        assert name in text, name
+    assert text.count("# TYPE paywire_inbox_depth gauge") == 1
