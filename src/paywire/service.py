@@ -112,9 +112,6 @@ class WorkerProcess:
             return "stopped"
         return "running" if self._started.is_set() else "starting"
 
-    def wait_started(self, timeout: float) -> bool:
-        return bool(self._started.wait(timeout))
-
 
 def start_worker_process(
     settings: Settings, *, wakeup_address: str | None = None, nice: int | None = None
