@@ -1,7 +1,9 @@
-"""Fixtures shared by the whole suite: a real stripesim process over HTTP."""
+"""Fixtures shared by the whole suite: a real stripesim process over HTTP; the suite's two
+tiers (see tests/README.md)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,33 @@ import stripe
 
 from tests.support.processes import Process, free_port, python_module, wait_http
 from tests.support.stripesim import Sim
+
+# paywire's request budget (PAYWIRE_STRIPE_RATE_LIMIT) would pace the suite's thousands of
+# requests to stripesim at 20 a second: off, unless a test of the budget sets one.
+os.environ.setdefault("PAYWIRE_STRIPE_RATE_LIMIT", "off")
+
+# A test using any of these (directly or through other fixtures) needs a server: a stripesim
+# process, uvicorn, a `paywire worker` process, Chromium or the PostgreSQL server.
+SERVER_FIXTURES = frozenset(
+    {"stripesim_server", "make_paywire_service", "serve_app", "spawn_worker", "browser", "postgres_server_url"}
+)
+# Marks that say the same; `postgres` is put on the PostgreSQL case of the database fixtures.
+SERVER_MARKS = frozenset({"e2e", "browser", "postgres"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Sort every test into a tier, `e2e` (needs a server) or `fast` (none: SQLite files and
+    in-process code only), by the fixtures and marks it has, so a new test lands in the right
+    tier by itself. A test that starts a server by hand says so with `@pytest.mark.e2e`."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & SERVER_FIXTURES or any(item.get_closest_marker(m) for m in SERVER_MARKS):
+            if item.get_closest_marker("e2e") is None:
+                item.add_marker(pytest.mark.e2e)
+        else:
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,15 @@
-"""Regenerate stripesim's blank object shapes from Stripe's example objects.
+"""Regenerate stripesim's blank object shapes (`src/stripesim/shapes/blank.json`).
 
 Usage: python tools/gen_shapes.py ../shared/stripe/fixtures3.json
 
-Only field names and structure carry over: every value is blanked (strings and numbers
-to null, booleans to false, lists to empty); stripesim's builders fill in real values.
+The fields come from the pinned API's shape reference (`reference.json`, written by
+tools/gen_shape_reference.py): every field it says is always present, and those of the fields
+it says may be absent that Stripe's example object shows (the example tells which optional fields
+a plain object carries in practice). A field the reference does not have is left out, and so is an
+optional field the example shows as null where the reference does not allow null (Stripe leaves
+it out). Every value is blank (null, false, an empty list or map, a nested blank object); the
+`object` value and other single-literal fields keep their literal; stripesim's builders fill in
+real values.
 """
 
 from __future__ import annotations
@@ -13,73 +19,55 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SIMULATED = [
-    "account",
-    "balance_transaction",
-    "billing.meter",
-    "billing.meter_event",
-    "billing.meter_event_summary",
-    "billing_portal.configuration",
-    "billing_portal.session",
-    "charge",
-    "checkout.session",
-    "coupon",
-    "customer",
-    "deleted_coupon",
-    "deleted_customer",
-    "deleted_product",
-    "deleted_price",
-    "deleted_subscription_item",
-    "deleted_test_helpers.test_clock",
-    "deleted_webhook_endpoint",
-    "deleted_discount",
-    "deleted_invoice",
-    "deleted_invoiceitem",
-    "deleted_tax_id",
-    "discount",
-    "dispute",
-    "event",
-    "invoice",
-    "invoice_payment",
-    "invoiceitem",
-    "item",
-    "line_item",
-    "payment_intent",
-    "payment_method",
-    "price",
-    "product",
-    "promotion_code",
-    "refund",
-    "setup_intent",
-    "subscription",
-    "subscription_item",
-    "subscription_schedule",
-    "tax_id",
-    "tax_rate",
-    "test_helpers.test_clock",
-    "webhook_endpoint",
-]
+from stripesim.shapes import reference as ref
+
+OUT = Path(__file__).resolve().parent.parent / "src" / "stripesim" / "shapes" / "blank.json"
 
 
-def blank(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: blank(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return []
-    if isinstance(value, bool):
+def blank_value(reference: ref.Reference, expr: str, example: Any) -> Any:
+    alts = ref.alternatives(expr)
+    if alts == ["true"]:
+        return True
+    if "null" in alts:
+        return None
+    if any(a in ("boolean", "true", "false") for a in alts):
         return False
-    if key == "object" and isinstance(value, str):
-        return value
+    if any(ref.element(a) is not None for a in alts):
+        return []
+    if any(ref.wrapped(a, "list") is not None for a in alts):
+        return {"object": "list", "data": [], "has_more": False, "url": None}
+    if "map" in alts:
+        return {}
+    if len(alts) == 1 and alts[0].startswith("'"):
+        return alts[0][1:-1]
+    if len(alts) == 1 and reference.described(alts[0]) and reference.object_key(alts[0]) is None:
+        return blank(reference, alts[0], example if isinstance(example, dict) else None)
     return None
 
 
+def blank(reference: ref.Reference, type_name: str, example: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in reference.fields(type_name):
+        shown = example is not None and field.name in example
+        if field.optional and not shown:
+            continue
+        value = example.get(field.name) if example is not None else None
+        if field.optional and value is None and "null" not in ref.alternatives(field.type):
+            continue
+        out[field.name] = blank_value(reference, field.type, value)
+    return out
+
+
 def main() -> None:
-    fixture = json.loads(Path(sys.argv[1]).read_text())["resources"]
-    out = Path(__file__).resolve().parent.parent / "src" / "stripesim" / "shapes"
-    out.mkdir(exist_ok=True)
-    shapes = {name: blank(fixture[name]) for name in SIMULATED}
-    (out / "blank.json").write_text(json.dumps(shapes, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(shapes)} shapes to {out / 'blank.json'}")
+    examples = json.loads(Path(sys.argv[1]).read_text())["resources"]
+    reference = ref.load()
+    shapes = {
+        key: blank(reference, type_name, examples.get(key))
+        for key, type_name in reference.objects.items()
+        if key != "event"
+    }
+    OUT.write_text(json.dumps(shapes, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(shapes)} shapes to {OUT} ({reference.sdk}, {reference.api_version})")
 
 
 if __name__ == "__main__":

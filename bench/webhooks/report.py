@@ -259,6 +259,12 @@ def markdown(result: dict[str, Any]) -> str:
                 f"({pg['commits'] / row['stored']:.1f} per stored event)"
             )
         extra.append(f"stripesim CPU {fmt(row.get('stripesim_cpu_ms_per_event'), 2)} ms/event")
+        requests = row.get("stripe_requests")
+        if requests:
+            paths = ", ".join(f"{path} {n}" for path, n in requests["by_path"].items())
+            extra.append(
+                f"Stripe requests {requests['total']} ({requests['per_event']:.2f} per event, warm-up in: {paths})"
+            )
         extra.append(f"load {row.get('load_average')}")
         what = f"{row['value']:g} conn" if row["kind"] == "concurrency" else f"{row['value']:g}/s"
         lines.append(f"- {row['target']}/{DB_SHORT[row['db']]} {what}: " + "; ".join(extra))

@@ -33,9 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,21 +46,10 @@ sys.path.insert(0, str(HERE))
 
 import events as event_source  # noqa: E402
 import report  # noqa: E402
-from procs import Server, install_cleanup, load_average, postgres_reachable  # noqa: E402
+from procs import Server, install_cleanup, load_average, log, percentile, postgres_reachable  # noqa: E402
 from targets import TARGETS, Context, DjStripe, Paywire, Running, Target  # noqa: E402
 
 RESULTS = HERE / "results"
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 # ----- setup ---------------------------------------------------------------------------------
@@ -186,11 +178,25 @@ def wait_drained(target: Target, running: Running, expected: int, timeout: float
     return time.monotonic() - started
 
 
+def stripe_requests(sim_url: str, since: float, measured_events: int) -> dict[str, Any]:
+    """The requests the target made to stripesim since its phase began (warm-up included):
+    how many, per measured event, and on which resources (from stripesim's request log)."""
+    with httpx.Client(timeout=30) as client:
+        log = client.get(f"{sim_url}/_sim/requests", params={"since": since}).json()["data"]
+    by_path = Counter(e[3].split("/")[2] if e[3].startswith("/v1/") else e[3] for e in log)
+    return {
+        "total": len(log),
+        "per_event": len(log) / max(1, measured_events),
+        "by_path": dict(by_path.most_common(6)),
+    }
+
+
 def measure_phase(
     target: Target, ctx: Context, events_path: Path, phase: dict[str, Any], opts: Any, stripe_statuses: dict[str, str]
 ) -> dict[str, Any]:
     running = target.start()
     sim_cpu0 = ctx.sim.cpu_seconds() if ctx.sim else 0.0
+    started = time.time()
     try:
         # Warm-up first, on its own, and (for a target with a worker) worked off before the
         # measured events start: they measure the steady state, not the warm-up's backlog.
@@ -298,6 +304,7 @@ def measure_phase(
         row["stripesim_cpu_ms_per_event"] = (
             ((ctx.sim.cpu_seconds() if ctx.sim else 0.0) - sim_cpu0) / max(1, len(ok)) * 1000
         )
+        row["stripe_requests"] = stripe_requests(ctx.sim_url, started, measured_events=len(ok))
         row["peak_rss_mb"] = running.server.peak_rss_mb()
         row["load_average"] = load_average()
         # PostgreSQL counts a backend's transactions when it flushes its statistics (at the

@@ -25,6 +25,7 @@ from procs import Databases, Server
 
 HERE = Path(__file__).resolve().parent
 DJSTRIPE_VENV = HERE / ".venv-djstripe"
+LIVE_BUDGET = "80"  # requests/s: paywire.config's default for a live key
 DJSTRIPE_SITE = HERE / "djstripe_site"
 DJSTRIPE_REQUIREMENTS = ["dj-stripe==2.11.0", "psycopg[binary]>=3.3.4,<4", "gunicorn"]
 
@@ -218,6 +219,10 @@ class Paywire(Target):
             "PAYWIRE_AUTH_SECRET": "bench-only-auth-secret-0123456789abcdef",
             "APP_URL": "http://127.0.0.1:8000",
             "PAYWIRE_LOG_LEVEL": "WARNING",
+            # The budget paywire has by default with a live key: the bench signs with a test
+            # key (whose default, 20/s, is Stripe's test-mode limit), and 500 events/s is
+            # live-mode traffic. `--paywire-env PAYWIRE_STRIPE_RATE_LIMIT=…` prices another.
+            "PAYWIRE_STRIPE_RATE_LIMIT": LIVE_BUDGET,
             **self.extra_env,
             **self.ctx.paywire_env,
         }

@@ -19,7 +19,6 @@ Printed, and written to results/workers-<timestamp>.md unless --no-save. Nothing
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -31,23 +30,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import events as event_source  # noqa: E402
-from procs import Server, install_cleanup, load_average, postgres_reachable  # noqa: E402
+from procs import Server, install_cleanup, load_average, log, percentile, postgres_reachable  # noqa: E402
 from run import push_catalog, snapshot_source, start_stripesim, stripe_subscription_statuses  # noqa: E402
 from targets import Context, Paywire, _query  # noqa: E402
 
 RESULTS = HERE / "results"
 TICK = 0.02
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 class Inbox:

@@ -7,27 +7,17 @@ and ask `paywire.billing.entitlements.entitlement_for(...)` what a user may do.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fastapi import APIRouter, FastAPI
-
-    from paywire.config import Settings
-    from paywire.web.context import PaywireContext
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-
-def router(settings: Settings | None = None, *, context: PaywireContext | None = None) -> APIRouter:
-    """paywire's routes for an existing FastAPI app (imported lazily: the CLI does not
-    need the web stack)."""
-    from paywire.web.app import router as build
-
-    return build(settings, context=context)
+__all__ = ["mount", "router"]
 
 
-def mount(app: FastAPI, settings: Settings | None = None, *, context: PaywireContext | None = None) -> PaywireContext:
-    """Mount paywire in an existing FastAPI app: routes, error format and context."""
-    from paywire.web.app import mount as do_mount
-
-    return do_mount(app, settings, context=context)
+def __getattr__(name: str) -> Any:
+    """`paywire.mount` and `paywire.router`, loaded on first use: importing any part of
+    paywire (a worker process, the CLI, the mirror) must not pull in the web stack."""
+    if name in __all__:
+        return getattr(importlib.import_module("paywire.web.app"), name)
+    raise AttributeError(f"module 'paywire' has no attribute {name!r}")

@@ -9,20 +9,33 @@ import logging
 import random
 import time
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
-from stripesim import API_VERSION
+from stripesim import API_VERSION, pages, resources  # noqa: F401  (importing them registers every route)
 from stripesim import routes as routing
-from stripesim.errors import ApiError, Conflict, IdempotencyError, RateLimited, RouteNotFound, StripeError, Unauthorized
+from stripesim.engine import Engine
+from stripesim.errors import (
+    ApiError,
+    Conflict,
+    IdempotencyError,
+    InvalidRequest,
+    RateLimited,
+    RouteNotFound,
+    StripeError,
+    Unauthorized,
+)
 from stripesim.ids import new_id
 from stripesim.present import present
 from stripesim.routes import Ctx, Response
 from stripesim.state import State, current_request
-from stripesim.wire import Params, decode_form
+from stripesim.webhooks import Dispatcher
+from stripesim.wire import Params, decode_form, decode_multipart
 
 log = logging.getLogger("stripesim")
 
@@ -30,22 +43,15 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-MAX_BODY = 2 * 1024 * 1024
-
-
-def _load_handlers() -> None:
-    # Importing registers every route.
-    from stripesim import resources  # noqa: F401
+MAX_BODY = 8 * 1024 * 1024  # a file upload (/v1/files) is the largest request
+MIN_KEY_LENGTH = 12
+REQUEST_LOG_SIZE = 500_000
 
 
 class Simulator:
     """One simulated Stripe account: state, its background work and the ASGI entry point."""
 
     def __init__(self, state_file: str | Path | None = None) -> None:
-        _load_handlers()
-        from stripesim.engine import Engine
-        from stripesim.webhooks import Dispatcher
-
         self.state = State()
         self.state_file = Path(state_file) if state_file else None
         if self.state_file and self.state_file.exists():
@@ -55,10 +61,14 @@ class Simulator:
         self.state.listeners.append(self.dispatcher.on_event)
         self.state.runtime.update(engine=self.engine, dispatcher=self.dispatcher, simulator=self)
         self._buckets: dict[str, tuple[float, float]] = {}
+        # Every API request answered: (unix time, the key's last 6 characters, method, path, status),
+        # the most recent REQUEST_LOG_SIZE, for `GET /_sim/requests` (who sent how many, and when).
+        self.request_log: deque[tuple[float, str, str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._background: list[asyncio.Task[None]] = []
         self._dirty = False
+        self._looked: int | None = None  # state.revision at the last look for due work
+        self._wakes_at: int | None = None  # when the last look saw work next due
 
-    # ----- lifecycle --------------------------------------------------------------------
     async def startup(self) -> None:
         self.dispatcher.start()
         self._background.append(asyncio.create_task(self._tick()))
@@ -75,13 +85,32 @@ class Simulator:
         while True:
             await asyncio.sleep(1.0)
             try:
-                self.engine.run_due(None, self.state.now())
+                self._run_due_now()
             except Exception:
                 log.exception("stripesim: real-time tick failed")
             self.state.sweep_idempotency()
             if self._dirty and time.monotonic() - last_save > 5:
                 self.persist()
                 last_save = time.monotonic()
+
+    def _run_due_now(self) -> None:
+        """Fire what is due in real time. Looking costs a pass over every record (at 100,000
+        subscriptions, seconds of this event loop), so it is done again only once a request
+        changed something, a record changed, or the earliest due the last look saw has come."""
+        now = self.state.now()
+        if self.state.revision == self._looked and (self._wakes_at is None or now < self._wakes_at):
+            return
+        work = self.engine.work_off(None, now)
+        if work.fired:
+            self._dirty = True
+        self._looked = self.state.revision
+        self._wakes_at = work.wakes_at
+
+    def _changed(self) -> None:
+        """A request may have changed the state (its handler may change a record in place):
+        persist it, and look for due work again."""
+        self._dirty = True
+        self.state.revision += 1
 
     def persist(self) -> None:
         if self.state_file and self._dirty:
@@ -93,12 +122,13 @@ class Simulator:
     def reset(self) -> None:
         listeners, runtime = self.state.listeners, self.state.runtime
         self.state.__init__()  # type: ignore[misc]
+        self._looked = None  # a new state's revisions start again
         self.state.listeners, self.state.runtime = listeners, runtime
         self.dispatcher.reset()
         self._buckets.clear()
-        self._dirty = True
+        self.request_log.clear()
+        self._changed()
 
-    # ----- ASGI -------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -123,6 +153,8 @@ class Simulator:
         if delay and scope["path"].startswith("/v1/"):
             await asyncio.sleep(delay / 1000)
         status, payload, headers = self.handle(scope, body)
+        if scope["path"].startswith(("/v1/", "/v2/")):
+            self.request_log.append((time.time(), _key_tail(scope), scope["method"], scope["path"], status))
         await self._send(send, status, payload, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -148,7 +180,21 @@ class Simulator:
         )
         await send({"type": "http.response.body", "body": body})
 
-    # ----- one request ------------------------------------------------------------------
+    def call(
+        self, key: str, method: str, path: str, params: dict[str, Any] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        """One request handled in this process (no server, no socket), as the SDK sends it over
+        HTTP (form-encoded parameters, a bearer key): its status, decoded body and headers."""
+        encoded = urlencode(params or {}, doseq=True).encode()
+        scope = {
+            "method": method,
+            "path": path,
+            "query_string": encoded if method == "GET" else b"",
+            "headers": [(b"authorization", f"Bearer {key}".encode())],
+        }
+        status, payload, headers = self.handle(scope, encoded if method == "POST" else b"")
+        return status, orjson.loads(payload), headers
+
     def handle(self, scope: Scope, body: bytes) -> tuple[int, bytes, dict[str, str]]:
         method = scope["method"]
         path = scope["path"]
@@ -171,18 +217,19 @@ class Simulator:
             request_id=request_id,
             idempotency_key=headers.get("idempotency-key"),
             headers=headers,
-            base_url=f"http://{host}",
         )
         try:
             if route.kind == "api":
                 return self._handle_api(ctx, route, path_params, query, body, base)
+            if route.kind == "v2":
+                return self._handle_v2(ctx, route, path_params, query, body, base)
             ctx.params = Params(self._decode_any(query, body, headers))
             token = current_request.set(None)
             try:
                 result = route.handler(ctx, **path_params)
             finally:
                 current_request.reset(token)
-            self._dirty = True
+            self._changed()
             if isinstance(result, Response):
                 return result.status, result.body, {**base, **result.headers}
             return 200, orjson.dumps(result), {**base, "content-type": "application/json"}
@@ -218,10 +265,14 @@ class Simulator:
     ) -> tuple[int, bytes, dict[str, str]]:
         json_headers = {**base, "content-type": "application/json"}
         ctx.api_key = self._authenticate(ctx.headers)
-        self._rate_limit(ctx.api_key)
+        self._rate_limit(ctx.api_key, ctx.path)
         self._inject_api_fault()
-        raw = body.decode() if ctx.method == "POST" else query
-        params = decode_form(raw) if raw else {}
+        content_type = ctx.headers.get("content-type", "")
+        if ctx.method == "POST" and content_type.startswith("multipart/form-data"):
+            params = decode_multipart(body, content_type)  # a file upload (/v1/files)
+        else:
+            raw = body.decode() if ctx.method == "POST" else query
+            params = decode_form(raw) if raw else {}
         expand = params.pop("expand", None) or []
         ctx.expand = expand if isinstance(expand, list) else [expand]
         ctx.params = Params(params)
@@ -261,10 +312,49 @@ class Simulator:
         finally:
             current_request.reset(token)
         if ctx.method != "GET":
-            self._dirty = True
+            self._changed()
         if key:
             self.state.idempotent_store(ctx.api_key, key, fingerprint, status, payload)
         return status, payload, json_headers
+
+    def _handle_v2(
+        self,
+        ctx: Ctx,
+        route: routing.Route,
+        path_params: dict[str, str],
+        query: str,
+        body: bytes,
+        base: dict[str, str],
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Stripe's v2 API: JSON in and out, errors in v2's shape. The meter event stream
+        authenticates with a session's token (its handler checks it), every other route with a
+        secret key."""
+        json_headers = {**base, "content-type": "application/json"}
+        try:
+            auth = ctx.headers.get("authorization", "")
+            token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+            ctx.api_key = token if token.startswith("mes_") else self._authenticate(ctx.headers)
+            self._inject_api_fault()
+            params: dict[str, Any] = decode_form(query) if query else {}
+            if ctx.method == "POST" and body.strip():
+                try:
+                    decoded = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise InvalidRequest("The request body is not valid JSON.") from None
+                if not isinstance(decoded, dict):
+                    raise InvalidRequest("The request body must be a JSON object.")
+                params.update(decoded)
+            ctx.params = Params(params)
+            token_ = current_request.set({"id": ctx.request_id, "idempotency_key": ctx.idempotency_key})
+            try:
+                result = route.handler(ctx, **path_params)
+            finally:
+                current_request.reset(token_)
+        except StripeError as err:
+            return err.status, orjson.dumps(err.v2_body()), {**json_headers, **err.headers}
+        if ctx.method != "GET":
+            self._changed()
+        return 200, orjson.dumps(result), json_headers
 
     @staticmethod
     def _authenticate(headers: dict[str, str]) -> str:
@@ -283,22 +373,34 @@ class Simulator:
                 "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
                 "YOUR_SECRET_KEY')."
             )
-        if not (key.startswith("sk_test_") or key.startswith("rk_test_")) or len(key) < 12:
+        # Any test-mode secret or restricted key that could be a real one (Stripe's are far longer):
+        # a made-up short key is refused as Stripe refuses it, and the message says the rule.
+        if not key.startswith(("sk_test_", "rk_test_")) or len(key) < MIN_KEY_LENGTH:
             shown = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
-            raise Unauthorized(f"Invalid API Key provided: {shown}. stripesim accepts any sk_test_… or rk_test_… key.")
+            raise Unauthorized(
+                f"Invalid API Key provided: {shown}. stripesim accepts any sk_test_… or rk_test_… key "
+                f"of at least {MIN_KEY_LENGTH} characters."
+            )
         return key
 
-    def _rate_limit(self, api_key: str) -> None:
-        rate = self.state.config.rate_limit_per_s
-        if rate <= 0:
-            return
+    def _rate_limit(self, api_key: str, path: str) -> None:
+        """Stripe's rate limiter: a bucket per key that holds a second's worth of requests and
+        refills at the rate; search has its own, lower limit (on top of the key's)."""
+        config = self.state.config
+        if "/search" in path and config.rate_limit_search_per_s > 0:
+            self._take(f"search:{api_key}", config.rate_limit_search_per_s)
+        if config.rate_limit_per_s > 0:
+            self._take(api_key, config.rate_limit_per_s)
+
+    def _take(self, bucket: str, rate: float) -> None:
         now = time.monotonic()
-        tokens, last = self._buckets.get(api_key, (rate, now))
-        tokens = min(rate, tokens + (now - last) * rate)
+        tokens, last = self._buckets.get(bucket, (rate, now))
+        if self.state.config.rate_limit_refill:
+            tokens = min(rate, tokens + (now - last) * rate)
         if tokens < 1:
-            self._buckets[api_key] = (tokens, now)
+            self._buckets[bucket] = (tokens, now)
             raise RateLimited()
-        self._buckets[api_key] = (tokens - 1, now)
+        self._buckets[bucket] = (tokens - 1, now)
 
     def _inject_api_fault(self) -> None:
         faults = self.state.api_faults
@@ -319,6 +421,20 @@ class Simulator:
             raise ApiError("Simulated server error (stripesim fault injection).")
         if faults.error_429_rate and random.random() < faults.error_429_rate:
             raise RateLimited()
+
+
+def _key_tail(scope: Scope) -> str:
+    """Who sent a request, enough to tell keys apart: the last 6 characters of its key."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization":
+            raw = value.decode(errors="replace")
+            if raw.startswith("Basic "):
+                try:
+                    raw = base64.b64decode(raw[6:]).decode().split(":", 1)[0]
+                except Exception:
+                    return ""
+            return raw[-6:]
+    return ""
 
 
 def create_app(state_file: str | Path | None = None) -> Simulator:

@@ -1,11 +1,14 @@
-"""`stripesim [--host H] [--port P] [--state-file F]`: run the simulator."""
+"""`stripesim [--host H] [--port P] [--state-file F | --from-state F]`: run the simulator."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
+import uvicorn
+
 from stripesim import DEFAULT_HOST, DEFAULT_PORT
+from stripesim.app import create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,15 +16,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--state-file", default=None, help="keep state in this file across restarts")
+    parser.add_argument(
+        "--from-state", default=None, help="start from the state a --state-file run left, and never write it"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-
-    import uvicorn
-
-    from stripesim.app import create_app
-
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(args.state_file)
+    if args.from_state:
+        with open(args.from_state, "rb") as found:
+            app.state.load(found.read())
     print(f"stripesim listening on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on")
 

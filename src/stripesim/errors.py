@@ -41,6 +41,13 @@ class StripeError(Exception):
         err.update(self.extra)
         return {"error": err}
 
+    def v2_body(self) -> dict[str, Any]:
+        """The error as Stripe's v2 API shows it (the SDK reads `type` first, then the status)."""
+        err: dict[str, Any] = {"type": self.error_type, "code": self.code or self.error_type, "message": self.message}
+        if self.param:
+            err["param"] = self.param
+        return {"error": err}
+
 
 class InvalidRequest(StripeError):
     status = 400
@@ -51,6 +58,16 @@ class Unauthorized(StripeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class SessionExpired(StripeError):
+    """A meter event session's token that has expired (or was never issued): the v2 stream's 401."""
+
+    status = 401
+    error_type = "temporary_session_expired"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="billing_meter_event_session_expired")
 
 
 class CardError(StripeError):
@@ -88,13 +105,16 @@ class IdempotencyError(StripeError):
 
 
 class RateLimited(StripeError):
+    """Stripe's 429: an `invalid_request_error` with code `rate_limit`, which Stripe asks to
+    be retried (`Stripe-Should-Retry: true`, as it does for a lock timeout)."""
+
     status = 429
 
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__(
             "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
             code="rate_limit",
-            headers={"retry-after": str(retry_after)},
+            headers={"retry-after": str(retry_after), "stripe-should-retry": "true"},
         )
 
 
@@ -107,9 +127,6 @@ def missing(param: str) -> InvalidRequest:
     return InvalidRequest(f"Missing required param: {param}.", param=param, code="parameter_missing")
 
 
-def invalid(param: str, message: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param, code="parameter_invalid_empty" if not message else None)
-
-
-def no_such(kind: str, ident: str, param: str = "id") -> NotFound:
-    return NotFound(f"No such {kind}: '{ident}'", param=param)
+def no_such(kind: str, ident: str, param: str) -> InvalidRequest:
+    """An object a parameter names does not exist: a 400 on Stripe (a 404 is for the URL's own object)."""
+    return InvalidRequest(f"No such {kind}: '{ident}'", param=param, code="resource_missing")

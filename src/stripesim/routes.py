@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
+
 from stripesim.state import Record, State
 from stripesim.wire import Params
 
@@ -24,10 +26,15 @@ class Ctx:
     idempotency_key: str | None = None
     expand: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
-    base_url: str = ""
 
     def now(self, clock: str | None = None) -> int:
         return self.state.now(clock)
+
+    @property
+    def stripe_account(self) -> str | None:
+        """The connected account the request acts on (the `Stripe-Account` header); None: the
+        platform itself."""
+        return self.headers.get("stripe-account") or None
 
 
 @dataclass
@@ -48,8 +55,6 @@ class Response:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> Response:
-        import orjson
-
         return cls(status, orjson.dumps(payload), {"content-type": "application/json"})
 
 
@@ -61,7 +66,7 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    kind: str  # "api" (Stripe's /v1), "sim" (/_sim controls) or "page" (hosted pages)
+    kind: str  # "api" (Stripe's /v1), "v2" (Stripe's /v2, JSON), "sim" (/_sim controls) or "page" (hosted pages)
 
 
 STATIC: dict[tuple[str, str], Route] = {}
@@ -91,6 +96,11 @@ def api(method: str, path: str) -> Callable[[H], H]:
     return route(method, path, "api")
 
 
+def v2(method: str, path: str) -> Callable[[H], H]:
+    """A route of Stripe's v2 API: JSON bodies, v2 errors (`StripeError.v2_body`)."""
+    return route(method, path, "v2")
+
+
 def sim(method: str, path: str) -> Callable[[H], H]:
     return route(method, path, "sim")
 
@@ -110,10 +120,3 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         if m:
             return r, m.groupdict()
     return None
-
-
-def path_exists(path: str) -> bool:
-    """Whether some method is routed at this path (for 405-like messages)."""
-    if any(p == path for (_, p) in STATIC):
-        return True
-    return any(r.pattern.match(path) for r in DYNAMIC)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
 import orjson
 
-from stripesim import API_VERSION
+from stripesim import API_VERSION, DEFAULT_HOST, DEFAULT_PORT
 from stripesim.errors import NotFound
 from stripesim.ids import new_id
+from stripesim.shapes.reference import load as load_reference
 
 Record = dict[str, Any]
 Renderer = Callable[["State", Record], Record]
@@ -43,6 +45,7 @@ EVENT_PREFIX = {
     "subscription": "customer.subscription",
     "discount": "customer.discount",
     "tax_id": "customer.tax_id",
+    "dispute": "charge.dispute",
 }
 
 # The request an API call is serving, recorded on the events it causes.
@@ -82,9 +85,9 @@ class ApiFaults:
 
 @dataclass
 class SimConfig:
-    # Smart retries for failed invoice payments: days after the first failure, as Stripe's
-    # recommended default (8 tries within 2 weeks).
-    invoice_retry_days: list[float] = field(default_factory=lambda: [1, 2, 3, 5, 7, 9, 11, 14])
+    # Smart retries for failed invoice payments: days after the first failure of each retry, as
+    # Stripe's recommended default (8 tries within 2 weeks: the first attempt and 7 retries).
+    invoice_retry_days: list[float] = field(default_factory=lambda: [1, 3, 5, 7, 9, 11, 14])
     # What happens to a subscription when retries are exhausted: canceled | unpaid | past_due
     subscription_after_retries: str = "canceled"
     # Webhook retry backoff: first retry after this many seconds, doubling, for up to 3 days.
@@ -93,11 +96,25 @@ class SimConfig:
     webhook_retry_for_s: float = 3 * 24 * 3600.0
     webhook_timeout_s: float = 10.0
     automatic_tax_percent: float = 10.0  # the simulated flat rate of automatic_tax
-    rate_limit_per_s: float = 0.0  # 0 = off; Stripe's test mode allows 25/s
+    rate_limit_per_s: float = 0.0  # 0 = off; per API key. Stripe's test mode allows 25/s, live 100/s
+    rate_limit_search_per_s: float = 0.0  # 0 = off; Stripe allows 20/s on the search endpoints
+    rate_limit_refill: bool = True  # False stops the limiter's clock: spent requests do not come back
     dispute_delay_s: int = 60  # 4000000000000259: a dispute opens this long after the charge
+    dispute_response_days: int = 7  # a dispute's evidence is due this long after it opened
+    # A refund that Stripe settles later (4000000000007726: pending → succeeded; 4000000000005126:
+    # succeeded → failed) does so this long after it was made.
+    refund_settle_s: int = 30
     events_kept_s: int = 30 * 24 * 3600
     checkout_expires_s: int = 24 * 3600
     upcoming_invoice_days: float = 3.0  # invoice.upcoming this long before a renewal; 0 = off
+    # Connect: a connected account's funds from a payment become available this long after it
+    # (Stripe's standard for US card payments is 2 days); an automatic payout of what is
+    # available follows this long after (0 = no automatic payouts); a payout arrives (paid or
+    # failed) this long after it was created; an account link can be opened this long.
+    connect_available_after_s: int = 2 * 24 * 3600
+    connect_payout_after_s: int = 24 * 3600
+    connect_payout_arrives_after_s: int = 24 * 3600
+    account_link_expires_s: int = 300
 
 
 class State:
@@ -111,9 +128,19 @@ class State:
         self.listeners: list[Callable[[Record], None]] = []
         self.extras: dict[str, Any] = {}  # engine-private indexes (meter events by identifier, …)
         self.runtime: dict[str, Any] = {}  # live helpers (engine, dispatcher); never persisted
+        # Sets an advance in progress watches: ids of records created, changed or announced since
+        # (so it looks again only at those for work that became due; stripesim.engine).
+        self.trackers: list[set[str]] = []
+        # Moves whenever a record is created, changed in a `changing` block or announced, or a
+        # request may have changed one: the real-time tick looks for due work again only after
+        # it moved (stripesim.app).
+        self.revision = 0
         self.sequence = 0
+        # Each type's ids by their place in `by_type` (a list page starts at a cursor without
+        # searching for it); rebuilt when the list it indexes is replaced or loses an id.
+        # Never persisted.
+        self.positions: dict[str, tuple[list[str], dict[str, int]]] = {}
 
-    # ----- time -------------------------------------------------------------------------
     def now(self, clock: str | None = None) -> int:
         if clock:
             found = self.objects.get(clock)
@@ -128,7 +155,8 @@ class State:
         clock = record.get("test_clock")
         if isinstance(clock, str):
             return clock
-        customer = record.get("customer")
+        # A dispute names no customer: it keeps its charge's (`_customer`), whose clock it lives on.
+        customer = record.get("customer") or record.get("_customer")
         if isinstance(customer, str) and customer in self.objects:
             c = self.objects[customer].get("test_clock")
             return c if isinstance(c, str) else None
@@ -137,10 +165,24 @@ class State:
     def now_for(self, record: Record | None) -> int:
         return self.now(self.clock_of(record))
 
-    # ----- storage ----------------------------------------------------------------------
+    def base_url(self) -> str:
+        """Where the hosted pages are: the host the latest request reached stripesim on."""
+        return str(self.runtime.get("base_url", f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"))
+
+    def touch(self, record: Record) -> None:
+        for tracker in self.trackers:
+            tracker.add(record["id"])
+
     def insert(self, record: Record) -> Record:
         self.objects[record["id"]] = record
-        self.by_type.setdefault(record["object"], []).append(record["id"])
+        self.revision += 1
+        if self.trackers:
+            self.touch(record)
+        ids = self.by_type.setdefault(record["object"], [])
+        ids.append(record["id"])
+        indexed = self.positions.get(record["object"])
+        if indexed is not None and indexed[0] is ids and len(indexed[1]) == len(ids) - 1:
+            indexed[1][record["id"]] = len(ids) - 1
         self.sequence += 1
         return record
 
@@ -177,6 +219,7 @@ class State:
             ids = self.by_type.get(found["object"], [])
             with suppress(ValueError):
                 ids.remove(object_id)
+            self.positions.pop(found["object"], None)
 
     def all(self, object_type: str) -> Iterator[Record]:
         """Every live record of a type, newest first."""
@@ -185,10 +228,35 @@ class State:
             if found is not None and not found.get("deleted"):
                 yield found
 
+    def position(self, object_type: str, object_id: str) -> int | None:
+        """Where an id stands in its type's `by_type` (None: not there), without searching."""
+        ids = self.by_type.get(object_type, [])
+        indexed = self.positions.get(object_type)
+        if indexed is None or indexed[0] is not ids or len(indexed[1]) != len(ids):
+            indexed = self.positions[object_type] = (ids, {object_id: i for i, object_id in enumerate(ids)})
+        found = indexed[1].get(object_id)
+        if found is not None and ids[found] != object_id:  # the list changed in place: index again
+            self.positions.pop(object_type)
+            return self.position(object_type, object_id)
+        return found
+
+    def walk(self, object_type: str, start: int | None = None, *, newer: bool = False) -> Iterator[Record]:
+        """Live records of a type one by one from the position `start` (not included): the older
+        ones, newest first, or with `newer` the newer ones, oldest first. Without `start`: from
+        the newest (or the oldest)."""
+        ids = self.by_type.get(object_type, [])
+        if newer:
+            positions = range(-1 if start is None else start, len(ids))[1:]
+        else:
+            positions = range(len(ids) if start is None else start, -1, -1)[1:]
+        for i in positions:
+            found = self.objects.get(ids[i])
+            if found is not None and not found.get("deleted"):
+                yield found
+
     def where(self, object_type: str, **equals: Any) -> list[Record]:
         return [r for r in self.all(object_type) if all(r.get(k) == v for k, v in equals.items())]
 
-    # ----- presentation -----------------------------------------------------------------
     def render(self, record: Record) -> Record:
         """The record as the API shows it. Keys starting with "_" are the simulator's own."""
         fn = RENDERERS.get(record.get("object", ""))
@@ -198,7 +266,6 @@ class State:
     def snapshot(self, record: Record) -> Record:
         return deep_copy(self.render(record))
 
-    # ----- events -----------------------------------------------------------------------
     def emit(
         self,
         event_type: str,
@@ -206,17 +273,26 @@ class State:
         previous_attributes: dict[str, Any] | None = None,
         *,
         snapshot: Record | None = None,
+        account: str | None = None,
     ) -> Record:
-        data: dict[str, Any] = {"object": snapshot if snapshot is not None else self.snapshot(record)}
+        """Record an event and hand it to the listeners (webhook delivery). `account`: the
+        connected account it happened on (a Connect event; sent to Connect endpoints only)."""
+        self.revision += 1
+        if self.trackers:
+            self.touch(record)
+        if snapshot is None:
+            # A `*.deleted` event shows the object as it was, not its deleted stub.
+            snapshot = self.snapshot({k: v for k, v in record.items() if k != "deleted"})
+        data: dict[str, Any] = {"object": {k: v for k, v in snapshot.items() if k != "deleted"}}
         if previous_attributes is not None:
             data["previous_attributes"] = previous_attributes
+        if event_type not in pinned_event_types():
+            raise ValueError(f"{event_type} is not an event type of the pinned API ({API_VERSION})")
         req = current_request.get()
         event = {
             "id": new_id("evt"),
             "object": "event",
-            "account": None,
             "api_version": API_VERSION,
-            "context": None,
             "created": self.now_for(record)
             if record.get("object") != "test_helpers.test_clock"
             else int(record["frozen_time"]),
@@ -229,6 +305,8 @@ class State:
             },
             "type": event_type,
         }
+        if account is not None:
+            event["account"] = account
         # Retention is counted in the time of the clock the object lives on.
         event["_clock"] = record["id"] if record.get("object") == "test_helpers.test_clock" else self.clock_of(record)
         self.insert(event)
@@ -237,8 +315,14 @@ class State:
         return event
 
     @contextmanager
-    def changing(self, record: Record, event_type: str | None = None) -> Iterator[Record]:
-        """Mutate `record` inside the block; emit `<type>.updated` with what changed."""
+    def changing(
+        self, record: Record, event_type: str | None = None, *, account: str | None = None
+    ) -> Iterator[Record]:
+        """Mutate `record` inside the block; emit `<type>.updated` with what changed (on the
+        connected `account`, if it happens on one)."""
+        self.revision += 1
+        if self.trackers:
+            self.touch(record)
         before = self.snapshot(record)
         yield record
         after = self.snapshot(record)
@@ -246,14 +330,14 @@ class State:
         prefix = EVENT_PREFIX.get(record["object"], record["object"])
         event_type = event_type or f"{prefix}.updated"
         if event_type.endswith(".updated"):
-            # Only `*.updated` events carry previous_attributes, and only when something changed.
-            if diff:
-                self.emit(event_type, record, diff, snapshot=after)
+            # Only `*.updated` events carry previous_attributes, and only when something changed;
+            # some types have no `.updated` event at all (a payment intent, a checkout session).
+            if diff and event_type in pinned_event_types():
+                self.emit(event_type, record, diff, snapshot=after, account=account)
         else:
             # A named transition (`invoice.payment_failed`) is a fact: it is always announced.
-            self.emit(event_type, record, snapshot=after)
+            self.emit(event_type, record, snapshot=after, account=account)
 
-    # ----- idempotency ------------------------------------------------------------------
     def idempotent_lookup(self, api_key: str, key: str) -> tuple[bytes, int, bytes] | None:
         found = self.idempotency.get((api_key, key))
         if found is None:
@@ -274,7 +358,6 @@ class State:
     def idempotent_store(self, api_key: str, key: str, fingerprint: bytes, status: int, body: bytes) -> None:
         self.idempotency[(api_key, key)] = (fingerprint, status, body, time.time())
 
-    # ----- persistence ------------------------------------------------------------------
     def dump(self) -> bytes:
         return orjson.dumps(
             {
@@ -294,11 +377,18 @@ class State:
         self.config = SimConfig(**data.get("config", {}))
         self.objects = data["objects"]
         self.by_type = data["by_type"]
+        self.positions = {}
         self.extras = data.get("extras", {})
         self.idempotency = {
             (api_key, key): (bytes.fromhex(fingerprint), status, body.encode(), stored_at)
             for api_key, key, fingerprint, status, body, stored_at in data.get("idempotency", [])
         }
+
+
+@cache
+def pinned_event_types() -> frozenset[str]:
+    """Every event type of the pinned API version (the SDK's event type union)."""
+    return frozenset(load_reference().events)
 
 
 def previous_attributes(before: Any, after: Any) -> dict[str, Any]:
@@ -318,7 +408,3 @@ def previous_attributes(before: Any, after: Any) -> dict[str, Any]:
         if key not in before:
             out[key] = None
     return out
-
-
-def iter_expandable(value: Any) -> Iterable[Any]:
-    return value if isinstance(value, list) else [value]

@@ -44,11 +44,16 @@ class Delivery:
     duplicate: bool = field(default=False, compare=False)
 
 
-def endpoint_wants(endpoint: Record, event_type: str) -> bool:
+def endpoint_wants(endpoint: Record, event: Record) -> bool:
+    """Enabled, subscribed to the type, and of the event's side: a Connect endpoint
+    (`connect=true`) gets the events of connected accounts (those with `account`), the others
+    the platform's own."""
     if endpoint.get("status") != "enabled":
         return False
+    if bool(endpoint.get("_connect")) != ("account" in event):
+        return False
     enabled = endpoint.get("enabled_events") or []
-    return "*" in enabled or event_type in enabled
+    return "*" in enabled or event["type"] in enabled
 
 
 class Dispatcher:
@@ -66,10 +71,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.generation = 0
 
-    # ----- enqueueing -------------------------------------------------------------------
     def on_event(self, event: Record) -> None:
         for endpoint in self.state.all("webhook_endpoint"):
-            if not endpoint_wants(endpoint, event["type"]):
+            if not endpoint_wants(endpoint, event):
                 continue
             event["pending_webhooks"] += 1
             self._schedule(endpoint["id"], event["id"])
@@ -110,7 +114,6 @@ class Dispatcher:
     def pending(self) -> int:
         return len(self.queue) + self.in_flight
 
-    # ----- sending ----------------------------------------------------------------------
     def start(self) -> None:
         self.wakeup = asyncio.Event()
         self._sem = asyncio.Semaphore(self.concurrency)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import builtins
 import re
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from stripesim.errors import InvalidRequest, missing
 
 _SEGMENT = re.compile(r"\[([^\]]*)\]")
+MAX_STRING = 5000  # the longest string parameter Stripe takes
 
 
 def decode_form(raw: str) -> dict[str, Any]:
@@ -36,6 +40,31 @@ def decode_form(raw: str) -> dict[str, Any]:
         else:
             node[last] = value
     return _listify(root)
+
+
+def decode_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """A `multipart/form-data` body (how Stripe's SDKs upload files): each field as `decode_form`
+    would give it, and each file as `{"filename", "data"}`, its bytes in base64 (so the request
+    can be fingerprinted for its idempotency key like any other)."""
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise InvalidRequest("The multipart/form-data body could not be read.")
+    fields: list[tuple[str, str]] = []
+    files: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        data = part.get_payload(decode=True)
+        raw = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            files[name] = {"filename": filename, "data": base64.b64encode(raw).decode()}
+        else:
+            fields.append((name, raw.decode("utf-8", errors="replace")))
+    decoded = decode_form("&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in fields))
+    decoded.update(files)
+    return decoded
 
 
 def _listify(node: Any) -> Any:
@@ -92,7 +121,7 @@ class Params:
         required: builtins.bool = False,
         choices: tuple[builtins.str, ...] | None = None,
         default: builtins.str | None = None,
-        max_length: builtins.int = 5000,
+        max_length: builtins.int = MAX_STRING,
     ) -> builtins.str | None:
         value = self.data.get(key)
         if value is None or (value == "" and not required and default is not None):

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from paywire.db.models import Order, Subscription
 from paywire.db.repositories import subscriptions
+from paywire.mirror import read_version
+from paywire.mirror import subscriptions as mirrored_subscriptions
 
 _ids = itertools.count(1)
 
@@ -68,10 +70,11 @@ def mirror_subscription(
     session: Session, user_id: str, *, plan: str = "pro", interval: str = "month", **kwargs: Any
 ) -> Subscription:
     kwargs.setdefault("lookup_key", f"{plan}_{interval}")
-    row = subscriptions.save_from_stripe(
-        session, stripe_subscription(**kwargs), user_id=user_id, plan=plan, interval=interval
-    )
+    fresh = stripe_subscription(**kwargs)
+    mirrored_subscriptions.write(session, fresh, user_id=user_id, plan=plan, interval=interval, version=read_version())
     session.commit()
+    row = subscriptions.find(session, fresh["id"])
+    assert row is not None
     return row
 
 

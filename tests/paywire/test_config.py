@@ -10,11 +10,12 @@ from paywire.config import (
     Settings,
     load_settings,
     require_auth_secret,
-    require_reachable_database,
-    require_service_settings,
     require_stripe_key,
     require_webhook_secrets,
 )
+from paywire.db.engine import require_reachable_database
+from paywire.db.migrate import upgrade_to_head
+from paywire.service import require_service_settings
 from tests.support.processes import free_port
 
 CONTRACT = [
@@ -151,10 +152,22 @@ def test_an_unreachable_database_is_refused(monkeypatch: pytest.MonkeyPatch, url
     assert "pw" not in str(error.value)
 
 
-def test_a_complete_configuration_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _settings(monkeypatch, **GOOD)
+def test_a_complete_configuration_passes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "paywire.sqlite3"
+    upgrade_to_head(f"sqlite:///{database}")
+    settings = _settings(monkeypatch, DATABASE_URL=f"sqlite:///{database}", **GOOD)
     require_service_settings(settings)
     require_reachable_database(settings)
+
+
+def test_a_missing_sqlite_file_is_refused_and_not_created(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    database = tmp_path / "missing.sqlite3"
+    settings = _settings(monkeypatch, DATABASE_URL=f"sqlite:///{database}", **GOOD)
+    with pytest.raises(ConfigError, match="does not exist"):
+        require_reachable_database(settings)
+    assert not database.exists()
+    require_reachable_database(settings, create=True)  # `paywire migrate` makes it
+    assert database.exists()
 
 
 def test_secrets_stay_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from paywire.billing.customers import get_or_create_customer
 from paywire.billing.passes import add_calendar_months
 from paywire.db.models import Subscription, WebhookEvent
-from paywire.service import start_worker_thread
 from paywire.stripe import StripeGateway
+from paywire.workers import start_worker_thread
 from tests.paywire.conftest import Service
 from tests.support.stripesim import Sim
 

@@ -1,109 +1,33 @@
-"""Compare a JSON object from stripesim with Stripe's example object and the SDK's types.
+"""Compare a JSON object from stripesim with the pinned API's shape reference.
 
-Rules (one list of problems per object, each naming the path):
-- every key of the fixture object is present (where both sides are objects), unless the
-  SDK's class does not declare it (the fixture then shows a field the pinned API dropped);
-- a key the fixture lacks must be declared in the SDK class's annotations;
-- where both values are non-null they have the same JSON type (int and float are one type),
-  except that an expandable field may be an id where the fixture shows the object expanded;
-- a null value is allowed only where the SDK annotates the field `Optional[...]`;
-- free-form maps (`metadata`, `UntypedStripeObject[...]`, `Dict[...]`) are not descended into.
+The reference (`src/stripesim/shapes/reference.json`, from stripe-node 23.1.0's types; see
+stripesim.shapes.reference) is the only judge. One problem per finding, each naming the path:
+- a field the type always has is missing;
+- a field the type does not have is present (an extra field);
+- a value has the wrong JSON type, or is an object of another type than the field allows;
+- `null` where the field may only be absent (the reverse: absent where it may only be null, is
+  a missing field);
+- a string outside an enum's pinned values;
+- an id where the field is never expandable, or an expanded object of a type stripesim does not
+  describe.
+An event is checked as an envelope, its type against the pinned event types, and its
+`data.object` against the type the pinned API gives that event type; a v2 thin event as the
+interface of its type (envelope, `data`, `related_object`).
 """
 
 from __future__ import annotations
 
-import importlib
-import types
-import typing
-from functools import cache
 from typing import Any
 
-from stripe._object_classes import OBJECT_CLASSES
-from stripe._stripe_object import StripeObject, UntypedStripeObject
+from stripesim.shapes import reference as ref
 
-FREE_FORM_KEYS = {"metadata"}
-
-
-@cache
-def _classes_by_name() -> dict[str, type]:
-    out = {}
-    for module, name in OBJECT_CLASSES.values():
-        out[name] = getattr(importlib.import_module(module), name)
-    return out
-
-
-def sdk_class(object_type: Any) -> type | None:
-    """The SDK class of an `object` value ("coupon", "billing.meter", …)."""
-    if not isinstance(object_type, str):
-        return None  # e.g. an event's `data`, whose `object` is the object itself
-    entry = OBJECT_CLASSES.get(object_type)
-    if entry is None:
-        return None
-    return getattr(importlib.import_module(entry[0]), entry[1])
-
-
-def annotations(cls: type | None) -> dict[str, Any]:
-    if cls is None:
-        return {}
-    out: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        out.update(getattr(klass, "__annotations__", {}))
-    return {k: v for k, v in out.items() if typing.get_origin(v) is not typing.ClassVar}
-
-
-def _args(hint: Any) -> tuple[Any, ...]:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def is_optional(hint: Any) -> bool:
-    return type(None) in _args(hint)
-
-
-def _resolve(arg: Any) -> Any:
-    if isinstance(arg, typing.ForwardRef):
-        return _classes_by_name().get(arg.__forward_arg__)
-    if isinstance(arg, str):
-        return _classes_by_name().get(arg)
-    return arg
-
-
-def is_free_form(hint: Any) -> bool:
-    for arg in _args(hint):
-        origin = typing.get_origin(arg) or arg
-        if origin in (dict, typing.Dict, UntypedStripeObject):  # noqa: UP006
-            return True
-        if isinstance(origin, type) and issubclass(origin, UntypedStripeObject):
-            return True
-    return False
-
-
-def _expandable(hint: Any) -> bool:
-    """An id that may be expanded: `Union[str, SomeObject]` (ExpandableField)."""
-    args = [_resolve(a) for a in _args(hint)] if hint is not None else []
-    return str in args and any(isinstance(a, type) and issubclass(a, StripeObject) for a in args)
-
-
-def object_class(hint: Any) -> type | None:
-    """The StripeObject subclass a (possibly Optional / Expandable) hint names."""
-    for arg in _args(hint):
-        arg = _resolve(arg)
-        if isinstance(arg, type) and issubclass(arg, StripeObject):
-            return arg
-    return None
-
-
-def element_hint(hint: Any) -> Any:
-    for arg in _args(hint):
-        if typing.get_origin(arg) in (list, typing.List):  # noqa: UP006
-            (inner,) = typing.get_args(arg)
-            return inner
-    return None
+REFERENCE = ref.load()
+SCALAR_TYPES = {"string": str, "decimal": str, "number": (int, float), "boolean": bool}
 
 
 def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -112,67 +36,155 @@ def json_type(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
+    return "object"
 
 
-def compare(ours: dict[str, Any], fixture: dict[str, Any] | None, cls: type | None, path: str) -> list[str]:
+def object_key(obj: dict[str, Any]) -> str:
+    """The reference's key of an object (`deleted_<type>` for a deleted one)."""
+    return ("deleted_" if obj.get("deleted") is True else "") + str(obj.get("object"))
+
+
+def check_object(obj: dict[str, Any], path: str | None = None) -> list[str]:
+    """Problems of a top-level object (or an event) served by stripesim."""
+    key = object_key(obj)
+    path = path or f"{key}({obj.get('id')})"
+    type_name = REFERENCE.objects.get(key)
+    if type_name is None:
+        return [f"{path}: `{key}` is not an object type stripesim serves (no entry in the reference)"]
+    if key == "event":
+        return check_event(obj, path)
+    if key == "v2.core.event":
+        return check_thin_event(obj, path)
+    return check_fields(obj, type_name, path)
+
+
+def check_thin_event(event: dict[str, Any], path: str) -> list[str]:
+    """A v2 thin event: the envelope and data its type has (an unknown type is one)."""
+    type_name = REFERENCE.v2_events.get(str(event.get("type")))
+    if type_name is None:
+        return [f"{path}.type: {event.get('type')!r} is not a thin event type stripesim makes"]
+    return check_fields(event, type_name, path)
+
+
+def check_event(event: dict[str, Any], path: str) -> list[str]:
+    problems = check_fields(event, "EventBase", path, skip=frozenset({"data"}))
+    event_type = event.get("type")
+    data_type = REFERENCE.events.get(str(event_type))
+    if data_type is None:
+        return problems  # check_fields said the type is not a pinned one
+    data = event.get("data")
+    if not isinstance(data, dict):
+        return [*problems, f"{path}.data: {json_type(data)}, expected an object"]
+    extra = set(data) - {"object", "previous_attributes"}
+    problems += [f"{path}.data.{k}: not a field of the pinned API" for k in sorted(extra)]
+    if "previous_attributes" in data and not str(event_type).endswith(".updated"):
+        problems.append(f"{path}.data.previous_attributes: only `*.updated` events carry it")
+    if not isinstance(data.get("previous_attributes", {}), dict):
+        problems.append(f"{path}.data.previous_attributes: not an object")
+    return problems + check_value(data.get("object"), data_type, f"{path}.data.object", optional=False)
+
+
+def check_fields(obj: dict[str, Any], type_name: str, path: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    if not REFERENCE.described(type_name):
+        return [f"{path}: an object of type {type_name}, which stripesim does not serve"]
     problems: list[str] = []
-    hints = annotations(cls)
-    if fixture is not None:
-        for key in fixture:
-            if key not in ours and (cls is None or key in hints):
-                problems.append(f"{path}.{key}: missing (present in Stripe's fixture)")
-    for key, value in ours.items():
-        where = f"{path}.{key}"
-        expected = fixture.get(key) if fixture is not None else None
-        in_fixture = fixture is not None and key in fixture
-        if not in_fixture and cls is not None and key not in hints and key != "object":
-            problems.append(f"{where}: not a field of the pinned API (SDK {cls.__name__})")
+    fields = {f.name: f for f in REFERENCE.fields(type_name)}
+    for name, field in fields.items():
+        if name in skip:
             continue
-        hint = hints.get(key)
-        if value is None:
-            if hint is not None and not is_optional(hint):
-                problems.append(f"{where}: null, but the SDK types it non-nullable ({hint})")
+        if name not in obj:
+            if not field.optional:
+                problems.append(f"{path}.{name}: missing (the pinned API always has it: {field.type})")
             continue
-        if expected is not None and json_type(value) != json_type(expected):
-            if _expandable(hint) and {json_type(value), json_type(expected)} == {
-                "string",
-                "object",
-            }:
-                continue
-            problems.append(f"{where}: {json_type(value)} {value!r:.60}, Stripe's fixture has a {json_type(expected)}")
-            continue
-        if key in FREE_FORM_KEYS or (hint is not None and is_free_form(hint)):
-            continue
-        if isinstance(value, dict):
-            nested_cls = object_class(hint) if hint is not None else None
-            if value.get("object") and sdk_class(value["object"]) is not None:
-                nested_cls = sdk_class(value["object"])
-            nested_fx = expected if isinstance(expected, dict) else None
-            if nested_cls is None and nested_fx is None:
-                continue
-            problems += compare(value, nested_fx, nested_cls, where)
-        elif isinstance(value, list):
-            inner = element_hint(hint) if hint is not None else None
-            inner_cls = object_class(inner) if inner is not None else None
-            sample = expected[0] if isinstance(expected, list) and expected else None
-            for i, item in enumerate(value):
-                if not isinstance(item, dict):
-                    if sample is not None and json_type(item) != json_type(sample):
-                        problems.append(f"{where}[{i}]: {json_type(item)}, fixture has {json_type(sample)}")
-                    continue
-                item_cls = inner_cls
-                if item.get("object") and sdk_class(item["object"]) is not None:
-                    item_cls = sdk_class(item["object"])
-                item_fx = sample if isinstance(sample, dict) else None
-                if item_cls is None and item_fx is None:
-                    continue
-                problems += compare(item, item_fx, item_cls, f"{where}[{i}]")
+        problems += check_value(obj[name], field.type, f"{path}.{name}", optional=field.optional)
+    for name in obj:
+        if name not in fields and name not in skip:
+            problems.append(f"{path}.{name}: not a field of the pinned API ({type_name})")
     return problems
 
 
-def fixture_key(obj: dict[str, Any]) -> str:
-    """The fixture entry an object is compared with (`deleted_<type>` for deleted shapes)."""
-    return ("deleted_" if obj.get("deleted") else "") + str(obj["object"])
+def check_value(value: Any, expr: str, path: str, *, optional: bool) -> list[str]:
+    alts = ref.alternatives(expr)
+    if "any" in alts:
+        return []
+    if value is None:
+        if "null" in alts:
+            return []
+        if optional:
+            return [f"{path}: null, where Stripe leaves the field out ({expr})"]
+        return [f"{path}: null, but the pinned API never has null here ({expr})"]
+    if "void" in alts:
+        return [f"{path}: present, but the pinned API never has this field here"]
+    if isinstance(value, bool):
+        if "boolean" in alts or ("true" if value else "false") in alts:
+            return []
+        return [f"{path}: boolean {value}, expected {expr}"]
+    if isinstance(value, int | float):
+        return [] if "number" in alts else [f"{path}: number {value}, expected {expr}"]
+    if isinstance(value, str):
+        return _check_string(value, alts, expr, path)
+    if isinstance(value, list):
+        elements = [e for e in (ref.element(a) for a in alts) if e is not None]
+        if not elements:
+            return [f"{path}: an array, expected {expr}"]
+        inner = " | ".join(elements)
+        problems: list[str] = []
+        for i, item in enumerate(value):
+            problems += check_value(item, inner, f"{path}[{i}]", optional=False)
+        return problems
+    return _check_dict(value, alts, expr, path)
+
+
+def _check_string(value: str, alts: list[str], expr: str, path: str) -> list[str]:
+    if "string" in alts or "decimal" in alts or f"'{value}'" in alts:
+        return []
+    literals = [a for a in alts if a.startswith("'")]
+    if literals:
+        return [f"{path}: '{value}' is not one of the pinned values ({', '.join(literals)})"]
+    return [f"{path}: string {value!r:.40}, expected {expr}"]
+
+
+def _check_dict(value: dict[str, Any], alts: list[str], expr: str, path: str) -> list[str]:
+    if "map" in alts or "object" in alts:
+        return []
+    for wrapper in ("list", "search"):
+        inner = next((w for w in (ref.wrapped(a, wrapper) for a in alts) if w is not None), None)
+        if inner is not None and value.get("object") == ("list" if wrapper == "list" else "search_result"):
+            return _check_list(value, inner, path)
+    named = [a for a in alts if REFERENCE.described(a) or REFERENCE.object_key(a) is not None]
+    if "object" in value and isinstance(value["object"], str):
+        key = object_key(value)
+        matching = [a for a in named if REFERENCE.object_key(a) == key]
+        if matching:
+            return check_fields(value, matching[0], path)
+        if named and all(REFERENCE.object_key(a) is None for a in named):
+            return check_fields(value, named[0], path)
+        return [f"{path}: an object `{key}`, expected {expr}"]
+    structs = [a for a in named if REFERENCE.object_key(a) is None]
+    if not structs:
+        return [f"{path}: an object, expected {expr}"]
+    results = [check_fields(value, s, path) for s in structs]
+    return min(results, key=len)
+
+
+def _check_list(value: dict[str, Any], inner: str, path: str) -> list[str]:
+    problems = [f"{path}.{k}: missing from a list object" for k in ("data", "has_more", "url") if k not in value]
+    extra = set(value) - {"object", "data", "has_more", "url", "next_page", "total_count"}
+    problems += [f"{path}.{k}: not a field of a list object" for k in sorted(extra)]
+    for i, item in enumerate(value.get("data") or []):
+        problems += check_value(item, inner, f"{path}.data[{i}]", optional=False)
+    return problems
+
+
+def expandable_fields(obj: dict[str, Any]) -> list[str]:
+    """Top-level fields of `obj` holding an id that the pinned API lets a caller expand."""
+    type_name = REFERENCE.objects.get(object_key(obj))
+    if type_name is None:
+        return []
+    out = []
+    for field in REFERENCE.fields(type_name):
+        alts = ref.alternatives(field.type)
+        value = obj.get(field.name)
+        if isinstance(value, str) and "string" in alts and any(REFERENCE.object_key(a) for a in alts):
+            out.append(field.name)
+    return out

@@ -16,7 +16,6 @@ def catalog(stripe_client: stripe.StripeClient) -> Catalog:
     return make_catalog(stripe_client)
 
 
-# ----- configurations ---------------------------------------------------------------------------
 def test_create_configuration(stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
     marker = latest_event_id(stripe_client)
     config = stripe_client.v1.billing_portal.configurations.create(
@@ -190,7 +189,6 @@ def test_unknown_configuration_is_404(stripe_client: stripe.StripeClient) -> Non
     assert info.value.http_status == 404 and info.value.code == "resource_missing"
 
 
-# ----- sessions ---------------------------------------------------------------------------------
 def test_create_session(stripe_client: stripe.StripeClient, catalog: Catalog) -> None:
     customer, _ = subscribed_customer(stripe_client, catalog)
     marker = latest_event_id(stripe_client)

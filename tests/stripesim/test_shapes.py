@@ -1,50 +1,66 @@
-"""Every object type stripesim returns has the shape of the pinned API.
+"""Every object type and event type stripesim returns has the shape of the pinned API.
 
-Each object is compared with Stripe's example object of its type in
-`../shared/stripe/fixtures3.json` (relative to the repo root) and with the SDK's type
-hints; see shape_check.py for the rules. Objects are obtained as a user would: through the
-SDK, reading the raw JSON of each response.
+The judge is the shape reference generated from stripe-node 23.1.0's types
+(`src/stripesim/shapes/reference.json`; `python tools/gen_shape_reference.py` regenerates it),
+not Stripe's older example objects. See shape_check.py for the rules: a missing or extra field,
+a wrong type, `null` where the field is absent (or the reverse) and an enum value outside the
+pinned set all fail. Objects are obtained as a user would: through the SDK, reading the raw JSON
+of each response, from real flows.
 
-Two tests:
-- `test_shape[...]`: one scenario per type stripesim simulates today, each must produce
-  objects of its type (so a type cannot silently drop out);
-- `test_every_object_seen_has_the_fixture_shape`: drives the wider billing flows (payment
-  methods, subscriptions, checkout, invoices, …) and checks every object found in
-  `/v1/events` and in the list endpoints, whatever its type — so billing types are covered
-  as soon as their routes exist. Flows whose routes stripesim does not have yet (404
-  "Unrecognized request URL") are noted, not failed; any other error fails.
+- `test_shape[...]`: one scenario per object type stripesim serves, each must produce objects of
+  its type (so a type cannot silently drop out); every id-or-object field it holds is expanded
+  and the expanded form checked too;
+- `test_every_object_and_event_type`: drives the billing flows paywire uses and checks every
+  object found in `/v1/events` and in the list endpoints, every event among them, and that
+  together they cover every object type of the reference and every event type stripesim sends.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 
-from tests.stripesim.shape_check import compare, fixture_key, sdk_class
-from tests.stripesim.shape_scenarios_billing import BILLING_SCENARIOS
-from tests.support.stripesim import Sim
+from stripesim.shapes import reference
+from tests.stripesim.shape_check import check_object, expandable_fields, object_key
+from tests.stripesim.shape_scenarios_billing import BILLING_SCENARIOS, FLOW_EVENT_SCENARIOS
+from tests.stripesim.shape_scenarios_connect import CONNECT_SCENARIOS, connected_events, v1_connected_account
+from tests.support.stripesim import TEST_KEY, Sim
 
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
-
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "stripesim"
 Json = dict[str, Any]
 
-
-@pytest.fixture(scope="module")
-def fixture_resources() -> dict[str, Json]:
-    if not FIXTURE.exists():
-        pytest.fail(
-            f"Stripe's fixture is missing: expected {FIXTURE} (shared/stripe/fixtures3.json "
-            "beside the repository). The shape test cannot run without it.",
-            pytrace=False,
-        )
-    return json.loads(FIXTURE.read_text())["resources"]
+# Where an object of each type is retrieved, to see its expandable fields expanded.
+RETRIEVE = {
+    "customer": "/v1/customers/",
+    "subscription": "/v1/subscriptions/",
+    "subscription_item": "/v1/subscription_items/",
+    "subscription_schedule": "/v1/subscription_schedules/",
+    "invoice": "/v1/invoices/",
+    "invoiceitem": "/v1/invoiceitems/",
+    "invoice_payment": "/v1/invoice_payments/",
+    "payment_intent": "/v1/payment_intents/",
+    "payment_method": "/v1/payment_methods/",
+    "setup_intent": "/v1/setup_intents/",
+    "charge": "/v1/charges/",
+    "refund": "/v1/refunds/",
+    "dispute": "/v1/disputes/",
+    "file": "/v1/files/",
+    "checkout.session": "/v1/checkout/sessions/",
+    "price": "/v1/prices/",
+    "product": "/v1/products/",
+    "promotion_code": "/v1/promotion_codes/",
+    "billing_portal.configuration": "/v1/billing_portal/configurations/",
+    "transfer": "/v1/transfers/",
+}
 
 
 def raw(obj: stripe.StripeObject) -> Json:
@@ -54,18 +70,40 @@ def raw(obj: stripe.StripeObject) -> Json:
     return json.loads(response.body)
 
 
-def check(objects: list[Json], resources: dict[str, Json]) -> list[str]:
-    problems = []
+def expanded_forms(sim: Sim, objects: list[Json]) -> list[Json]:
+    """Each retrievable object again, with every id-or-object field it holds expanded."""
+    out = []
     for obj in objects:
-        key = fixture_key(obj)
-        if key not in resources:
-            problems.append(f"{key} ({obj.get('id')}): no example object of this type in the fixture")
+        path = RETRIEVE.get(object_key(obj))
+        if path is None or not obj.get("id") or obj.get("deleted") or str(obj["id"]).startswith("upcoming_"):
+            continue  # (a preview has no id to retrieve it by)
+        url = f"{sim.url}{path}{obj['id']}"
+        auth = {"authorization": f"Bearer {TEST_KEY}"}
+        fields = expandable_fields(httpx.get(url, headers=auth, trust_env=False, timeout=30).json())
+        if not fields:
             continue
-        problems += compare(obj, resources[key], sdk_class(obj["object"]), f"{key}({obj.get('id')})")
+        response = httpx.get(url, params=[("expand[]", f) for f in fields], headers=auth, trust_env=False, timeout=30)
+        assert response.status_code == 200, f"expanding {fields} of {obj['id']}: {response.text}"
+        body = response.json()
+        unexpanded = [f for f in fields if not isinstance(body.get(f), dict)]
+        assert not unexpanded, f"{obj['id']}: {unexpanded} not expanded"
+        out.append(body)
+    return out
+
+
+def problems_of(objects: list[Json]) -> list[str]:
+    problems: list[str] = []
+    for obj in objects:
+        problems += check_object(obj)
     return problems
 
 
-# ----- scenarios, one per simulated type --------------------------------------------------
+def _account(c: stripe.StripeClient, sim: Sim) -> list[Json]:
+    """The platform, and connected accounts as v1 shows them."""
+    account = c.v1.accounts.retrieve_current()
+    return [raw(account), raw(c.v1.accounts.retrieve(account.id)), *v1_connected_account(c, sim)]
+
+
 def _customer(c: stripe.StripeClient, sim: Sim) -> list[Json]:
     clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
     return [
@@ -253,6 +291,26 @@ def _meter_event(c: stripe.StripeClient, sim: Sim) -> list[Json]:
     ]
 
 
+def _meter_event_adjustment(c: stripe.StripeClient, sim: Sim) -> list[Json]:
+    m = _new_meter(c)
+    cus = c.v1.customers.create()
+    identifier = uuid.uuid4().hex
+    c.v1.billing.meter_events.create(
+        params={
+            "event_name": m.event_name,
+            "payload": {"stripe_customer_id": cus.id, "value": "3"},
+            "identifier": identifier,
+        }
+    )
+    return [
+        raw(
+            c.v1.billing.meter_event_adjustments.create(
+                params={"event_name": m.event_name, "type": "cancel", "cancel": {"identifier": identifier}}
+            )
+        )
+    ]
+
+
 def _meter_event_summary(c: stripe.StripeClient, sim: Sim) -> list[Json]:
     m = _new_meter(c)
     cus = c.v1.customers.create()
@@ -307,7 +365,35 @@ def _event(c: stripe.StripeClient, sim: Sim) -> list[Json]:
     return raw(c.v1.events.list(params={"limit": 100}))["data"]
 
 
+def _v2_client(sim: Sim) -> stripe.StripeClient:
+    return stripe.StripeClient(TEST_KEY, base_addresses={"api": sim.url, "meter_events": sim.url})
+
+
+def _meter_event_session(c: stripe.StripeClient, sim: Sim) -> list[Json]:
+    return [raw(_v2_client(sim).v2.billing.meter_event_session.create())]
+
+
+def _thin_event(c: stripe.StripeClient, sim: Sim) -> list[Json]:
+    """Both thin event types: a meter's refused events and an event name no meter takes."""
+    m = _new_meter(c)
+    v2 = _v2_client(sim)
+    session = v2.v2.billing.meter_event_session.create()
+    v2.v2.billing.meter_event_stream.create(
+        params={
+            "events": [
+                {"event_name": m.event_name, "payload": {"stripe_customer_id": "cus_missing", "value": "1"}},
+                {"event_name": m.event_name, "payload": {"value": "1"}, "identifier": "shape-no-customer"},
+                {"event_name": f"shape_none_{uuid.uuid4().hex}", "payload": {"value": "1"}},
+            ]
+        },
+        options={"api_key": session.authentication_token},
+    )
+    listed = raw(v2.v2.core.events.list(params={"limit": 10}))["data"]
+    return [*listed, raw(v2.v2.core.events.retrieve(listed[0]["id"]))]
+
+
 SCENARIOS: list[tuple[str, Callable[[stripe.StripeClient, Sim], list[Json]]]] = [
+    ("account", _account),
     ("customer", _customer),
     ("deleted_customer", _deleted_customer),
     ("product", _product),
@@ -319,189 +405,79 @@ SCENARIOS: list[tuple[str, Callable[[stripe.StripeClient, Sim], list[Json]]]] = 
     ("tax_rate", _tax_rate),
     ("billing.meter", _meter),
     ("billing.meter_event", _meter_event),
+    ("billing.meter_event_adjustment", _meter_event_adjustment),
     ("billing.meter_event_summary", _meter_event_summary),
+    ("v2.billing.meter_event_session", _meter_event_session),
+    ("v2.core.event", _thin_event),
     ("webhook_endpoint", _webhook_endpoint),
     ("deleted_webhook_endpoint", _deleted_webhook_endpoint),
     ("test_helpers.test_clock", _test_clock),
     ("deleted_test_helpers.test_clock", _deleted_test_clock),
     ("event", _event),
 ]
-ALL_SCENARIOS = SCENARIOS + BILLING_SCENARIOS
+ALL_SCENARIOS = SCENARIOS + BILLING_SCENARIOS + CONNECT_SCENARIOS
+
+
+def test_scenarios_cover_every_object_type_of_the_reference() -> None:
+    assert sorted(t for t, _ in ALL_SCENARIOS) == sorted(reference.load().objects)
 
 
 @pytest.mark.parametrize(("object_type", "scenario"), ALL_SCENARIOS, ids=[t for t, _ in ALL_SCENARIOS])
-def test_shape(
-    object_type: str,
-    scenario: Callable[[stripe.StripeClient, Sim], list[Json]],
-    sim: Sim,
-    stripe_client: stripe.StripeClient,
-    fixture_resources: dict[str, Json],
-) -> None:
-    objects = scenario(stripe_client, sim)
-    assert objects and all(fixture_key(o) == object_type for o in objects), (
-        f"scenario for {object_type} produced {[fixture_key(o) for o in objects]}"
+def test_shape(object_type: str, scenario: Callable[[stripe.StripeClient, Sim], list[Json]], sim: Sim) -> None:
+    objects = scenario(sim.client(), sim)
+    assert objects and all(object_key(o) == object_type for o in objects), (
+        f"scenario for {object_type} produced {[object_key(o) for o in objects]}"
     )
-    problems = check(objects, fixture_resources)
+    problems = problems_of(objects + expanded_forms(sim, objects))
     assert not problems, "\n".join(problems)
 
 
-# ----- everything seen, including the billing engine's types ------------------------------
-class Flows:
-    """Runs SDK flows, tolerating only routes stripesim does not have yet."""
+def events_stripesim_sends() -> set[str]:
+    """Every event type named in stripesim's source (an `emit(…)` or `changing(…)` with its name).
 
-    def __init__(self) -> None:
-        self.missing_routes: list[str] = []
-        self.objects: list[Json] = []
-
-    def run(self, name: str, fn: Callable[[], Any]) -> Any:
-        try:
-            result = fn()
-        except stripe.InvalidRequestError as err:
-            if err.http_status == 404 and "Unrecognized request URL" in str(err.user_message):
-                self.missing_routes.append(name)
-                return None
-            raise
-        if isinstance(result, stripe.StripeObject) and result.last_response is not None:
-            body = raw(result)
-            self.objects += body["data"] if body.get("object") == "list" else [body]
-        return result
+    The `<type>.updated` that `State.changing` derives from an object's type is not named in the
+    source: State sends it only when it is a pinned type, and refuses to emit any other."""
+    named: set[str] = set()
+    for path in SOURCE.rglob("*.py"):
+        text = path.read_text()
+        named |= set(re.findall(r"(?:emit|changing)\([^()]*?\"([a-z_]+(?:\.[a-z_]+)+)\"", text, re.S))
+    return named
 
 
-def _billing_flows(c: stripe.StripeClient, sim: Sim, flows: Flows) -> None:
-    for _, scenario in SCENARIOS:
-        flows.objects += scenario(c, sim)
-    product = c.v1.products.create(params={"name": "Plan"})
-    price = c.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 2000,
-            "recurring": {"interval": "month"},
-        }
-    )
-    one_time = c.v1.prices.create(params={"product": product.id, "currency": "usd", "unit_amount": 700})
-    coupon = c.v1.coupons.create(params={"percent_off": 10, "duration": "forever"})
-    rate = c.v1.tax_rates.create(params={"display_name": "VAT", "percentage": 10, "inclusive": False})
-    cus = c.v1.customers.create(params={"email": "flow@example.com"})
-    pm = flows.run(
-        "payment_methods.create",
-        lambda: c.v1.payment_methods.create(params={"type": "card", "card": {"token": "tok_visa"}}),
-    )
-    if pm is not None:
-        flows.run(
-            "payment_methods.attach",
-            lambda: c.v1.payment_methods.attach(pm.id, params={"customer": cus.id}),
-        )
-        flows.run(
-            "customers.update",
-            lambda: c.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": pm.id}}),
-        )
-    sub = flows.run(
-        "subscriptions.create",
-        lambda: c.v1.subscriptions.create(
-            params={
-                "customer": cus.id,
-                "items": [{"price": price.id, "quantity": 2}],
-                "discounts": [{"coupon": coupon.id}],
-                "default_tax_rates": [rate.id],
-                "expand": ["latest_invoice"],
-            }
-        ),
-    )
-    if sub is not None:
-        flows.run(
-            "subscriptions.update",
-            lambda: c.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True}),
-        )
-        flows.run(
-            "subscription_schedules.create",
-            lambda: c.v1.subscription_schedules.create(params={"from_subscription": sub.id}),
-        )
-        flows.run(
-            "invoices.create_preview",
-            lambda: c.v1.invoices.create_preview(params={"subscription": sub.id}),
-        )
-    pi = flows.run(
-        "payment_intents.create",
-        lambda: c.v1.payment_intents.create(
-            params={
-                "amount": 1500,
-                "currency": "usd",
-                "customer": cus.id,
-                "payment_method": pm.id if pm is not None else "pm_card_visa",
-                "confirm": True,
-                "off_session": True,
-            }
-        ),
-    )
-    if pi is not None:
-        flows.run(
-            "refunds.create",
-            lambda: c.v1.refunds.create(params={"payment_intent": pi.id, "amount": 500}),
-        )
-    session = flows.run(
-        "checkout.sessions.create",
-        lambda: c.v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "line_items": [{"price": one_time.id, "quantity": 1}],
-                "success_url": "http://127.0.0.1/ok",
-                "cancel_url": "http://127.0.0.1/no",
-            }
-        ),
-    )
-    if session is not None:
-        sim.complete_checkout(session.id)
-    flows.run(
-        "billing_portal.sessions.create",
-        lambda: c.v1.billing_portal.sessions.create(params={"customer": cus.id, "return_url": "http://127.0.0.1/back"}),
-    )
-    for name, lister in [
-        ("customers", lambda: c.v1.customers.list(params={"limit": 100})),
-        ("subscriptions", lambda: c.v1.subscriptions.list(params={"limit": 100, "status": "all"})),
-        ("invoices", lambda: c.v1.invoices.list(params={"limit": 100})),
-        ("invoice_payments", lambda: c.v1.invoice_payments.list(params={"limit": 100})),
-        ("payment_intents", lambda: c.v1.payment_intents.list(params={"limit": 100})),
-        ("charges", lambda: c.v1.charges.list(params={"limit": 100})),
-        ("refunds", lambda: c.v1.refunds.list(params={"limit": 100})),
-        ("disputes", lambda: c.v1.disputes.list(params={"limit": 100})),
-        ("checkout.sessions", lambda: c.v1.checkout.sessions.list(params={"limit": 100})),
-        ("subscription_schedules", lambda: c.v1.subscription_schedules.list(params={"limit": 100})),
-        (
-            "billing_portal.configurations",
-            lambda: c.v1.billing_portal.configurations.list(params={"limit": 100}),
-        ),
-        ("invoiceitems", lambda: c.v1.invoice_items.list(params={"limit": 100})),
-        (
-            "customer payment_methods",
-            lambda: c.v1.customers.payment_methods.list(cus.id, params={"limit": 100}),
-        ),
-    ]:
-        flows.run(f"{name}.list", lister)
-    # Raw JSON of every event, page by page (the SDK's objects would turn decimals into
-    # Decimal and hide the wire types).
+def test_stripesim_names_only_pinned_event_types() -> None:
+    pinned = set(reference.load().events)
+    named = events_stripesim_sends()
+    assert len(named) > 40, sorted(named)
+    assert not named - pinned, f"not event types of the pinned API: {sorted(named - pinned)}"
+
+
+def test_stripesim_makes_only_pinned_thin_event_types() -> None:
+    made = set(re.findall(r"\"(v1\.billing\.meter\.[a-z_]+)\"", (SOURCE / "billing" / "meters.py").read_text()))
+    assert made == set(reference.load().v2_events), made
+
+
+def test_every_object_and_event_type(sim: Sim) -> None:
+    c = sim.client()
+    objects: list[Json] = []
+    for _, scenario in ALL_SCENARIOS:
+        objects += scenario(c, sim)
+    for scenario in FLOW_EVENT_SCENARIOS:
+        scenario(c, sim)
     params: dict[str, Any] = {"limit": 100}
+    events: list[Json] = []
     while True:
         page = raw(c.v1.events.list(params=params))  # type: ignore[arg-type]
-        flows.objects += page["data"]
+        events += page["data"]
         if not page["has_more"]:
             break
         params["starting_after"] = page["data"][-1]["id"]
-    for body in list(flows.objects):
-        if body.get("object") == "event":
-            flows.objects.append(body["data"]["object"])
-
-
-def test_every_object_seen_has_the_fixture_shape(
-    sim: Sim, stripe_client: stripe.StripeClient, fixture_resources: dict[str, Json]
-) -> None:
-    flows = Flows()
-    _billing_flows(stripe_client, sim, flows)
-    seen = {fixture_key(o) for o in flows.objects}
-    # The harvest must at least find every type the per-type scenarios produce.
-    assert {t for t, _ in SCENARIOS} <= seen, sorted({t for t, _ in SCENARIOS} - seen)
-    problems = check(flows.objects, fixture_resources)
-    print(f"shape-checked {len(flows.objects)} objects of {len(seen)} types: {sorted(seen)}")
-    if flows.missing_routes:
-        print("flows not simulated yet:", ", ".join(flows.missing_routes))
+    events += connected_events(c)
+    objects += events
+    seen_objects = {object_key(o) for o in objects} | {object_key(e["data"]["object"]) for e in events}
+    assert seen_objects >= set(reference.load().objects), sorted(set(reference.load().objects) - seen_objects)
+    seen_events = {e["type"] for e in events}
+    unseen = events_stripesim_sends() - seen_events
+    assert not unseen, f"event types stripesim sends that no flow produced: {sorted(unseen)}"
+    problems = problems_of(objects)
+    print(f"shape-checked {len(objects)} objects, {len(events)} events of {len(seen_events)} types")
     assert not problems, "\n".join(sorted(set(problems)))

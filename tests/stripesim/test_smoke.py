@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from tests.support.stripesim import Sim
+
 
 def test_customer_round_trip(stripe_client: stripe.StripeClient) -> None:
     created = stripe_client.v1.customers.create(params={"email": "a@example.com", "metadata": {"user_id": "u1"}})
@@ -58,3 +60,45 @@ def test_includable_fields_appear_only_when_expanded(stripe_client: stripe.Strip
     assert [(i.price.id, i.quantity, i.amount_total) for i in with_items.line_items.data] == [(price.id, 2, 800)]
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.customers.retrieve(customer.id, params={"expand": ["nonsense"]})
+
+
+def test_a_sessions_total_details_breakdown_is_includable(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    """`expand[]=total_details.breakdown` (dj-stripe asks for it): the discounts with their
+    Discount objects and the taxes with their rates, summing to the session's totals."""
+    product = stripe_client.v1.products.create(params={"name": "Pro"})
+    price = stripe_client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": 2000, "recurring": {"interval": "month"}}
+    )
+    coupon = stripe_client.v1.coupons.create(params={"percent_off": 25, "duration": "forever"})
+    customer = stripe_client.v1.customers.create(params={"email": "b@example.com"})
+    for mode, line in (("subscription", {"price": price.id, "quantity": 1}), ("payment", None)):
+        if line is None:
+            one_time = stripe_client.v1.prices.create(
+                params={"product": product.id, "currency": "usd", "unit_amount": 800}
+            )
+            line = {"price": one_time.id, "quantity": 1}
+        session = stripe_client.v1.checkout.sessions.create(
+            params={
+                "mode": mode,
+                "customer": customer.id,
+                "line_items": [line],
+                "discounts": [{"coupon": coupon.id}],
+                "automatic_tax": {"enabled": True},
+                "success_url": "https://x/ok",
+            }
+        )
+        sim.complete_checkout(session.id)
+        done = stripe_client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["total_details.breakdown"]})
+        breakdown = done.total_details.breakdown
+        [discount] = breakdown.discounts
+        assert (discount.discount.object, discount.discount.source.coupon) == ("discount", coupon.id)
+        assert discount.amount == done.total_details.amount_discount > 0
+        [tax] = breakdown.taxes
+        assert (tax.rate.object, tax.taxability_reason) == ("tax_rate", "standard_rated")
+        assert tax.amount == done.total_details.amount_tax > 0
+        assert tax.taxable_amount == done.amount_subtotal - done.total_details.amount_discount
+        assert "breakdown" not in stripe_client.v1.checkout.sessions.retrieve(session.id).total_details
+        listed = stripe_client.v1.checkout.sessions.list(
+            params={"expand": ["data.total_details.breakdown"], "limit": 1}
+        )
+        assert listed.data[0].total_details.breakdown.discounts[0].amount == discount.amount

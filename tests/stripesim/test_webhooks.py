@@ -4,6 +4,7 @@ every fault of /_sim/faults (webhook and API)."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 import stripe
 
+from tests.stripesim.waiting import wait_until
 from tests.stripesim.webhook_receiver import Receiver
 from tests.support.stripesim import Sim
 
@@ -33,16 +35,11 @@ def attempts(sim: Sim) -> list[dict[str, object]]:
     return sim.get("webhooks/attempts")["data"]
 
 
-def wait_until(predicate: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
+def nothing_pending(sim: Sim) -> bool:
+    """No delivery is queued or in flight: every one scheduled so far has been attempted and logged."""
+    return sim.get("webhooks/attempts")["pending"] == 0
 
 
-# ----- signatures and filtering ----------------------------------------------------------
 def test_deliveries_are_signed_as_the_sdk_expects(
     sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver
 ) -> None:
@@ -76,7 +73,7 @@ def test_enabled_events_filter_and_wildcard(sim: Sim, stripe_client: stripe.Stri
     stripe_client.v1.products.update(product.id, params={"name": "Q"})
     receiver.wait_for(3, "/all")
     receiver.wait_for(2, "/products")
-    time.sleep(0.3)  # anything misrouted would have arrived by now
+    wait_until(lambda: nothing_pending(sim))  # a misrouted delivery would have been made by now
     assert [d.event.type for d in receiver.got("/only-customers")] == ["customer.created"]  # type: ignore[union-attr]
     assert sorted(d.event.type for d in receiver.got("/all")) == [  # type: ignore[union-attr]
         "customer.created",
@@ -95,11 +92,11 @@ def test_disabled_endpoint_gets_nothing(sim: Sim, stripe_client: stripe.StripeCl
     endpoint(stripe_client, receiver, "/on", ["*"])
     stripe_client.v1.customers.create()
     receiver.wait_for(1, "/on")
-    time.sleep(0.3)
+    wait_until(lambda: nothing_pending(sim))
     assert receiver.got("/off") == []
+    assert [a for a in attempts(sim) if a["endpoint"] == we.id] == []
 
 
-# ----- retries ---------------------------------------------------------------------------
 def test_retries_with_backoff_until_2xx_and_pending_webhooks(
     sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver
 ) -> None:
@@ -144,9 +141,18 @@ def test_slow_endpoint_times_out_and_is_retried(
     sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver
 ) -> None:
     sim.control("config", {"webhook_timeout_s": 0.3, "webhook_retry_base_s": 0.1})
-    receiver.status_for = lambda path, n: (time.sleep(1.5), 200)[1] if n == 0 else 200
+    released = threading.Event()
+
+    def first_answer_hangs(path: str, n: int) -> int:
+        if n == 0:
+            released.wait(timeout=15)  # held until stripesim has given up on it
+        return 200
+
+    receiver.status_for = first_answer_hangs
     endpoint(stripe_client, receiver, "/slow", ["customer.created"])
     stripe_client.v1.customers.create()
+    wait_until(lambda: any(a["error"] == "ReadTimeout" for a in attempts(sim)))
+    released.set()
     receiver.wait_for(2, "/slow")
     wait_until(lambda: any(a["ok"] for a in attempts(sim)))
     log = attempts(sim)
@@ -160,16 +166,16 @@ def test_retry_now_skips_the_backoff(sim: Sim, stripe_client: stripe.StripeClien
     endpoint(stripe_client, receiver, "/later", ["customer.created"])
     stripe_client.v1.customers.create()
     receiver.wait_for(1, "/later")
-    time.sleep(0.3)
+    # Once the failed attempt is logged its retry is queued, an hour away, and nothing is in flight.
+    wait_until(lambda: len(attempts(sim)) == 1)
     assert len(receiver.got("/later")) == 1  # the retry waits an hour
-    assert sim.get("webhooks/attempts")["pending"] >= 1  # the retry is waiting
+    assert sim.get("webhooks/attempts")["pending"] == 1  # the retry is waiting
     assert sim.control("webhooks/retry_now")["due"] >= 1
     second = receiver.wait_for(2, "/later", timeout=5)[1]
     assert second.event is not None
     wait_until(lambda: sim.get("webhooks/attempts")["pending"] == 0)
 
 
-# ----- webhook faults --------------------------------------------------------------------
 def test_duplicate_rate_delivers_twice(sim: Sim, stripe_client: stripe.StripeClient, receiver: Receiver) -> None:
     sim.control("faults", {"webhooks": {"duplicate_rate": 1.0}})
     assert sim.get("faults")["webhooks"]["duplicate_rate"] == 1.0
@@ -226,7 +232,6 @@ def test_clear_turns_faults_off(sim: Sim) -> None:
     assert r.status_code == 400 and r.json()["error"]["param"] == "bogus"
 
 
-# ----- API faults ------------------------------------------------------------------------
 def test_fail_next_500_answers_api_error(sim: Sim, stripe_client: stripe.StripeClient) -> None:
     sim.control("faults", {"api": {"fail_next_500": 2}})
     for _ in range(2):
@@ -311,3 +316,11 @@ def test_sdk_retries_a_500_when_told_to(sim: Sim) -> None:
     sim.control("faults", {"api": {"fail_next_500": 1}})
     assert client.v1.customers.create().id.startswith("cus_")
     assert len(client.v1.customers.list().data) == 1  # the retry did not create twice
+
+
+def test_an_endpoint_for_an_event_type_stripe_does_not_send_is_refused(stripe_client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.webhook_endpoints.create(
+            params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["customer.created", "payment_intent.updated"]}
+        )
+    assert info.value.param == "enabled_events[1]" and "payment_intent.updated" in str(info.value.user_message)

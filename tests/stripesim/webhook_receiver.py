@@ -11,6 +11,8 @@ from typing import Any
 
 import stripe
 
+from tests.stripesim.waiting import wait_until
+
 
 @dataclass
 class Delivery:
@@ -75,10 +77,9 @@ class Receiver:
             return [d for d in self.deliveries if path is None or d.path == path]
 
     def wait_for(self, count: int, path: str | None = None, timeout: float = 15.0) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.got(path)
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} deliveries to {path}, got {len(self.got(path))}")
+        wait_until(
+            lambda: len(self.got(path)) >= count,
+            timeout,
+            lambda: f"expected {count} deliveries to {path}, got {len(self.got(path))}",
+        )
+        return self.got(path)

@@ -12,6 +12,9 @@ import stripe
 from tests.support.processes import Process
 
 TEST_KEY = "sk_test_paywire_test_suite_key"
+# A key of the live shape for refusal tests; built in two parts so that no live-looking secret
+# stands in the source (secret scanners would flag it, and it is no key at all).
+LIVE_SHAPED_KEY = "sk_" + "live_not_a_real_key"
 
 
 @dataclass
@@ -34,7 +37,8 @@ class Sim:
 
     def client(self, **options: Any) -> stripe.StripeClient:
         options.setdefault("max_network_retries", 0)
-        return stripe.StripeClient(TEST_KEY, base_addresses={"api": self.url}, **options)
+        # File uploads go to Stripe's `files` address: stripesim serves them on its one address.
+        return stripe.StripeClient(TEST_KEY, base_addresses={"api": self.url, "files": self.url}, **options)
 
     def complete_checkout(self, session_id: str, card: str = "4242424242424242") -> Any:
         r = httpx.post(

@@ -19,9 +19,10 @@ from paywire.billing.current import CurrentSubscription, current_subscription
 from paywire.billing.errors import AdminOnly, BillingUnavailable
 from paywire.billing.lifecycle import Operation, require
 from paywire.billing.operations import BillingContext, refresh_after
-from paywire.billing.plan_changes import _id, release
+from paywire.billing.schedules import release, waiting_change
 from paywire.stripe import StripeUnavailable
 from paywire.stripe import idempotency as keys
+from paywire.stripe.ids import id_of
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def cancel(ctx: BillingContext, *, user_id: str, subscription_id: str | None = N
     require(cur.facts, Operation.CANCEL)
     fingerprint = cur.fingerprint()
     had_schedule = cur.schedule is not None
-    from paywire.billing.plan_changes import pending_phase
-
-    dropped = pending_phase(ctx.catalog, cur) is not None
+    dropped = waiting_change(ctx.catalog, cur) is not None
     release(ctx, cur, fingerprint, "cancel")
     try:
         updated = ctx.gateway.update_subscription(
@@ -135,7 +134,7 @@ def _refund_unused_time(ctx: BillingContext, cur: CurrentSubscription) -> tuple[
         if remaining <= 0:
             break
         for payment in ctx.gateway.list_invoice_payments(str(invoice["id"])):
-            intent_id = _id((payment.get("payment") or {}).get("payment_intent"))
+            intent_id = id_of((payment.get("payment") or {}).get("payment_intent"))
             if not intent_id or payment.get("status") != "paid":
                 continue
             already = sum(int(r.get("amount") or 0) for r in ctx.gateway.list_refunds_of_payment(intent_id))
@@ -162,4 +161,4 @@ def _refund_unused_time(ctx: BillingContext, cur: CurrentSubscription) -> tuple[
 
 def _subscription_of_item(item: dict[str, Any]) -> str | None:
     parent = item.get("parent") or {}
-    return _id((parent.get("subscription_details") or {}).get("subscription"))
+    return id_of((parent.get("subscription_details") or {}).get("subscription"))

@@ -13,6 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from paywire.billing.checkout_sessions import (
+    Destination,
+    Terms,
+    purchase_checkout_params,
+    subscription_checkout_params,
+)
 from paywire.billing.customers import get_or_create_customer
 from paywire.billing.errors import (
     AlreadySubscribed,
@@ -26,10 +32,10 @@ from paywire.billing.errors import (
 from paywire.billing.prices import PriceBook
 from paywire.catalog import Catalog, OneTimeProduct, Plan
 from paywire.config import Settings
-from paywire.db.models import Customer
+from paywire.db.models import Customer, Order
 from paywire.db.repositories import customers, orders, subscriptions
 from paywire.metrics import CHECKOUT_SESSIONS
-from paywire.stripe import StripeGateway, StripeUnavailable
+from paywire.stripe import Kind, StripeGateway, StripeNotFound, StripeUnavailable
 from paywire.stripe import idempotency as keys
 
 # A replayed session that is no longer open is retried under a new key, this many times.
@@ -68,8 +74,10 @@ def choose(
     interval: str | None = None,
     quantity: int | None = None,
     product: str | None = None,
+    from_seller: bool = False,
 ) -> Choice:
-    """Validate a request against the catalog. Pure."""
+    """Validate a request against the catalog. Pure. `from_seller`: the request names a seller
+    (a seller's plan is bought from a seller, any other plan never is)."""
     if plan and product:
         raise InvalidChoice("Name either a plan or a product, not both.", field="product")
     if product:
@@ -85,6 +93,10 @@ def choose(
     found_plan = catalog.plan(plan)
     if found_plan is None:
         raise PlanNotFound(f"No plan {plan!r}; choose one of {', '.join(catalog.plans)}.")
+    if found_plan.marketplace != from_seller:
+        if found_plan.marketplace:
+            raise InvalidChoice(f"The {found_plan.name} plan is sold by sellers: name the seller.", field="seller")
+        raise InvalidChoice(f"The {found_plan.name} plan is not sold by sellers.", field="seller")
     if interval not in found_plan.prices:
         offered = " or ".join(found_plan.prices)
         raise IntervalNotOffered(f"The {found_plan.name} plan is billed per {offered}.")
@@ -115,10 +127,14 @@ def start_checkout(
     email: str | None,
     choice: Choice,
     now: float | None = None,
+    destination: Destination | None = None,
+    terms: Terms | None = None,
 ) -> CheckoutStarted:
-    """Create (or, for a repeated request, find again) the user's Checkout Session."""
+    """Create (or, for a repeated request, find again) the user's Checkout Session.
+    `destination`: a subscription to a seller's plan, paid to the seller. `terms`: what the
+    payer is asked to accept (`Terms.of(catalog)`)."""
     _refuse_if_subscribed(session, gateway, user_id)
-    customer = get_or_create_customer(session, gateway, user_id=user_id, email=email)
+    customer = get_or_create_customer(session, gateway, user_id=user_id, email=email, own_clock=settings.test_clocks)
     in_stripe = _subscriptions_in_stripe(gateway, customer)
     if any(s.get("status") in subscriptions.LIVE_STATUSES for s in in_stripe):
         raise AlreadySubscribed(ALREADY_SUBSCRIBED)
@@ -134,14 +150,18 @@ def start_checkout(
         if isinstance(choice, SubscriptionChoice):
             lookup_key = choice.plan.lookup_key(choice.interval)
             price_id = prices.price_id_for(lookup_key)
+            # A hybrid plan's metered prices ride on the same subscription (no quantity).
+            metered = [prices.price_id_for(key) for key in choice.plan.usage_lookup_keys(choice.interval)]
             trial_days = trial_days_for(settings, session, customer)
             dead: str | None = None
             for _ in range(MAX_CHECKOUT_ATTEMPTS):
-                variant = f"{price_id}:{trial_days}" + (f":after:{dead}" if dead else "")
-                created = gateway.create_subscription_checkout(
+                seller = [f"{destination.account}:{destination.fee_percent}"] if destination else []
+                variant = ":".join([price_id, *metered, str(trial_days), *seller]) + (f":after:{dead}" if dead else "")
+                params = subscription_checkout_params(
                     user_id=user_id,
                     customer_id=customer.stripe_customer_id,
                     price_id=price_id,
+                    metered_price_ids=metered,
                     quantity=choice.quantity,
                     plan=choice.plan.key,
                     interval=choice.interval,
@@ -150,6 +170,11 @@ def start_checkout(
                     tax_id_collection=settings.tax_id_collection,
                     success_url=success_url,
                     cancel_url=cancel_url,
+                    destination=destination,
+                    terms=terms,
+                )
+                created = gateway.create_checkout_session(
+                    params,
                     idempotency_key=keys.checkout_subscription(
                         user_id, choice.plan.key, choice.interval, choice.quantity, bucket, variant=variant
                     ),
@@ -165,31 +190,75 @@ def start_checkout(
             expire_other_checkouts(gateway, open_sessions, created)
             CHECKOUT_SESSIONS.labels(mode="subscription").inc()
         else:
-            product = choice.product
-            price_id = prices.price_id_for(product.lookup_key)
-            created = gateway.create_purchase_checkout(
+            params = purchase_checkout_params(
                 user_id=user_id,
                 customer_id=customer.stripe_customer_id,
-                price_id=price_id,
-                product=product.key,
+                price_id=prices.price_id_for(choice.product.lookup_key),
+                product=choice.product.key,
                 automatic_tax=settings.automatic_tax,
                 tax_id_collection=settings.tax_id_collection,
                 success_url=success_url,
                 cancel_url=cancel_url,
-                idempotency_key=keys.checkout_purchase(user_id, product.key, bucket, variant=price_id),
+                description=choice.product.name,
+                terms=terms,
             )
-            orders.open_pending_order(
-                session,
-                user_id=user_id,
-                stripe_customer_id=customer.stripe_customer_id,
-                checkout_session_id=created["id"],
-                product=product.key,
-                grants_plan=product.grants_plan,
-            )
-            CHECKOUT_SESSIONS.labels(mode="payment").inc()
+            return _start_purchase(session, gateway, customer, choice.product, params)
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
     return CheckoutStarted(url=created["url"], session_id=created["id"])
+
+
+def _start_purchase(
+    session: Session, gateway: StripeGateway, customer: Customer, product: OneTimeProduct, params: dict[str, Any]
+) -> CheckoutStarted:
+    """The Checkout of the user's next purchase of `product`. Its idempotency key names the
+    purchase it follows (`keys.checkout_purchase`): a retried click reopens the session still
+    open, a purchase after a paid or expired one is a new session. A finished session is never
+    reopened: Stripe's state is asked whenever the mirror may lag it."""
+    user_id = customer.user_id
+    newest = orders.newest_for_product(session, user_id, product.key)
+    after = "first"
+    if newest is not None:
+        current = _still_open(gateway, newest)
+        if current is not None:
+            return CheckoutStarted(url=current["url"], session_id=current["id"])
+        after = newest.checkout_session_id
+    price_id = params["line_items"][0]["price"]
+    for _ in range(MAX_CHECKOUT_ATTEMPTS):
+        created = gateway.create_checkout_session(
+            params, idempotency_key=keys.checkout_purchase(user_id, product.key, after, variant=price_id)
+        )
+        # A replay answers as the session was when made: ask Stripe how it is now.
+        current = _open_now(gateway, str(created["id"]))
+        if current is not None:
+            break
+        after = str(created["id"])  # a purchase whose order the mirror lost, finished since
+    else:
+        raise BillingUnavailable("Billing is temporarily unavailable; try again.")
+    orders.open_pending_order(
+        session,
+        user_id=user_id,
+        stripe_customer_id=customer.stripe_customer_id,
+        checkout_session_id=current["id"],
+        product=product.key,
+        grants_plan=product.grants_plan,
+    )
+    CHECKOUT_SESSIONS.labels(mode="payment").inc()
+    return CheckoutStarted(url=current["url"], session_id=current["id"])
+
+
+def _still_open(gateway: StripeGateway, order: Order) -> dict[str, Any] | None:
+    """The order's Checkout Session, if it can still be paid: only a pending order's can, and
+    Stripe says whether it still is (the mirror may not have heard it was paid or expired)."""
+    return _open_now(gateway, order.checkout_session_id) if order.status == "pending" else None
+
+
+def _open_now(gateway: StripeGateway, checkout_session_id: str) -> dict[str, Any] | None:
+    try:
+        current = gateway.retrieve(Kind.CHECKOUT_SESSION, checkout_session_id)
+    except StripeNotFound:
+        return None
+    return current if current.get("status") == "open" and current.get("url") else None
 
 
 def expire_other_checkouts(gateway: StripeGateway, open_sessions: list[dict[str, Any]], kept: dict[str, Any]) -> None:

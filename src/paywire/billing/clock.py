@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from paywire.db.models import Customer
 from paywire.db.repositories import test_clocks
-from paywire.stripe import StripeError, StripeGateway
+from paywire.mirror import test_clocks as mirrored_clocks
+from paywire.stripe import Kind, StripeError, StripeGateway
 
 
 def customer_now(session: Session, customer: Customer | None, gateway: StripeGateway | None = None) -> int:
@@ -25,10 +26,10 @@ def customer_now(session: Session, customer: Customer | None, gateway: StripeGat
         return clock.frozen_time
     if gateway is not None and not gateway.livemode:
         try:
-            fresh = gateway.retrieve_test_clock(customer.test_clock_id)
+            fresh = gateway.retrieve(Kind.TEST_CLOCK, customer.test_clock_id)
         except StripeError:
             return int(time.time())
-        saved = test_clocks.save_clock(session, fresh["id"], frozen_time=fresh["frozen_time"], status=fresh["status"])
+        saved = mirrored_clocks.save(session, fresh)
         session.commit()
         return saved.frozen_time
     return int(time.time())

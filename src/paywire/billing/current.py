@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from paywire.billing.errors import BillingUnavailable, NoSubscription
 from paywire.billing.lifecycle import SubscriptionFacts, facts_from_stripe
-from paywire.billing.sync import SCHEDULE_EXPAND, refresh_subscription
+from paywire.billing.plan_items import licensed_item
+from paywire.billing.sync import refresh_subscription
 from paywire.catalog import Catalog, Plan
 from paywire.config import Settings
 from paywire.db.models import Customer
 from paywire.db.repositories import customers, operations, subscriptions
-from paywire.events.mirror import SUBSCRIPTION_EXPAND, plan_of
-from paywire.stripe import StripeError, StripeGateway, StripeUnavailable
+from paywire.stripe import Kind, StripeError, StripeGateway, StripeUnavailable
+from paywire.stripe.ids import id_of
 
 NO_SUBSCRIPTION = "You have no subscription yet; subscribe at checkout first."
 
@@ -53,8 +54,9 @@ class CurrentSubscription:
 
     @property
     def item(self) -> dict[str, Any]:
-        """The one item paywire's plans have (a plan is one price, per seat or flat)."""
-        return self.items[0]
+        """The item of the plan's flat price (per seat or not); a hybrid plan's metered items
+        are the others (`paywire.billing.plan_items`)."""
+        return licensed_item(self.items)
 
     @property
     def quantity(self) -> int:
@@ -77,10 +79,10 @@ class CurrentSubscription:
             "seq": self.seq,
             "status": sub.get("status"),
             "items": sorted((i.get("id"), (i.get("price") or {}).get("id"), i.get("quantity")) for i in self.items),
-            "latest_invoice": _id(sub.get("latest_invoice")),
-            "schedule": _id(sub.get("schedule")),
+            "latest_invoice": id_of(sub.get("latest_invoice")),
+            "schedule": id_of(sub.get("schedule")),
             "schedule_phases": [
-                (p.get("start_date"), sorted(str(_id(i.get("price"))) for i in p.get("items") or []))
+                (p.get("start_date"), sorted(str(id_of(i.get("price"))) for i in p.get("items") or []))
                 for p in (self.schedule or {}).get("phases") or []
             ],
             "cancel": (sub.get("cancel_at_period_end"), sub.get("cancel_at")),
@@ -90,12 +92,6 @@ class CurrentSubscription:
             "period": self.period if self.items else None,
         }
         return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return value.get("id")
-    return value if isinstance(value, str) else None
 
 
 def current_subscription(
@@ -133,15 +129,15 @@ def current_subscription(
         if not chosen_id:
             raise NoSubscription(NO_SUBSCRIPTION)
     try:
-        fresh = gateway.retrieve_subscription(chosen_id, expand=SUBSCRIPTION_EXPAND)
-        if _id(fresh.get("customer")) != customer.stripe_customer_id:
+        fresh = gateway.retrieve(Kind.SUBSCRIPTION, chosen_id)
+        if id_of(fresh.get("customer")) != customer.stripe_customer_id:
             raise NoSubscription(f"No subscription {chosen_id!r} of yours.")
-        schedule_id = _id(fresh.get("schedule"))
-        schedule = gateway.retrieve_schedule(schedule_id, expand=SCHEDULE_EXPAND) if schedule_id else None
+        schedule_id = id_of(fresh.get("schedule"))
+        schedule = gateway.retrieve(Kind.SUBSCRIPTION_SCHEDULE, schedule_id) if schedule_id else None
         now = _customer_time(gateway, customer, fresh)
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    plan_key, interval = plan_of(catalog, fresh)
+    plan_key, interval = catalog.plan_of_subscription(fresh)
     return CurrentSubscription(
         user_id=user_id,
         customer=customer,
@@ -166,10 +162,10 @@ def _live_in_stripe(gateway: StripeGateway, customer: Customer) -> str | None:
 
 def _customer_time(gateway: StripeGateway, customer: Customer, fresh: dict[str, Any]) -> int:
     """Now for this customer, read fresh: a test clock may have moved since it was mirrored."""
-    clock_id = _id(fresh.get("test_clock")) or customer.test_clock_id
+    clock_id = id_of(fresh.get("test_clock")) or customer.test_clock_id
     if not clock_id or gateway.livemode:
         return int(time.time())
     try:
-        return int(gateway.retrieve_test_clock(clock_id)["frozen_time"])
+        return int(gateway.retrieve(Kind.TEST_CLOCK, clock_id)["frozen_time"])
     except StripeError:
         return int(time.time())

@@ -8,6 +8,7 @@ row is unique per user, so only one insert wins and the others read the winner's
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -29,14 +30,21 @@ def get_or_create_customer(
     user_id: str,
     email: str | None,
     test_clock: str | None = None,
+    own_clock: bool = False,
 ) -> Customer:
     """The user's customer row, creating the Stripe customer on first use. `test_clock`
-    (test mode only) attaches a new customer to a Stripe test clock."""
-    if test_clock and gateway.livemode:
+    (test mode only) attaches a new customer to a Stripe test clock; `own_clock`
+    (`PAYWIRE_TEST_CLOCKS`) to a new clock of its own, frozen at now, for time travel."""
+    if (test_clock or own_clock) and gateway.livemode:
         raise ValueError("test clocks exist in test mode only")
     found = customers.find_by_user(session, user_id)
     if found is not None:
         return found
+    if own_clock and not test_clock:
+        clock = gateway.create_test_clock(
+            frozen_time=int(time.time()), name=f"paywire user {user_id}", idempotency_key=keys.test_clock(user_id)
+        )
+        test_clock = str(clock["id"])
     stripe_customer = _create_in_stripe(gateway, user_id, email, test_clock)
     try:
         row = customers.add_customer(

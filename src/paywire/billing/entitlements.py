@@ -1,14 +1,18 @@
 """The one place that decides access: what may this user do right now?
 
 The rules are pure functions over plain facts (`decide`), so they are tested without a
-database; `entitlement_for` gathers the facts from the mirror and the catalog.
+database; `entitlement_for` decides from a snapshot of the user's facts in the mirror
+(`paywire.billing.entitlement_snapshots`), which the process's cache keeps until the user's
+entitlement version moves forward (`paywire.billing.entitlement_cache`: never more than
+`PAYWIRE_ENTITLEMENT_MAX_STALENESS` behind the mirror; `fresh=True` reads the mirror now).
 
 Rules:
 - a subscription grants what its lifecycle state grants (`paywire.billing.lifecycle.access`):
   active, trialing: access; past_due: access until the period end plus the configured
   grace; cancel pending: access until the scheduled end; canceled, unpaid, incomplete,
   paused (also `pause_collection`): none.
-- a paid one-time pass: its plan until its access window ends.
+- a paid one-time pass: its plan until its access window ends (passes of one plan bought
+  while another runs follow it: access lasts until the last one ends).
 - nothing: plan null, access false.
 When several things grant access, the highest-ranked plan wins. Limits scale with seats on
 per-seat plans (`Plan.limits_for`).
@@ -16,41 +20,39 @@ per-seat plans (`Plan.limits_for`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from paywire.billing.clock import customer_now
+from paywire.billing.entitlement_cache import default_rules, snapshot_of
+from paywire.billing.entitlement_snapshots import EntitlementSnapshot, PassFacts, pass_facts, subscription_facts
 from paywire.billing.lifecycle import SubscriptionFacts, Verdict, scheduled_end, state_of
 from paywire.billing.lifecycle import access as lifecycle_access
-from paywire.billing.pending_changes import PendingChange, PendingPayment, pending_change_of, pending_payment_of
-from paywire.catalog import Catalog, load_catalog
-from paywire.db.models import Invoice, Order, Subscription, SubscriptionSchedule
-from paywire.db.repositories import customers, orders, subscriptions
+from paywire.billing.passes import runs_until
+from paywire.billing.pending_changes import PendingChange, PendingPayment, pending_phase
+from paywire.catalog import Catalog
+from paywire.config import Settings
+from paywire.db.repositories import customers
 from paywire.stripe import StripeGateway
 
 __all__ = [
     "NOTHING",
     "Entitlement",
+    "EntitlementSnapshot",
     "PassFacts",
     "SubscriptionFacts",
     "Verdict",
     "decide",
+    "entitlement_at",
     "entitlement_for",
     "judge_pass",
     "judge_subscription",
+    "pass_facts",
+    "subscription_facts",
 ]
-
-
-@dataclass(frozen=True)
-class PassFacts:
-    product: str
-    grants_plan: str | None
-    access_starts_at: int | None
-    access_ends_at: int | None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,9 @@ def decide(
         verdict = judge_pass(p, now)
         plan = catalog.plan(p.grants_plan) if p.grants_plan else None
         if verdict.access and plan is not None:
+            # Passes of one plan bought back to back: access runs until the last one ends.
+            same_plan = ((q.access_starts_at, q.access_ends_at) for q in passes if q.grants_plan == p.grants_plan)
+            until = runs_until(same_plan, now) or p.access_ends_at
             granted = Entitlement(
                 plan=plan.key,
                 status="active",
@@ -168,12 +173,12 @@ def decide(
                 features=plan.features,
                 limits=plan.limits_for(1),
                 quantity=1,
-                current_period_end=p.access_ends_at,
+                current_period_end=until,
                 cancel_at_period_end=True,  # a pass does not renew
-                access_until=p.access_ends_at,
+                access_until=until,
                 source="pass",
             )
-            candidates.append((plan.rank, p.access_ends_at or 0, granted))
+            candidates.append((plan.rank, until or 0, granted))
         else:
             status = "expired" if verdict.reason == "pass_expired" else "pending"
             denied = Entitlement(
@@ -192,43 +197,6 @@ def decide(
     return NOTHING
 
 
-def subscription_facts(rows: Iterable[Subscription]) -> list[SubscriptionFacts]:
-    return [
-        SubscriptionFacts(
-            status=row.status,
-            plan=row.plan,
-            quantity=row.quantity,
-            current_period_end=row.current_period_end,
-            cancel_at_period_end=row.cancel_at_period_end,
-            cancel_at=row.cancel_at,
-            created=row.stripe_created,
-            id=row.id,
-            collection_paused=bool(row.pause_collection),
-        )
-        for row in rows
-    ]
-
-
-def pass_facts(rows: Iterable[Order]) -> list[PassFacts]:
-    return [
-        PassFacts(
-            product=row.product,
-            grants_plan=row.grants_plan,
-            access_starts_at=row.access_starts_at,
-            access_ends_at=row.access_ends_at,
-        )
-        for row in rows
-    ]
-
-
-@lru_cache(maxsize=1)
-def _configured() -> tuple[Catalog, int]:
-    from paywire.config import load_settings
-
-    settings = load_settings()
-    return load_catalog(settings.catalog_path), settings.grace_seconds
-
-
 def entitlement_for(
     session: Session,
     user_id: str,
@@ -237,34 +205,45 @@ def entitlement_for(
     catalog: Catalog | None = None,
     grace_seconds: int | None = None,
     gateway: StripeGateway | None = None,
+    fresh: bool = False,
+    settings: Settings | None = None,
 ) -> Entitlement:
     """What `user_id` may do at `now` (default: the customer's time, i.e. their test
     clock's in test mode). The catalog and grace come from the environment's settings
-    unless given; `gateway` lets a missing test clock be read from Stripe."""
+    unless given; `gateway` lets a missing test clock be read from Stripe.
+
+    Answered from this process's cache of the session's database: never more than
+    `PAYWIRE_ENTITLEMENT_MAX_STALENESS` behind the mirror, and never behind this process's
+    own commits. `fresh=True` reads the mirror through `session` now, as does a session whose
+    open transaction changed an entitlement. `settings` (default: the environment's) sizes
+    and bounds the cache when this call is the first to use it."""
     if catalog is None or grace_seconds is None:
-        default_catalog, default_grace = _configured()
+        default_catalog, default_grace = default_rules(session)
         catalog = catalog or default_catalog
         grace_seconds = default_grace if grace_seconds is None else grace_seconds
+    snapshot = snapshot_of(session, user_id, fresh=fresh, settings=settings)
     if now is None:
-        now = customer_now(session, customers.find_by_user(session, user_id), gateway)
-    rows = subscriptions.for_user(session, user_id)
-    passes = pass_facts(orders.paid_for_user(session, user_id))
-    decided = decide(catalog, subscription_facts(rows), passes, now, grace_seconds)
-    return with_pending(session, catalog, decided, rows, now)
+        if snapshot.clock_missing and gateway is not None:
+            now = customer_now(session, customers.find_by_user(session, user_id), gateway)
+        else:
+            now = snapshot.now()
+    return entitlement_at(snapshot, catalog, grace_seconds, now)
 
 
-def with_pending(
-    session: Session, catalog: Catalog, decided: Entitlement, rows: Sequence[Subscription], now: int
-) -> Entitlement:
-    """The entitlement with what waits to happen to its subscription (a downgrade at the
-    period end, an upgrade waiting for payment), read from the mirror."""
-    row = next((r for r in rows if r.id == decided.subscription_id), None)
-    if row is None or decided.source != "subscription":
+def entitlement_at(snapshot: EntitlementSnapshot, catalog: Catalog, grace_seconds: int, now: int) -> Entitlement:
+    """The entitlement a snapshot gives at `now`, with what waits to happen to its
+    subscription (a downgrade at the period end, an upgrade waiting for its payment). Pure."""
+    decided = decide(catalog, snapshot.subscriptions, snapshot.passes, now, grace_seconds)
+    waiting = snapshot.waiting.get(decided.subscription_id or "") if decided.source == "subscription" else None
+    if waiting is None:
         return decided
-    schedule = session.get(SubscriptionSchedule, row.schedule_id) if row.schedule_id else None
-    invoice = session.get(Invoice, row.latest_invoice_id) if row.latest_invoice_id else None
-    return replace(
-        decided,
-        pending_change=pending_change_of(catalog, row, schedule),
-        pending_payment=pending_payment_of(row, invoice, now),
-    )
+    change = None
+    if waiting.phases is not None:
+        phases = waiting.phases
+        change = pending_phase(
+            catalog, phases.schedule, phases.items_now, phases.period_end, schedule_id=phases.schedule_id
+        )
+    payment = waiting.payment
+    if payment is not None and payment.expires_at is not None and payment.expires_at <= now:
+        payment = None  # lapsed, as `pending_payment_of` says
+    return replace(decided, pending_change=change, pending_payment=payment)

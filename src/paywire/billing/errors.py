@@ -89,3 +89,44 @@ class PromotionCodeRejected(InvalidChoice):
 
 class AdminOnly(BillingError):
     """Only a configured admin (`PAYWIRE_ADMIN_USERS`) may do this."""
+
+
+class TooManyCheckouts(BillingError):
+    """The user started as many checkouts as the window allows; `retry_after` seconds until
+    the next may start."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many checkouts started; try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class NotASeller(BillingError):
+    """The caller has not become a seller (`POST /api/seller/onboarding` starts it)."""
+
+
+class SellerUnavailable(BillingError):
+    """The seller named cannot sell now (`code`: `seller_not_found`, `seller_not_enabled`,
+    `own_product`), said in words."""
+
+    field = "seller"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Refused(BillingError):
+    """A refund or a dispute's answer refused before anything changed (`code` says why, for
+    clients: `amount_too_large`, `not_refundable`, `charge_disputed`, `dispute_closed`,
+    `evidence_submitted`, `refund_in_progress`, …; `status`: the HTTP status it maps to)."""
+
+    def __init__(self, message: str, *, code: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message, field=field)
+        self.code = code
+        self.status = status
+
+
+class PaymentNotFound(BillingError):
+    """No payment with that id (as `GET /api/billing/payments` lists them) is known."""
+
+    field = "payment"

@@ -68,7 +68,7 @@ S = LifecycleState
 Trigger = Operation | StripeTrigger
 
 # Every allowed move and where it can lead. A (state, operation) missing here is refused.
-# Several targets where Stripe's outcome decides (a payment at resume may fail).
+# Several targets where Stripe's outcome decides (a payment at unpause may fail).
 TRANSITIONS: Mapping[tuple[LifecycleState, Trigger], frozenset[LifecycleState]] = {
     (S.TRIALING, Operation.CHANGE_PLAN): frozenset({S.TRIALING}),
     (S.ACTIVE, Operation.CHANGE_PLAN): frozenset({S.ACTIVE}),
@@ -107,7 +107,7 @@ ACCESS_STATES = frozenset({S.TRIALING, S.ACTIVE, S.CANCEL_PENDING, S.PAST_DUE})
 REFUSALS: Mapping[LifecycleState, str] = {
     S.CANCELED: "The subscription has ended; start a new one at checkout.",
     S.INCOMPLETE: "The subscription's first payment never went through; start again at checkout.",
-    S.PAUSED: "The subscription is paused; resume it first.",
+    S.PAUSED: "The subscription is paused; unpause it first.",
     S.PAST_DUE: "The last payment failed; update the payment method (billing portal) first.",
     S.UNPAID: "The subscription is unpaid; pay the open invoice (billing portal) first.",
     S.CANCEL_PENDING: "The subscription is set to cancel at the period end; reactivate it first.",
@@ -185,15 +185,20 @@ def require(facts: SubscriptionFacts, operation: Operation) -> LifecycleState:
     state = state_of(facts)
     if allowed(state, operation):
         return state
+    raise OperationRefused(state, operation, refusal(state, operation))
+
+
+def refusal(state: LifecycleState, operation: Operation) -> str:
+    """Why a subscription in `state` cannot do `operation`, in the user's words."""
     if operation is Operation.REACTIVATE and state in (S.ACTIVE, S.TRIALING):
-        message = "The subscription is not set to cancel; there is nothing to reactivate."
-    elif operation is Operation.UNPAUSE and state in (S.ACTIVE, S.TRIALING):
-        message = "The subscription is not paused."
-    elif operation is Operation.CANCEL and state is S.CANCEL_PENDING:
-        message = "The subscription is already set to cancel at the period end."
-    else:
-        message = REFUSALS.get(state, f"A subscription in state {state} cannot do that.")
-    raise OperationRefused(state, operation, message)
+        return "The subscription is not set to cancel; there is nothing to reactivate."
+    if operation is Operation.UNPAUSE and state in (S.ACTIVE, S.TRIALING):
+        return "The subscription is not paused."
+    if operation is Operation.CANCEL and state is S.CANCEL_PENDING:
+        return "The subscription is already set to cancel at the period end."
+    if operation is Operation.PAUSE and state is S.PAUSED:
+        return "The subscription is already paused."
+    return REFUSALS.get(state, f"A subscription in state {state} cannot do that.")
 
 
 def reachable(state: LifecycleState, triggers: frozenset[Trigger] | None = None) -> frozenset[LifecycleState]:

@@ -50,10 +50,9 @@ def refresh_after(
     record(ctx, cur, operation)
     try:
         if schedule_id:
-            sync.refresh_schedule(ctx.session, ctx.gateway, schedule_id)
-            ctx.session.commit()
+            sync.refresh_schedule(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, schedule_id)
         if invoice_id:
-            sync.refresh_invoice(ctx.session, ctx.gateway, invoice_id)
+            sync.refresh_invoice(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, invoice_id)
         sync.refresh_subscription(ctx.session, ctx.gateway, ctx.catalog, ctx.settings, cur.id)
     except StripeError as exc:
         ctx.session.rollback()

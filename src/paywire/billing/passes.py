@@ -1,8 +1,13 @@
-"""One-time passes: what access a paid pass buys, in calendar months of customer time."""
+"""One-time passes: what access a paid pass buys, in calendar months of customer time.
+
+Passes of one plan add up: a pass bought while another still runs starts where that one ends,
+so buying again extends access instead of overlapping it.
+"""
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from paywire.catalog import OneTimeProduct
@@ -18,6 +23,21 @@ def add_calendar_months(unix_seconds: int, months: int) -> int:
     return int(start.replace(year=year, month=month, day=day).timestamp())
 
 
-def pass_access_window(product: OneTimeProduct, paid_at: int) -> tuple[int, int]:
-    """(access_starts_at, access_ends_at) for a pass paid at `paid_at` (customer time)."""
-    return paid_at, add_calendar_months(paid_at, product.duration_months)
+def pass_access_window(product: OneTimeProduct, paid_at: int, runs_until: int | None = None) -> tuple[int, int]:
+    """(access_starts_at, access_ends_at) for a pass paid at `paid_at` (customer time): from
+    then, or from `runs_until` when passes of the same plan already run until later."""
+    starts = paid_at if runs_until is None else max(paid_at, runs_until)
+    return starts, add_calendar_months(starts, product.duration_months)
+
+
+def runs_until(windows: Iterable[tuple[int | None, int | None]], at: int) -> int | None:
+    """When access that runs at `at` ends, following passes that start before (or as) the one
+    before them ends; None if no pass runs at `at`. Pure."""
+    end: int | None = None
+    for start, stop in sorted((s, e) for s, e in windows if s is not None and e is not None):
+        if end is None:
+            if start <= at < stop:
+                end = stop
+        elif start <= end:
+            end = max(end, stop)
+    return end

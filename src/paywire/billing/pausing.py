@@ -59,7 +59,7 @@ def unpause(ctx: BillingContext, *, user_id: str, subscription_id: str | None = 
     key = keys.subscription_operation("unpause", cur.id, cur.fingerprint())
     try:
         if cur.fresh.get("status") == "paused":
-            updated = ctx.gateway.resume_subscription(cur.id, idempotency_key=key)
+            updated = ctx.gateway.unpause_subscription(cur.id, idempotency_key=key)
             how = "pause"
         else:
             updated = ctx.gateway.update_subscription(cur.id, {"pause_collection": ""}, idempotency_key=key)

@@ -10,64 +10,34 @@
   the user keeps what they paid for until then. `cancel_pending_change` releases it.
 - During a trial every change applies at once, with no charge, and the trial keeps its end.
 
-Which is which (`direction`): a higher-ranked plan is an upgrade, a lower one a downgrade;
-on the same plan a yearly interval is an upgrade from monthly (paid now), monthly a
-downgrade from yearly; then more seats are an upgrade, fewer a downgrade.
+Which change a request is: `paywire.billing.plan_rules`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from paywire.billing.checkout import SubscriptionChoice, choose
 from paywire.billing.current import CurrentSubscription, current_subscription
-from paywire.billing.errors import BillingUnavailable, InvalidChoice, PlanNotFound, SubscriptionConflict
+from paywire.billing.errors import BillingUnavailable, InvalidChoice, SubscriptionConflict
 from paywire.billing.lifecycle import Operation, require
 from paywire.billing.operations import BillingContext, refresh_after
-from paywire.catalog import Catalog, Plan
-from paywire.stripe import StripeUnavailable
+from paywire.billing.pending_changes import PendingChange
+from paywire.billing.plan_items import change_items, new_items, phase_items_now
+from paywire.billing.plan_rules import ChangeKind, Target, choose_target, direction, validate_request
+from paywire.billing.schedules import release, release_spent_schedule, waiting_change
+from paywire.billing.tax import enable_automatic_tax
+from paywire.stripe import Kind, StripeUnavailable
 from paywire.stripe import idempotency as keys
+from paywire.stripe.ids import id_of
 
-INTERVAL_RANK = {"month": 0, "year": 1}
 # How long a preview's proration date may be confirmed with (seconds of the customer's time).
 PRORATION_DATE_MAX_AGE = 3600
 # What the user is told when an upgrade waits for its payment, by `ChangeOutcome.status`.
 PAYMENT_PENDING_MESSAGES = {
-    "requires_payment": "The payment for the upgrade failed; the plan is unchanged until the invoice is paid.",
-    "requires_action": "The bank asks the cardholder to confirm the payment; the plan changes once it is paid.",
+    "requires_payment": "Your payment for the upgrade failed; your plan stays as it is until the invoice is paid.",
+    "requires_action": "Your bank asks you to confirm the payment; your plan changes once you have confirmed it.",
 }
-
-
-class ChangeKind(StrEnum):
-    UPGRADE = "upgrade"
-    DOWNGRADE = "downgrade"
-
-
-@dataclass(frozen=True)
-class Target:
-    plan: Plan
-    interval: str
-    quantity: int
-
-    @property
-    def lookup_key(self) -> str:
-        return self.plan.lookup_key(self.interval)
-
-    def describe(self) -> str:
-        seats = f" × {self.quantity}" if self.plan.per_seat else ""
-        return f"{self.plan.name} ({self.interval}ly{seats})"
-
-
-@dataclass(frozen=True)
-class PendingPhase:
-    """A change waiting in the subscription's schedule."""
-
-    plan: str | None
-    interval: str | None
-    quantity: int
-    effective_date: int
 
 
 @dataclass(frozen=True)
@@ -99,82 +69,6 @@ class ChangeOutcome:
         }
 
 
-# ----- pure rules ------------------------------------------------------------------------------
-def validate_request(catalog: Catalog, *, plan: str | None, interval: str | None, quantity: int | None) -> None:
-    """The catalog checks that need no subscription: before anything is read from Stripe."""
-    if not plan:
-        raise PlanNotFound("Name the plan to change to.")
-    choose(catalog, plan=plan, interval=interval, quantity=1 if quantity is None else quantity)
-
-
-def choose_target(
-    catalog: Catalog,
-    *,
-    plan: str | None,
-    interval: str | None,
-    quantity: int | None,
-    current_plan: str | None,
-    current_quantity: int,
-) -> Target:
-    """What the user asks for, checked against the catalog. Seats default to the current
-    count when staying on a per-seat plan, else to one."""
-    validate_request(catalog, plan=plan, interval=interval, quantity=quantity)
-    if quantity is None:
-        found = catalog.plan(str(plan))
-        quantity = current_quantity if found is not None and found.per_seat and plan == current_plan else 1
-    choice = choose(catalog, plan=plan, interval=interval, quantity=quantity)
-    if not isinstance(choice, SubscriptionChoice):  # pragma: no cover - choose returns plans for plans
-        raise InvalidChoice("Name a plan.", field="plan")
-    return Target(choice.plan, choice.interval, choice.quantity)
-
-
-def direction(
-    current_plan: Plan | None, current_interval: str | None, current_quantity: int, target: Target
-) -> ChangeKind:
-    """Upgrade or downgrade (see the module docstring). Raises for the current plan itself."""
-    same_plan = current_plan is not None and current_plan.key == target.plan.key
-    if same_plan and current_interval == target.interval and current_quantity == target.quantity:
-        raise SubscriptionConflict(f"You are already on {target.describe()}.", code="already_on_plan", field="plan")
-    if current_plan is None:
-        return ChangeKind.UPGRADE  # an unknown (legacy) price: anything in the catalog is a move up
-    if not same_plan:
-        return ChangeKind.UPGRADE if target.plan.rank > current_plan.rank else ChangeKind.DOWNGRADE
-    if current_interval != target.interval:
-        before = INTERVAL_RANK.get(current_interval or "", 0)
-        return ChangeKind.UPGRADE if INTERVAL_RANK[target.interval] > before else ChangeKind.DOWNGRADE
-    return ChangeKind.UPGRADE if target.quantity > current_quantity else ChangeKind.DOWNGRADE
-
-
-def pending_phase(catalog: Catalog, cur: CurrentSubscription) -> PendingPhase | None:
-    """The change waiting in the attached schedule: a phase starting at or after the current
-    period's end whose items differ from the subscription's."""
-    if cur.schedule is None or cur.schedule.get("status") not in ("active", "not_started"):
-        return None
-    from paywire.events.mirror import plan_of
-
-    now_items = sorted(((i.get("price") or {}).get("id"), int(i.get("quantity") or 1)) for i in cur.items)
-    period_end = cur.period[1]
-    for phase in cur.schedule.get("phases") or []:
-        start = phase.get("start_date")
-        if start is None or start < period_end:
-            continue
-        items = phase.get("items") or []
-        wanted = sorted((_price_id(i.get("price")), int(i.get("quantity") or 1)) for i in items)
-        if wanted == now_items:
-            continue
-        prices = [{"price": i["price"]} for i in items if isinstance(i.get("price"), dict)]
-        plan, interval = plan_of(catalog, {"items": {"data": prices}})
-        return PendingPhase(plan, interval, sum(int(i.get("quantity") or 1) for i in items) or 1, int(start))
-    return None
-
-
-def _price_id(price: Any) -> str | None:
-    if isinstance(price, dict):
-        return price.get("id")
-    return price if isinstance(price, str) else None
-
-
-# ----- operations ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlannedChange:
     """A change request checked against the subscription as Stripe holds it now."""
@@ -216,8 +110,14 @@ def plan_change(
         current_plan=cur.plan.key if cur.plan else None,
         current_quantity=cur.quantity,
     )
+    if cur.plan is not None and cur.plan.marketplace != target.plan.marketplace:
+        # A seller's plan is paid to its seller (`transfer_data`): not a change to or from one.
+        raise InvalidChoice(
+            "A seller's plan and the platform's plans cannot be switched between: cancel, then subscribe.",
+            field="plan",
+        )
     kind = direction(cur.plan, cur.interval, cur.quantity, target)
-    waiting = pending_phase(ctx.catalog, cur)
+    waiting = waiting_change(ctx.catalog, cur)
     if waiting is not None:
         raise SubscriptionConflict(
             f"A change to {waiting.plan} ({waiting.interval}ly, {waiting.quantity}) is already scheduled for "
@@ -270,20 +170,20 @@ def swap(ctx: BillingContext, planned: PlannedChange, *, proration_date: int | N
     at = checked_proration_date(cur, proration_date)
     fingerprint = cur.fingerprint()
     price_id = ctx.prices.price_id_for(target.lookup_key)
-    item = {"id": cur.item["id"], "price": price_id, "quantity": target.quantity}
+    items = change_items(ctx.catalog, ctx.prices, cur.items, target)
     try:
         release_spent_schedule(ctx, cur, fingerprint)
         if cur.trialing:
             # Nothing is paid during a trial, so nothing to prorate; the trial keeps its end.
             params: dict[str, Any] = {
-                "items": [item],
+                "items": items,
                 "proration_behavior": "none",
                 "trial_end": cur.fresh["trial_end"],
             }
         else:
             enable_automatic_tax(ctx, cur, fingerprint)
             params = {
-                "items": [item],
+                "items": items,
                 "proration_behavior": "always_invoice",
                 "payment_behavior": "pending_if_incomplete",
                 "proration_date": at,
@@ -297,8 +197,8 @@ def swap(ctx: BillingContext, planned: PlannedChange, *, proration_date: int | N
         )
     except StripeUnavailable as exc:
         raise BillingUnavailable("Billing is temporarily unavailable; nothing was changed. Try again.") from exc
-    invoice_id = _id(updated.get("latest_invoice"))
-    new_invoice = invoice_id if invoice_id != _id(cur.fresh.get("latest_invoice")) else None
+    invoice_id = id_of(updated.get("latest_invoice"))
+    new_invoice = invoice_id if invoice_id != id_of(cur.fresh.get("latest_invoice")) else None
     refresh_after(ctx, cur, "swap", invoice_id=new_invoice)
     invoice = describe_invoice(ctx, new_invoice) if new_invoice else None
     if updated.get("pending_update"):
@@ -322,16 +222,13 @@ def schedule_downgrade(ctx: BillingContext, planned: PlannedChange) -> ChangeOut
         current_phase = schedule.get("current_phase") or {}
         phases = [
             {
-                "items": [
-                    {"price": (i.get("price") or {}).get("id"), "quantity": int(i.get("quantity") or 1)}
-                    for i in cur.items
-                ],
+                "items": phase_items_now(cur.items),
                 "start_date": current_phase.get("start_date") or cur.period[0],
                 "end_date": period_end,
                 "proration_behavior": "none",
             },
             {
-                "items": [{"price": price_id, "quantity": target.quantity}],
+                "items": new_items(ctx.catalog, ctx.prices, target),
                 "iterations": 1,
                 "proration_behavior": "none",
                 "metadata": {"paywire_plan": target.plan.key, "paywire_interval": target.interval},
@@ -350,64 +247,30 @@ def schedule_downgrade(ctx: BillingContext, planned: PlannedChange) -> ChangeOut
     return ChangeOutcome(planned.kind, "scheduled", period_end)
 
 
-def cancel_pending_change(ctx: BillingContext, *, user_id: str, subscription_id: str | None = None) -> PendingPhase:
+def cancel_pending_change(ctx: BillingContext, *, user_id: str, subscription_id: str | None = None) -> PendingChange:
     """Undo a downgrade scheduled for the period end: the schedule is released, and the
     subscription renews as it is. Returns the change that was dropped."""
     cur = current_subscription(
         ctx.session, ctx.gateway, ctx.catalog, ctx.settings, user_id=user_id, subscription_id=subscription_id
     )
     require(cur.facts, Operation.CANCEL_PENDING_CHANGE)
-    waiting = pending_phase(ctx.catalog, cur)
+    waiting = waiting_change(ctx.catalog, cur)
     if waiting is None or cur.schedule is None:
         raise SubscriptionConflict("No plan change is scheduled.", code="no_pending_change")
     release(ctx, cur, cur.fingerprint(), "cancel_pending_change")
     return waiting
 
 
-# ----- steps shared with other operations ------------------------------------------------------
-def release(ctx: BillingContext, cur: CurrentSubscription, fingerprint: str, why: str) -> None:
-    """Release the attached schedule (the subscription keeps its items, later phases go)."""
-    if cur.schedule is None:
-        return
-    schedule_id = str(cur.schedule["id"])
-    try:
-        ctx.gateway.release_schedule(
-            schedule_id, idempotency_key=keys.subscription_operation(f"release:{why}", cur.id, fingerprint)
-        )
-    except StripeUnavailable as exc:
-        raise BillingUnavailable("Billing is temporarily unavailable; try again.") from exc
-    refresh_after(ctx, cur, f"release:{why}", schedule_id=schedule_id)
-
-
-def release_spent_schedule(ctx: BillingContext, cur: CurrentSubscription, fingerprint: str) -> None:
-    """A schedule whose downgrade already happened stays attached until its last phase ends;
-    an immediate change or a cancellation needs the subscription free of it."""
-    if cur.schedule is not None and pending_phase(ctx.catalog, cur) is None:
-        release(ctx, cur, fingerprint, "spent")
-
-
-def enable_automatic_tax(ctx: BillingContext, cur: CurrentSubscription, fingerprint: str) -> None:
-    """Tax on the change's invoice when configured. A separate update: Stripe takes only item
-    changes together with `pending_if_incomplete`."""
-    if not ctx.settings.automatic_tax or (cur.fresh.get("automatic_tax") or {}).get("enabled"):
-        return
-    ctx.gateway.update_subscription(
-        cur.id,
-        {"automatic_tax": {"enabled": True}},
-        idempotency_key=keys.subscription_operation("automatic_tax", cur.id, fingerprint),
-    )
-
-
 def describe_invoice(ctx: BillingContext, invoice_id: str) -> dict[str, Any]:
     """The invoice a change produced, as the user needs it: what it cost, whether it is paid,
     and where to pay it if not (with the payment's state, to tell a decline from 3-D Secure)."""
-    invoice = ctx.gateway.retrieve_invoice(invoice_id)
+    invoice = ctx.gateway.retrieve(Kind.INVOICE, invoice_id)
     payment_status = None
     if invoice.get("status") == "open":
         for payment in ctx.gateway.list_invoice_payments(invoice_id):
-            intent_id = _id((payment.get("payment") or {}).get("payment_intent"))
+            intent_id = id_of((payment.get("payment") or {}).get("payment_intent"))
             if intent_id:
-                payment_status = ctx.gateway.retrieve_payment_intent(intent_id).get("status")
+                payment_status = ctx.gateway.retrieve(Kind.PAYMENT_INTENT, intent_id).get("status")
     return {
         "id": invoice["id"],
         "status": invoice.get("status"),
@@ -418,10 +281,3 @@ def describe_invoice(ctx: BillingContext, invoice_id: str) -> dict[str, Any]:
         "hosted_invoice_url": invoice.get("hosted_invoice_url"),
         "payment_status": payment_status,
     }
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        found = value.get("id")
-        return found if isinstance(found, str) else None
-    return value if isinstance(value, str) else None

@@ -15,6 +15,7 @@ from typing import Any
 from paywire.billing.errors import BillingUnavailable
 from paywire.billing.operations import BillingContext
 from paywire.billing.plan_changes import ChangeKind, PlannedChange, plan_change
+from paywire.billing.plan_items import change_items, new_items
 from paywire.stripe import StripeUnavailable
 
 
@@ -76,8 +77,7 @@ def preview_change(
 
 
 def _items(ctx: BillingContext, planned: PlannedChange) -> list[dict[str, Any]]:
-    price_id = ctx.prices.price_id_for(planned.target.lookup_key)
-    return [{"id": planned.cur.item["id"], "price": price_id, "quantity": planned.target.quantity}]
+    return change_items(ctx.catalog, ctx.prices, planned.cur.items, planned.target)
 
 
 def _base(ctx: BillingContext, planned: PlannedChange, details: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +98,9 @@ def _renewal_at_new_price(ctx: BillingContext, planned: PlannedChange) -> dict[s
     if planned.cur.interval == planned.target.interval:
         details = {"items": _items(ctx, planned), "proration_behavior": "none"}
         return ctx.gateway.preview_invoice(_base(ctx, planned, details))
-    price_id = ctx.prices.price_id_for(planned.target.lookup_key)
     params: dict[str, Any] = {
         "customer": planned.cur.customer.stripe_customer_id,
-        "subscription_details": {"items": [{"price": price_id, "quantity": planned.target.quantity}]},
+        "subscription_details": {"items": new_items(ctx.catalog, ctx.prices, planned.target)},
     }
     if ctx.settings.automatic_tax:
         params["automatic_tax"] = {"enabled": True}

@@ -59,6 +59,13 @@ class PriceBook:
 
 def _matches(spec: PriceSpec, price: dict[str, Any]) -> bool:
     recurring = price.get("recurring") or {}
+    if spec.metered:
+        # Its tiers come only on request: `paywire catalog check` compares them.
+        return (
+            recurring.get("usage_type") == "metered"
+            and price.get("currency") == spec.currency
+            and recurring.get("interval") == spec.interval
+        )
     return (
         price.get("unit_amount") == spec.unit_amount
         and price.get("currency") == spec.currency

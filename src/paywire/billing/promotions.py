@@ -18,6 +18,7 @@ from paywire.billing.lifecycle import Operation, require
 from paywire.billing.operations import BillingContext, refresh_after
 from paywire.stripe import StripeRejected, StripeUnavailable
 from paywire.stripe import idempotency as keys
+from paywire.stripe.ids import id_of
 
 MAX_CODE_LENGTH = 200
 
@@ -137,18 +138,14 @@ def _check_applies(cur: CurrentSubscription, promo: dict[str, Any], coupon: dict
 def _already_applied(ctx: BillingContext, cur: CurrentSubscription, promotion_code_id: str) -> bool:
     if not cur.fresh.get("discounts"):
         return False
-    expanded = ctx.gateway.retrieve_subscription(cur.id, expand=["discounts"])
-    for discount in expanded.get("discounts") or []:
+    for discount in ctx.gateway.retrieve_subscription_discounts(cur.id):
         if isinstance(discount, dict) and discount.get("promotion_code") == promotion_code_id:
             return True
     return False
 
 
 def _product_of(item: dict[str, Any]) -> str | None:
-    product = (item.get("price") or {}).get("product")
-    if isinstance(product, dict):
-        return product.get("id")
-    return product if isinstance(product, str) else None
+    return id_of((item.get("price") or {}).get("product"))
 
 
 _REFUSALS = {

@@ -1,4 +1,5 @@
-"""The next invoice of a subscription, as Stripe would issue it: its date and amount.
+"""The next invoice of a subscription, as Stripe would issue it: its date and amount (and how
+much of it is a hybrid plan's metered usage so far).
 
 Asked of Stripe (`invoices.create_preview`), never computed here, so discounts, tax and
 pending prorations are in it. A change waiting for the period end (a downgrade) is previewed
@@ -27,6 +28,7 @@ class UpcomingInvoice:
     date: int | None
     amount: int
     currency: str
+    usage_amount: int = 0  # of which metered usage (a hybrid plan's, billed in arrears)
 
 
 def upcoming_invoice(
@@ -48,7 +50,7 @@ def upcoming_invoice(
     if pending is not None and pending.plan is not None and pending.interval is not None:
         new_price = _pending_price(catalog, prices, pending)
         if new_price is not None and pending.interval == subscription.interval and subscription.items:
-            item = {"id": subscription.items[0].id, "price": new_price, "quantity": pending.quantity}
+            item = {"id": _flat_item_id(catalog, subscription), "price": new_price, "quantity": pending.quantity}
             params["subscription_details"] = {"items": [item], "proration_behavior": "none"}
         elif new_price is not None:
             # A new interval starts a cycle of its own: its first invoice is the new price alone.
@@ -66,7 +68,25 @@ def upcoming_invoice(
         date=int(date) if date is not None else None,
         amount=int(preview.get("amount_due") or 0),
         currency=str(preview.get("currency") or catalog.currency),
+        usage_amount=_usage_amount(catalog, preview),
     )
+
+
+def _flat_item_id(catalog: Catalog, subscription: Subscription) -> str:
+    """The item of the plan's flat price (a hybrid plan's others are metered)."""
+    meters = {meter.product_id for meter in catalog.meters.values()}
+    return next((i.id for i in subscription.items if i.product_id not in meters), subscription.items[0].id)
+
+
+def _usage_amount(catalog: Catalog, preview: dict[str, Any]) -> int:
+    """What the preview charges for metered usage: its lines on a meter's product."""
+    meters = {meter.product_id for meter in catalog.meters.values()}
+    total = 0
+    for line in (preview.get("lines") or {}).get("data") or []:
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        if details.get("product") in meters:
+            total += int(line.get("amount") or 0)
+    return total
 
 
 def _pending_price(catalog: Catalog, prices: PriceBook, pending: PendingChange) -> str | None:

@@ -3,21 +3,33 @@
 from paywire.catalog.model import (
     INTERVALS,
     Catalog,
+    MarketplaceProduct,
+    Meter,
     OneTimeProduct,
     Plan,
     PriceSpec,
+    PriceTier,
     ProductSpec,
+    Tier,
+    Usage,
     load_catalog,
     parse_catalog,
+    platform_fee,
 )
 
 __all__ = [
     "INTERVALS",
     "Catalog",
+    "MarketplaceProduct",
+    "Meter",
     "OneTimeProduct",
     "Plan",
     "PriceSpec",
+    "PriceTier",
     "ProductSpec",
+    "Tier",
+    "Usage",
     "load_catalog",
     "parse_catalog",
+    "platform_fee",
 ]

@@ -23,6 +23,10 @@ def portal_features(catalog: Catalog, prices: dict[str, dict[str, Any]]) -> dict
     """The configuration's `features`; `prices` maps lookup keys to Stripe prices."""
     products = []
     for plan in sorted(catalog.plans.values(), key=lambda p: p.rank):
+        if plan.usage:
+            # The portal switches a subscription's one price; a hybrid plan needs its metered
+            # price added (or dropped) too, which paywire's own plan changes do.
+            continue
         price_ids = [prices[plan.lookup_key(i)]["id"] for i in plan.prices if plan.lookup_key(i) in prices]
         if not price_ids:
             continue

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import orjson
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from paywire.config import ConfigError, Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL, foreign keys and a busy timeout
-    so the API, the worker and concurrent requests can share one file."""
+    so the API, the worker and concurrent requests can share one file. JSON columns (the
+    Stripe objects the mirror keeps) are parsed by orjson: a sync or a worker batch reads
+    thousands of them."""
     url = make_url(database_url)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.get_backend_name() == "sqlite":
         connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -44,3 +51,27 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def require_reachable_database(settings: Settings, *, create: bool = False) -> None:
+    """Connect once, so a wrong URL stops a command at start rather than on a request. A
+    SQLite file that does not exist is refused (connecting would create an empty one as a side
+    effect of failing) unless `create` says making it is the point (`paywire migrate`)."""
+    url = make_url(settings.database_url)
+    is_file = url.get_backend_name() == "sqlite" and bool(url.database) and url.database != ":memory:"
+    if is_file and not create and not Path(str(url.database)).exists():
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{url.database} does not exist: run `paywire migrate` (or start `paywire dev` in this folder)",
+        )
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"cannot connect to {settings.database_url_for_logs}: {type(exc).__name__}",
+        ) from None
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, pool
 
+from paywire.config import ConfigError, Settings
 from paywire.db.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -58,3 +59,12 @@ def is_current(database_url: str) -> bool:
 
 def engine_is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def require_migrated(settings: Settings) -> None:
+    """Refuse to run against a database behind the current schema."""
+    if not is_current(settings.database_url):
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{settings.database_url_for_logs} is not migrated to the current schema; run `paywire migrate`",
+        )

@@ -23,7 +23,7 @@ class InboxBell:
     def hold(self, seconds: float = HOLD_SECONDS) -> None:
         """The receiver is acknowledging a burst: workers should not start a claim for
         `seconds` (each burst batch renews it). A worker bounds how long it obeys
-        (`paywire.events.worker.HoldPolicy`), so a hold delays the mirror, never stops it."""
+        (`paywire.events.hold.HoldPolicy`), so a hold delays the mirror, never stops it."""
         self._held_until = max(self._held_until, time.monotonic() + seconds)
 
     def held_for(self) -> float:
@@ -38,6 +38,3 @@ class InboxBell:
         rung = self._rung.wait(timeout)
         self._rung.clear()
         return rung
-
-
-INBOX_BELL = InboxBell()

@@ -20,26 +20,19 @@ worker handles them together with one re-read (coalescing) and marks them in one
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
+from paywire.db.leases import RetryPolicy, claiming, fail_claim, lease_until, released
 from paywire.db.models import WebhookEvent, utcnow
-
-# Storing lives with the receiver's writer (`paywire.events.store`); still importable from here.
-from paywire.events.store import NewEvent as NewEvent
-from paywire.events.store import new_event as new_event
-from paywire.events.store import store as store
 
 DUE_STATES = ("pending", "failed")
 FINAL_STATES = ("processed", "ignored", "dead", "livemode_mismatch")
-# Room for the tail of a traceback, without letting one event bloat the table.
-MAX_ERROR_LENGTH = 2000
 # PostgreSQL claims look at a few more rows than they take: some are skipped because
 # another event about the same object comes first or is being processed.
 SCAN_FACTOR = 4
@@ -57,19 +50,6 @@ class ClaimedEvent:
     payload: str
     attempts: int  # including the one just claimed
     received_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_seconds: float = 2.0
-    cap_seconds: float = 3600.0
-    max_attempts: int = 15
-
-    def delay(self, attempts: int, rng: random.Random | None = None) -> float:
-        """Exponential backoff with jitter after the `attempts`-th failure: half the delay
-        is fixed, half random, so failures of many events at once spread out."""
-        full = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return full / 2 + (rng or random).uniform(0, full / 2)
 
 
 def find(session: Session, event_id: str) -> WebhookEvent | None:
@@ -108,7 +88,7 @@ def claim_batch(
     them into one re-read. Events without an object are claimed one by one. Oldest received
     first; `group_by_object` splits the result."""
     now = now or utcnow()
-    until = now + timedelta(seconds=lease_seconds)
+    until = lease_until(now, lease_seconds)
     max_events = max_events or limit * MAX_EVENTS_PER_OBJECT
     if session.get_bind().dialect.name == "postgresql":
         target = _choose_postgresql(session, limit, max_events, now)
@@ -168,19 +148,13 @@ def _choose_postgresql(session: Session, limit: int, max_events: int, now: datet
         return None
     chosen_objects = [o for o, _ in keys if o is not None]
     loose = [e for o, e in keys if o is None]
-    # A materialized CTE, not a plain subquery: PostgreSQL may rescan a `LIMIT … FOR UPDATE`
-    # subquery once per updated row, skipping rows this very UPDATE has changed and so
-    # taking more than the limit.
     chosen = (
         select(WebhookEvent.id)
         .where(_due(now), or_(WebhookEvent.object_id.in_(chosen_objects), WebhookEvent.id.in_(loose)))
         .order_by(WebhookEvent.received_at, WebhookEvent.id)
         .limit(max_events)
-        .with_for_update(skip_locked=True)
-        .cte("chosen")
-        .prefix_with("MATERIALIZED")
     )
-    return WebhookEvent.id.in_(select(chosen.c.id))
+    return claiming(session, chosen, WebhookEvent.id)
 
 
 def _choose_sqlite(limit: int, max_events: int, now: datetime) -> Any:
@@ -270,37 +244,11 @@ def renew_leases(session: Session, ids: Sequence[str], *, worker_id: str, lease_
             WebhookEvent.state == "processing",
             WebhookEvent.claimed_by == worker_id,
         )
-        .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+        .values(claimed_until=lease_until(utcnow(), lease_seconds))
         .execution_options(synchronize_session=False)
     )
     session.commit()
     return int(getattr(result, "rowcount", 0))
-
-
-def finish(session: Session, event_id: str, *, worker_id: str, state: str = "processed") -> bool:
-    """Mark a claimed event done, in the caller's transaction (with the mirror's writes).
-    False if the claim was lost (the lease expired and another worker took it over): the
-    caller must then roll back, and the other worker's result stands."""
-    if state not in ("processed", "ignored"):
-        raise ValueError(f"finish() sets processed or ignored, not {state!r}")
-    result = session.execute(
-        update(WebhookEvent)
-        .where(
-            WebhookEvent.id == event_id,
-            WebhookEvent.state == "processing",
-            WebhookEvent.claimed_by == worker_id,
-        )
-        .values(
-            state=state,
-            processed_at=utcnow(),
-            # last_error stays: "processed on attempt 3, after: …" is worth keeping.
-            next_attempt_at=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def finish_group(session: Session, outcomes: Sequence[tuple[str, str]], *, worker_id: str) -> bool:
@@ -317,7 +265,7 @@ def finish_group(session: Session, outcomes: Sequence[tuple[str, str]], *, worke
         result = session.connection().execute(
             update(table)
             .where(table.c.id.in_(ids), table.c.state == "processing", table.c.claimed_by == worker_id)
-            .values(state=state, processed_at=now, next_attempt_at=None, claimed_by=None, claimed_until=None)
+            .values(released(state=state, processed_at=now, next_attempt_at=None))
         )
         if getattr(result, "rowcount", 0) != len(ids):
             return False
@@ -335,7 +283,7 @@ def requeue(session: Session, event_id: str, now: datetime | None = None) -> boo
     result = session.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(REQUEUABLE_STATES))
-        .values(state="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+        .values(released(state="pending", attempts=0, next_attempt_at=now))
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
@@ -352,27 +300,18 @@ def fail(
 ) -> str | None:
     """Record a failed attempt: due again after a backoff, or dead after the bound.
     Returns the new state (None if the claim was lost). The caller commits."""
-    now = now or utcnow()
-    dead = event.attempts >= policy.max_attempts
-    state = "dead" if dead else "failed"
-    next_at = None if dead else now + timedelta(seconds=policy.delay(event.attempts))
-    result = session.execute(
-        update(WebhookEvent)
-        .where(
-            WebhookEvent.id == event.id,
-            WebhookEvent.state == "processing",
-            WebhookEvent.claimed_by == worker_id,
-        )
-        .values(
-            state=state,
-            last_error=error[-MAX_ERROR_LENGTH:],
-            next_attempt_at=next_at,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
+    return fail_claim(
+        session,
+        _table(),
+        event.id,
+        attempts=event.attempts,
+        worker_id=worker_id,
+        held_state="processing",
+        retry_state="failed",
+        error=error,
+        policy=policy,
+        now=now or utcnow(),
     )
-    return state if getattr(result, "rowcount", 0) else None
 
 
 def reclaim_expired(session: Session, *, policy: RetryPolicy, now: datetime | None = None) -> int:
@@ -381,28 +320,17 @@ def reclaim_expired(session: Session, *, policy: RetryPolicy, now: datetime | No
     Commits; returns how many were reclaimed."""
     now = now or utcnow()
     expired = and_(WebhookEvent.state == "processing", WebhookEvent.claimed_until < now)
+    error = "lease expired: the worker stopped while processing"
     dead = session.execute(
         update(WebhookEvent)
         .where(expired, WebhookEvent.attempts >= policy.max_attempts)
-        .values(
-            state="dead",
-            last_error="lease expired: the worker stopped while processing",
-            next_attempt_at=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
+        .values(released(state="dead", last_error=error, next_attempt_at=None))
         .execution_options(synchronize_session=False)
     )
     retried = session.execute(
         update(WebhookEvent)
         .where(expired)
-        .values(
-            state="failed",
-            last_error="lease expired: the worker stopped while processing",
-            next_attempt_at=now,
-            claimed_by=None,
-            claimed_until=None,
-        )
+        .values(released(state="failed", last_error=error, next_attempt_at=now))
         .execution_options(synchronize_session=False)
     )
     session.commit()

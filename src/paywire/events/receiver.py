@@ -4,8 +4,8 @@ Order of work, and why:
 1. Read the raw body with a hard 1 MiB cap (from Content-Length, and again while
    streaming): nothing larger is ever buffered. Stripe's events are far smaller.
 2. Verify the signature with the SDK on those exact bytes, against every configured secret
-   (several during a rotation). Missing, forged or stale → a bare 400 and one log line;
-   nothing is parsed or stored before this succeeds.
+   (several during a rotation; `paywire.stripe.webhooks`). Missing, forged or stale → a bare
+   400 and one log line; nothing is parsed or stored before this succeeds.
 3. Store the event in the inbox with one INSERT … ON CONFLICT DO NOTHING: a redelivery
    finds its id there and gets 200 with nothing more. An event whose `livemode` differs
    from the key's is stored as `livemode_mismatch` (for the record) and never applied.
@@ -25,22 +25,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
-from collections.abc import Sequence
 from typing import Any
 
-import orjson
-import stripe
-from fastapi import APIRouter
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from paywire.config import ConfigError, require_webhook_secrets
+from paywire.config import ConfigError, Settings, require_webhook_secrets
 from paywire.events import store, wakeup
-from paywire.events.bell import INBOX_BELL
+from paywire.events.bell import InboxBell
 from paywire.metrics import (
     WEBHOOKS_API_VERSION_MISMATCH,
     WEBHOOKS_DUPLICATES,
@@ -50,13 +44,12 @@ from paywire.metrics import (
     WEBHOOKS_STORED,
 )
 from paywire.stripe import PINNED_API_VERSION, WebhookSignatureInvalid
-from paywire.web.context import PaywireContext, get_context
+from paywire.stripe.webhooks import verify_event
 
 log = logging.getLogger("paywire.events.receiver")
 
 PATH = "/webhooks/stripe"
 MAX_BODY_BYTES = 1024 * 1024
-SIGNATURE_TOLERANCE_SECONDS = 300
 # Column widths of the inbox: a longer value cannot be a genuine Stripe event.
 MAX_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 128
@@ -65,7 +58,7 @@ RETRY_AFTER_SECONDS = "10"
 # The answers, encoded once (the bytes Starlette's JSONResponse would send).
 STORED = b'{"received":true}'
 DUPLICATE = b'{"received":true,"duplicate":true}'
-UNAVAILABLE = b'{"error":{"message":"Temporarily unavailable; deliver again later."}}'
+UNAVAILABLE = b'{"error":{"message":"Temporarily unavailable; deliver again later.","code":"unavailable","field":null}}'
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -77,115 +70,68 @@ class ClientGone(Exception):
     pass
 
 
-def verify_event(
-    payload: bytes, signature_header: str | None, secrets: Sequence[str], tolerance: int = SIGNATURE_TOLERANCE_SECONDS
-) -> dict[str, Any]:
-    """The verified event as a plain dict. Raises `WebhookSignatureInvalid` (with a
-    `reason`), or `ValueError` when the signature is valid but the body is not a JSON event.
-
-    `stripe.WebhookSignature.verify_header` checks the HMAC over the exact bytes, the
-    timestamp tolerance and every v1 signature of the header; the body is then parsed
-    once. (`construct_event` would also build a tree of StripeObjects, ~0.6 ms per event,
-    that a store-then-process receiver throws away.)"""
-    if not signature_header or not secrets:
-        raise WebhookSignatureInvalid("missing signature", reason="missing")
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        # Stripe signs UTF-8 JSON; the SDK cannot even check anything else.
-        raise WebhookSignatureInvalid("body is not UTF-8", reason="forged") from None
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance)
-        except stripe.SignatureVerificationError:
-            continue
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError("the signed body is not JSON") from exc
-        if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
-            raise ValueError("the signed body is not a Stripe event")
-        return event
-    reason = rejection_reason(payload, signature_header, secrets)
-    raise WebhookSignatureInvalid("no configured secret matched", reason=reason)
-
-
-def rejection_reason(payload: bytes, signature_header: str, secrets: Sequence[str]) -> str:
-    """Why verification failed, told apart with the SDK itself: a signature that verifies
-    without the time check was genuine but is too old (a replay, or a badly late clock)."""
-    if "t=" not in signature_header or "v1=" not in signature_header:
-        return "malformed_header"
-    for secret in secrets:
-        try:
-            stripe.WebhookSignature.verify_header(payload, signature_header, secret, None)
-        except stripe.SignatureVerificationError:
-            continue
-        return "stale"
-    return "forged"
-
-
-# Workers in other processes of this service (`paywire serve`'s worker process) to wake too.
-_remote_bells: list[wakeup.RemoteBell] = []
-
-
-def wake_worker_at(address: str) -> None:
-    """After storing, also ring the worker process listening at `address`."""
-    _remote_bells.append(wakeup.RemoteBell(address))
-
-
 # A stored batch at least this large means webhooks arrive faster than they are committed one
 # by one: a burst. The workers are then asked to hold off (`InboxBell.hold`) so the burst is
 # acknowledged with the CPU and the database lock to itself; they work it off right after.
 BURST_BATCH = 8
 
 
-def ring_workers(batch_size: int = 1) -> None:
-    """Tell workers new events are waiting (once per stored batch, from the writer thread),
-    and to hold off while a burst is being acknowledged."""
-    burst = batch_size >= BURST_BATCH
-    if burst:
-        INBOX_BELL.hold()
-    INBOX_BELL.ring()
-    for bell in _remote_bells:
-        bell.ring(hold=burst)
+class WebhookReceiver:
+    """The receiving side of one app: its settings, its group-commit inbox writer, and the
+    workers to wake after each stored batch (a worker thread of this process through its
+    bell, worker processes through their wake-up sockets)."""
 
+    def __init__(self, settings: Settings, engine: Engine, bell: InboxBell | None = None) -> None:
+        self.settings = settings
+        self.bell = bell or InboxBell()
+        self._remote_bells: list[wakeup.RemoteBell] = []
+        self._engine = engine
+        self._writer: store.InboxWriter | None = None
+        self._lock = threading.Lock()
 
-# One writer per engine (its pool): the service, each test's app and a host app each get theirs.
-_writers: weakref.WeakKeyDictionary[Engine, store.InboxWriter] = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+    @property
+    def writer(self) -> store.InboxWriter:
+        """The group-commit writer, started on first use (a process that never receives a
+        webhook never starts its thread)."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = store.InboxWriter(self._engine, on_stored=self.ring_workers)
+        return self._writer
 
+    def wake_worker_at(self, address: str) -> None:
+        """After storing, also ring the worker process listening at `address`."""
+        self._remote_bells.append(wakeup.RemoteBell(address))
 
-def inbox_writer(engine: Engine) -> store.InboxWriter:
-    """The group-commit writer of this engine, made on first use."""
-    writer = _writers.get(engine)
-    if writer is None:
-        with _writers_lock:
-            writer = _writers.get(engine)
-            if writer is None:
-                writer = _writers[engine] = store.InboxWriter(engine, on_stored=ring_workers)
-    return writer
+    def ring_workers(self, batch_size: int = 1) -> None:
+        """Tell workers new events are waiting (once per stored batch, from the writer thread),
+        and to hold off while a burst is being acknowledged."""
+        burst = batch_size >= BURST_BATCH
+        if burst:
+            self.bell.hold()
+        self.bell.ring()
+        for bell in self._remote_bells:
+            bell.ring(hold=burst)
 
-
-def close_inbox_writer(engine: Engine) -> None:
-    """Store what is waiting and stop the engine's writer (at shutdown)."""
-    with _writers_lock:
-        writer = _writers.pop(engine, None)
-    if writer is not None:
-        writer.close()
+    def close(self) -> None:
+        """Store what is waiting and stop the writer (at shutdown)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
 
 class StripeWebhookEndpoint:
-    """The ASGI app of `POST /webhooks/stripe`. With a `context` it serves that one (the
-    service's fast lane); without, it finds the context as every paywire route does."""
+    """The ASGI app of `POST /webhooks/stripe`, for one receiver: a plain route in a host app,
+    and the service's fast lane around FastAPI (`paywire.web.app`)."""
 
-    def __init__(self, context: PaywireContext | None = None) -> None:
-        self.context = context
+    def __init__(self, receiver: WebhookReceiver) -> None:
+        self.receiver = receiver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         WEBHOOKS_RECEIVED.inc()
-        context = self.context or get_context(Request(scope))
         try:
-            status, body, headers = await self._handle(context, scope, receive)
+            status, body, headers = await self._handle(scope, receive)
         except ClientGone:
             return
         except Exception:
@@ -201,7 +147,7 @@ class StripeWebhookEndpoint:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, context: PaywireContext, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
         signature: str | None = None
         declared: bytes | None = None
         for name, value in scope["headers"]:
@@ -216,7 +162,7 @@ class StripeWebhookEndpoint:
         except ValueError:
             return reject("bad_content_length", 400)
         try:
-            secrets = require_webhook_secrets(context.settings)
+            secrets = require_webhook_secrets(self.receiver.settings)
         except ConfigError:
             log.error("webhook refused: STRIPE_WEBHOOK_SECRET is not configured")
             return reject("no_secret_configured")
@@ -228,9 +174,9 @@ class StripeWebhookEndpoint:
             return reject("malformed")
         if len(event["id"]) > MAX_ID_LENGTH or len(event["type"]) > MAX_TYPE_LENGTH:
             return reject("malformed")
-        row = store.new_event(body.decode("utf-8"), event, expected_livemode=context.settings.livemode)
+        row = store.new_event(body.decode("utf-8"), event, expected_livemode=self.receiver.settings.livemode)
         try:
-            stored = await inbox_writer(context.engine).store(row)
+            stored = await self.receiver.writer.store(row)
         except (SQLAlchemyError, store.StoreUnavailable) as exc:
             log.error("webhook %s not stored, answering 503: %s", row.id, type(exc).__name__)
             return 503, UNAVAILABLE, [*JSON_HEADERS, (b"retry-after", RETRY_AFTER_SECONDS.encode())]
@@ -295,6 +241,7 @@ def note_mismatches(row: store.NewEvent) -> None:
         )
 
 
-router = APIRouter(tags=["webhooks"])
-# A plain route to an ASGI app: FastAPI adds no request parsing or dependency solving.
-router.routes.append(Route(PATH, StripeWebhookEndpoint(), methods=["POST"], include_in_schema=False))
+def webhook_route(receiver: WebhookReceiver) -> Route:
+    """`POST /webhooks/stripe` as a plain route to the ASGI endpoint: FastAPI adds no request
+    parsing or dependency solving."""
+    return Route(PATH, StripeWebhookEndpoint(receiver), methods=["POST"], include_in_schema=False)

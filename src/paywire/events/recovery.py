@@ -20,6 +20,10 @@ under a Stripe test clock carry the clock's time: ones ahead of real time are si
 again by each scan (and found already stored); ones dated before the cursor are reached by
 an explicit `paywire events recover --since …`.
 
+Connected accounts: once the platform's events are scanned, each seller's account is scanned over
+the same window for its own events (listed with its `Stripe-Account`: `account.updated`,
+`payout.*`, `balance.available`), stored the same way. The kept cursor is the platform's.
+
 Scheduled: every worker calls `ScheduledRecovery.tick()` in its loop; one conditional UPDATE
 of the cursor's lease lets only one process scan at a time, and only when the last complete
 scan is older than the interval (PAYWIRE_RECOVERY_INTERVAL), whatever the number of workers.
@@ -41,9 +45,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.config import Settings
 from paywire.db.models import WebhookEvent, utcnow
-from paywire.db.repositories import cursors
-from paywire.events import inbox
-from paywire.events.bell import INBOX_BELL
+from paywire.db.repositories import cursors, sellers
+from paywire.events import store
 from paywire.events.receiver import note_mismatches
 from paywire.metrics import RECOVERY_EVENTS_STORED, RECOVERY_RUNS
 from paywire.stripe import PINNED_API_VERSION, StripeGateway
@@ -96,6 +99,7 @@ class RecoveryReport:
     cursor: int | None = None  # the kept cursor after the scan
     complete: bool = False  # False: stopped at its list budget, `scan` continues it
     scan: Scan | None = None
+    connected_accounts: int = 0  # sellers' accounts whose own events were scanned too
 
     def summary(self) -> str:
         return (
@@ -111,14 +115,20 @@ def events_oldest_first(
     now: int,
     page_size: int = PAGE_SIZE,
     on_list: Callable[[], None] | None = None,
+    account: str | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
     """Every event created at or after `since`, as (batch oldest first, end of the window it
     closes or None). Batches come in time order; each fits in one page, except the events of
-    a single busy second, which are paged through."""
+    a single busy second, which are paged through. `account`: a connected account's own events
+    (listed with its `Stripe-Account`), instead of the platform's."""
 
     def page(gte: int, lt: int | None, after: str | None = None) -> tuple[list[dict[str, Any]], bool]:
         if on_list is not None:
             on_list()
+        if account is not None:
+            return gateway.connect.list_events_page(
+                account, created_gte=gte, created_lt=lt, starting_after=after, limit=page_size
+            )
         return gateway.list_events_page(created_gte=gte, created_lt=lt, starting_after=after, limit=page_size)
 
     def window(gte: int, lt: int) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
@@ -197,12 +207,14 @@ def recover_events(
     page_size: int = PAGE_SIZE,
     max_lists: int | None = None,
     resume: Scan | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> RecoveryReport:
     """Store every event created since `since` (default: the kept cursor, or `lookback`
     seconds ago) that the inbox lacks, and move the kept cursor when this scan covered it.
     `holder`: the lease this scan runs under (renewed as it goes). `max_lists`: stop at the
     first window boundary after that many list requests; the report's `scan` continues it
-    (`resume=`) and `complete` says whether anything is left."""
+    (`resume=`) and `complete` says whether anything is left. `on_stored`: called after each
+    page that stored events (a worker in this process rings itself)."""
     scan = resume or start_scan(sessions, since=since, lookback=lookback)
     report = RecoveryReport(since=scan.since, cursor=kept_cursor(sessions), scan=scan)
 
@@ -224,15 +236,59 @@ def recover_events(
             note_mismatches(row)
         if new_rows:
             RECOVERY_EVENTS_STORED.inc(len(new_rows))
-            INBOX_BELL.ring()
+            if on_stored is not None:
+                on_stored()
         if window_end is None:
             report.complete = True
         else:
             scan.position = window_end
             if max_lists is not None and report.list_calls >= max_lists:
                 break
+    if report.complete:
+        _recover_connected(
+            sessions,
+            gateway,
+            scan.since,
+            report,
+            expected_livemode=expected_livemode,
+            page_size=page_size,
+            on_stored=on_stored,
+        )
     report.cursor = kept_cursor(sessions)
     return report
+
+
+def _recover_connected(
+    sessions: sessionmaker[Session],
+    gateway: StripeGateway,
+    since: int,
+    report: RecoveryReport,
+    *,
+    expected_livemode: bool,
+    page_size: int,
+    on_stored: Callable[[], None] | None,
+) -> None:
+    """The same scan over each seller's connected account (Connect events happen on the
+    account: `account.updated`, `payout.*`, `balance.available`), once the platform's is done."""
+    with sessions() as session:
+        accounts = sellers.account_ids(session)
+
+    def count_call() -> None:
+        report.list_calls += 1
+
+    for account in accounts:
+        report.connected_accounts += 1
+        batches = events_oldest_first(
+            gateway, since, now=int(time.time()), page_size=page_size, on_list=count_call, account=account
+        )
+        for batch, _ in batches:
+            new_rows = _store_missing(sessions, batch, report, expected_livemode=expected_livemode)
+            for row in new_rows:
+                note_mismatches(row)
+            if new_rows:
+                RECOVERY_EVENTS_STORED.inc(len(new_rows))
+                if on_stored is not None:
+                    on_stored()
 
 
 def _store_missing(
@@ -241,11 +297,11 @@ def _store_missing(
     report: RecoveryReport,
     *,
     expected_livemode: bool,
-) -> list[inbox.NewEvent]:
+) -> list[store.NewEvent]:
     """Store the batch's events the inbox lacks, in one transaction; the rows stored."""
     report.seen += len(batch)
     ids = [str(e["id"]) for e in batch]
-    stored: list[inbox.NewEvent] = []
+    stored: list[store.NewEvent] = []
     with sessions() as session:
         have = set(session.scalars(select(WebhookEvent.id).where(WebhookEvent.id.in_(ids)))) if ids else set()
         for event in batch:
@@ -253,8 +309,8 @@ def _store_missing(
                 report.already_had += 1
                 continue
             have.add(str(event["id"]))
-            row = inbox.new_event(json.dumps(event), event, expected_livemode=expected_livemode)
-            if not inbox.store(session, row):
+            row = store.new_event(json.dumps(event), event, expected_livemode=expected_livemode)
+            if not store.store(session, row):
                 report.already_had += 1  # delivered while this scan ran
                 continue
             stored.append(row)
@@ -285,8 +341,10 @@ class ScheduledRecovery:
         clock: Callable[[], float] = time.monotonic,
         page_size: int = PAGE_SIZE,
         lists_per_tick: int = LISTS_PER_TICK,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_stored = on_stored
         self.sessions = sessions
         self.gateway = gateway
         self.holder = holder
@@ -355,6 +413,7 @@ class ScheduledRecovery:
                 page_size=self.page_size,
                 max_lists=lists,
                 resume=resume,
+                on_stored=self.on_stored,
             )
         except Exception:
             RECOVERY_RUNS.labels(outcome="failed").inc()
@@ -385,11 +444,3 @@ class ScheduledRecovery:
                 session.commit()
         except Exception:
             log.exception("recovery: could not release the lease (it runs out by itself)")
-
-
-def run_scheduled_recovery(
-    settings: Settings, sessions: sessionmaker[Session], gateway: StripeGateway, *, holder: str
-) -> RecoveryReport | None:
-    """One whole scan now if the schedule says it is due and nobody else is scanning (for
-    callers with their own timer; the worker keeps a `ScheduledRecovery`)."""
-    return ScheduledRecovery(settings, sessions, gateway, holder=holder).run_if_due()

@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,9 +25,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from paywire.db.group_commit import GroupCommit, database_unreachable
 from paywire.db.models import WebhookEvent, utcnow
 
 log = logging.getLogger("paywire.events.store")
@@ -148,9 +147,6 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
 
 
-_STOP = object()
-
-
 class InboxWriter:
     """Group commit for the receiver: `await writer.store(row)` is True once the row is
     committed, False if its id was already stored; raises `SQLAlchemyError` when the
@@ -169,86 +165,41 @@ class InboxWriter:
         # Autocommit: each batch is one INSERT, atomic by itself, so BEGIN/COMMIT would
         # only add two round trips.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._max_batch = max_batch
-        self._idle_seconds = idle_seconds
         self._on_stored = on_stored
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._commits: GroupCommit[_Pending] = GroupCommit(
+            self._write_batches,
+            self._refuse,
+            name="paywire-inbox-writer",
+            max_size=max_batch,
+            idle_seconds=idle_seconds,
+        )
         self.batches = 0  # statements run (for tests and the bench's curiosity)
 
     async def store(self, event: NewEvent) -> bool:
-        if self._closed:
+        if self._commits.closed:
             raise StoreUnavailable("the inbox writer is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._queue.put(_Pending(event, future, loop))
-        if self._thread is None:
-            self._start()
+        self._commits.put(_Pending(event, future, loop))
         return await future
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._closed:
-                self._fail_waiting(StoreUnavailable("the inbox writer is closed"))
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="paywire-inbox-writer", daemon=True)
-                self._thread.start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Store what is waiting, then stop (also used at shutdown)."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join(timeout)
-        self._fail_waiting(StoreUnavailable("the inbox writer is closed"))
+        self._commits.close(timeout)
 
-    # ----- the writer thread -------------------------------------------------------------
-    def _run(self) -> None:
+    def _write_batches(self, batches: Iterator[list[_Pending]]) -> None:
+        """The writer thread's loop: one pooled connection kept from batch to batch while
+        there is work, given back when the thread ends."""
         connection: Connection | None = None
         try:
-            while True:
-                batch = self._next_batch()
-                if batch is None:
-                    return
+            for batch in batches:
                 connection = self._write(connection, batch)
         finally:
-            with self._lock:
-                if self._thread is threading.current_thread():
-                    self._thread = None
             if connection is not None:
                 connection.close()
 
-    def _next_batch(self) -> list[_Pending] | None:
-        """What is waiting, at most `max_batch`; None when it is time to stop."""
-        try:
-            first = self._queue.get(timeout=self._idle_seconds)
-        except queue.Empty:
-            with self._lock:
-                # Give up the thread slot first, then look again: a row queued before this
-                # point is seen here, one queued after it finds no writer and starts one.
-                me, self._thread = self._thread, None
-                if self._queue.empty():
-                    return None
-                self._thread = me
-            first = self._queue.get()
-        if first is _STOP:
-            return None
-        batch = [first]
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.put(_STOP)  # after this batch
-                break
-            batch.append(item)
-        return batch
+    def _refuse(self, waiting: list[_Pending]) -> None:
+        self._answer(waiting, StoreUnavailable("the inbox writer is closed"))
 
     def _write(self, connection: Connection | None, batch: list[_Pending]) -> Connection | None:
         unique: dict[str, NewEvent] = {}
@@ -260,7 +211,7 @@ class InboxWriter:
         except Exception as exc:
             _discard(connection)
             connection = None
-            if len(unique) > 1 and not _unreachable(exc):
+            if len(unique) > 1 and not database_unreachable(exc):
                 # One bad row must not refuse the others: write them one by one.
                 return self._write_each(batch)
             self._answer(batch, exc)
@@ -293,18 +244,6 @@ class InboxWriter:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, results)
 
-    def _fail_waiting(self, exc: BaseException) -> None:
-        waiting: list[_Pending] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                waiting.append(item)
-        if waiting:
-            self._answer(waiting, exc)
-
 
 def _resolve(results: Iterable[tuple[asyncio.Future[bool], Any]]) -> None:
     for future, result in results:
@@ -314,13 +253,6 @@ def _resolve(results: Iterable[tuple[asyncio.Future[bool], Any]]) -> None:
             future.set_exception(result)
         else:
             future.set_result(result)
-
-
-def _unreachable(exc: Exception) -> bool:
-    """The database, not a row, is the problem: retrying row by row would only wait longer."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _discard(connection: Connection | None) -> None:

@@ -1,6 +1,6 @@
 """Waking an events worker that runs in another process of the same `paywire serve`.
 
-The in-process `INBOX_BELL` is a `threading.Event`; a worker in a child process needs the
+A worker thread in the receiving process hears its `InboxBell`; a worker in a child process needs the
 same signal across the process boundary. The worker process binds a Unix datagram socket
 and turns every datagram into `ring()` (and `hold()` when the byte says a burst is being
 acknowledged); the receiver, after committing a batch, sends one byte to it without
@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from paywire.events.bell import INBOX_BELL, InboxBell
+from paywire.events.bell import InboxBell
 
 log = logging.getLogger("paywire.events.wakeup")
 
@@ -81,6 +81,7 @@ class WorkersBell(InboxBell):
         self._linger = linger
         self._pending = 0
         self._condition = threading.Condition()
+        self.idle = 0  # workers waiting for a ring right now
 
     def ring(self) -> None:
         with self._condition:
@@ -95,7 +96,9 @@ class WorkersBell(InboxBell):
     def wait(self, timeout: float) -> bool:
         with self._condition:
             if not self._pending:
+                self.idle += 1
                 self._condition.wait(timeout)
+                self.idle -= 1
             if not self._pending:
                 return False
             self._pending -= 1
@@ -104,7 +107,7 @@ class WorkersBell(InboxBell):
         return True
 
 
-def relay(address: str, bell: InboxBell = INBOX_BELL) -> threading.Thread:
+def relay(address: str, bell: InboxBell) -> threading.Thread:
     """The worker's side: bind `address` and ring `bell` for every datagram, from a daemon
     thread that lives as long as the process."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from paywire.events import crashpoints, outbox
-from paywire.events.inbox import RetryPolicy
+from paywire import crashpoints
+from paywire.db.leases import RetryPolicy
 from paywire.metrics import OUTBOX_DEAD, REACTIONS_DONE, REACTIONS_FAILED
+from paywire.outbox import store as outbox
 from paywire.reactions.registry import ReactionContext, Registry
 
 log = logging.getLogger("paywire.reactions")

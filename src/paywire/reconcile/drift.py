@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paywire.db.models import Customer, Invoice, Subscription
-from paywire.db.repositories.invoices import invoice_row
-from paywire.db.repositories.subscriptions import item_rows, subscription_row
+from paywire.mirror.rows import invoice_row, item_rows, subscription_row
 
 # Columns that say what the customer has and pays; `stripe_object` and `synced_at` are not
 # compared (the first changes with every field, the second is paywire's own).
@@ -47,7 +46,7 @@ INVOICE_FIELDS = (
 MISSING = "missing"  # Stripe has it, the mirror does not
 DIFFERENT = "different"  # both have it, some fields differ
 EXTRA = "extra"  # the mirror has it, Stripe does not
-UNLINKED = "unlinked"  # a Stripe customer naming a user, without the user's link
+UNLINKED = "unlinked"  # a Stripe customer naming a user (or, adopting, any), without a link
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,14 @@ class Drift:
     changes: list[Change] = field(default_factory=list)
     action: str = ""  # what sync did about it: added, updated, removed, kept: why, would …
     note: str = ""
+    plan: str = ""  # what a repair would do, when the check already knows (a dry run says it)
+    listed: Any = field(default=None, repr=False, compare=False)  # Stripe's object, as listed
 
     def __str__(self) -> str:
         what = {
             MISSING: "missing from the mirror",
             EXTRA: "not in Stripe",
-            UNLINKED: "names a user but is not linked",
+            UNLINKED: "not linked to a user",
             DIFFERENT: ", ".join(str(c) for c in self.changes),
         }[self.kind]
         extra = f" ({self.note})" if self.note else ""

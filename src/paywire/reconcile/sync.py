@@ -1,33 +1,47 @@
-"""Running a sync: every selected resource listed from Stripe page by page, each object
-compared with its mirror row and repaired, then the mirror's rows the list did not show.
+"""Running a sync: every selected resource listed from Stripe page by page, each page compared
+with its mirror rows and repaired, then the mirror's rows the list did not show.
 
-Resume: after each page the run records the page's ids (`sync_seen`) and the last id done
-(`cursors` row `sync.<resource>`, Stripe's `starting_after`). A run stopped by Ctrl-C, a
+At scale: a page is 100 objects with the expansions their rows need (a subscription's prices,
+coupons and test clock), so no object costs a request of its own; the next page is fetched while
+this one is written (one page ahead, no more), each page's comparison is one query and its
+repairs one transaction; memory stays flat (the ids seen are kept in the database, the report
+keeps counts and the first DRIFT_KEPT differences). Every request is background work for the
+deployment's request budget (`paywire.stripe.budget`): a person waiting, and the events worker,
+go first.
+
+Resume: each page's repairs, its ids (`sync_seen`) and the last id done (`cursors` row
+`sync.<resource>`, Stripe's `starting_after`) are committed together. A run stopped by Ctrl-C, a
 crash or a Stripe outage is continued by the next `paywire sync`: finished resources are
-skipped, the unfinished one is listed from its checkpoint on, and the rows the mirror holds
-beyond what the whole run saw are checked at the end. A dry run writes nothing at all (so
-it neither resumes nor leaves a checkpoint).
+skipped, the unfinished one is listed from its checkpoint on (the interrupted page again), and
+the rows the mirror holds beyond what the whole run saw are checked at the end. A dry run writes
+nothing at all (so it neither resumes nor leaves a checkpoint).
 
 One sync at a time: the run holds a lease (`cursors` row `sync`), renewed after each page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import socket
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from paywire.db.models import utcnow
 from paywire.db.repositories import cursors
-from paywire.events.mirror import read_version
 from paywire.metrics import SYNC_DRIFT
+from paywire.mirror import read_version
 from paywire.reconcile.drift import Drift
 from paywire.reconcile.progress import ProgressBar
 from paywire.reconcile.resources import RESOURCES, Listed, Resource, SyncContext
+from paywire.reconcile.revenue import NAME as REVENUE
+from paywire.reconcile.revenue import rebuild_histories
+from paywire.stripe import Priority, StripeGateway, at_priority, current_priority
 
 LEASE = "sync"
 LEASE_SECONDS = 300.0
@@ -38,26 +52,37 @@ def checkpoint_name(resource: str) -> str:
     return f"sync.{resource}"
 
 
+# The differences a report keeps for its caller (all are counted, and passed to `on_drift`).
+DRIFT_KEPT = 1000
+
+
 @dataclass
 class ResourceReport:
     name: str
     checked: int = 0
     list_calls: int = 0
-    drift: list[Drift] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)  # the first DRIFT_KEPT
+    drifted: Counter[str] = field(default_factory=Counter)  # by kind
+    kept: int = 0  # differences reported, not repaired ("kept: …")
     resumed_after: str | None = None  # the checkpoint this run continued from
     resumed: bool = False
     finished_before: bool = False  # done by the interrupted run this one continues
 
+    def found(self, drift: Drift) -> None:
+        self.drifted[drift.kind] += 1
+        self.kept += drift.action.startswith("kept")
+        if len(self.drift) < DRIFT_KEPT:
+            self.drift.append(drift)
+
     def summary(self) -> str:
         if self.finished_before:
             return f"{self.name}: already done by the interrupted run"
-        kinds = Counter(d.kind for d in self.drift)
-        detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        detail = ", ".join(f"{n} {kind}" for kind, n in sorted(self.drifted.items()))
         resumed = ""
         if self.resumed:
             resumed = f" (resumed after {self.resumed_after})" if self.resumed_after else " (resumed)"
         return (
-            f"{self.name}: {self.checked} checked, {len(self.drift)} drifted"
+            f"{self.name}: {self.checked} checked, {self.drifted.total()} drifted"
             + (f" ({detail})" if detail else "")
             + resumed
         )
@@ -71,7 +96,17 @@ class SyncReport:
 
     @property
     def drift(self) -> list[Drift]:
+        """The differences kept (the first DRIFT_KEPT of each resource)."""
         return [d for r in self.resources for d in r.drift]
+
+    @property
+    def drifted(self) -> int:
+        return sum(r.drifted.total() for r in self.resources)
+
+    @property
+    def to_repair(self) -> int:
+        """Differences sync repairs (or would): all but the ones it only reports."""
+        return self.drifted - sum(r.kept for r in self.resources)
 
 
 class SyncBusy(Exception):
@@ -103,21 +138,29 @@ def sync_mirror(
     progress: ProgressBar | None = None,
     on_drift: Callable[[Drift], None] | None = None,
     on_object: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Compare and (unless `dry_run`) repair the mirror of each resource. Raises `SyncBusy`,
-    or `SyncInterrupted` when stopped part way (the checkpoints let the next run continue)."""
+    or `SyncInterrupted` when stopped part way (the checkpoints let the next run continue).
+    `stop`, once set, ends the run at its next checkpoint (a Ctrl-C then never lands inside a
+    transaction being closed)."""
     run = _Run(ctx, dry_run=dry_run, page_size=page_size, progress=progress, on_drift=on_drift, on_object=on_object)
-    if not dry_run:
-        run.take_lease()
-    try:
-        run.sync([RESOURCES[name] for name in resources])
-    except (KeyboardInterrupt, Exception) as exc:
-        if isinstance(exc, SyncBusy):
-            raise
-        raise SyncInterrupted(run.report, exc) from exc
-    finally:
+    run.stop = stop
+    # Background work: a person's requests and the events worker's go first (paywire.stripe.budget).
+    with at_priority(Priority.BACKGROUND):
         if not dry_run:
-            run.release_lease()
+            run.take_lease()
+        try:
+            run.sync([RESOURCES[name] for name in resources])
+            if "invoices" in resources:  # the ledger's history is read from the invoices
+                run.rebuild_revenue()
+        except (KeyboardInterrupt, Exception) as exc:
+            if isinstance(exc, SyncBusy):
+                raise
+            raise SyncInterrupted(run.report, exc) from exc
+        finally:
+            if not dry_run:
+                run.release_lease()
     return run.report
 
 
@@ -155,8 +198,13 @@ class _Run:
         self.on_object = on_object
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = SyncReport(dry_run=dry_run)
+        self.stop: threading.Event | None = None
 
-    # ----- the lease ---------------------------------------------------------------------
+    def stop_if_asked(self) -> None:
+        """At a checkpoint: end the run here if it was asked to stop."""
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt
+
     def take_lease(self) -> None:
         with self.ctx.sessions() as session:
             taken = cursors.take_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
@@ -179,11 +227,10 @@ class _Run:
             cursors.release_lease(session, LEASE, holder=self.holder)
             session.commit()
 
-    # ----- the run -----------------------------------------------------------------------
     def sync(self, selected: list[Resource]) -> None:
         if self.dry_run:
             for resource in selected:
-                self.sync_resource(resource, ResourceReport(resource.name), None, set())
+                self.sync_resource(resource, ResourceReport(resource.name), None, 0)
             return
         with self.ctx.sessions() as session:
             rows = {r.name: cursors.find(session, checkpoint_name(r.name)) for r in selected}
@@ -200,52 +247,43 @@ class _Run:
                 report.finished_before = True
                 self.report.resources.append(report)
                 continue
+            done = 0
             if row is not None and row.run_id == run_id:
                 report.resumed, report.resumed_after = True, row.last_id
                 with self.ctx.sessions() as session:
-                    seen = cursors.seen(session, run_id, resource.name)
+                    done = cursors.seen_count(session, run_id, resource.name)
             else:
                 with self.ctx.sessions() as session:
                     cursors.start_run(session, checkpoint_name(resource.name), run_id)
                     session.commit()
-                seen = set()
-            self.sync_resource(resource, report, run_id, seen)
+            self.sync_resource(resource, report, run_id, done)
 
-    def sync_resource(self, resource: Resource, report: ResourceReport, run_id: str | None, seen: set[str]) -> None:
+    def sync_resource(self, resource: Resource, report: ResourceReport, run_id: str | None, done: int) -> None:
         self.report.resources.append(report)
         with self.ctx.sessions() as session:
             expected = resource.mirror_count(session)
         if self.progress is not None:
-            self.progress.start(resource.name, expected=expected, done=len(seen))
-        after = report.resumed_after
-        while True:
-            version, at = read_version(), utcnow()
-            items, more = resource.list_page(self.ctx.gateway, after, self.page_size)
-            report.list_calls += 1
-            for obj in items:
-                with self.ctx.sessions() as session:
-                    drift = resource.check(self.ctx, session, Listed(obj, version, at))
-                if drift is not None:
-                    self.settle(resource, report, drift)
-                seen.add(obj["id"])
-                report.checked += 1
-                if self.progress is not None:
-                    self.progress.advance()
-                if self.on_object is not None:
-                    self.on_object(resource.name, obj["id"])
-            if items:
-                after = items[-1]["id"]
-                if run_id is not None:
-                    self.checkpoint(resource, run_id, [o["id"] for o in items], after)
-            if not more or not items:
-                break
+            self.progress.start(resource.name, expected=expected, done=done)
+        # A dry run keeps the ids it saw in memory (it writes nothing); a run keeps them with its checkpoints.
+        seen: set[str] | None = set() if run_id is None else None
+        pages = _Pages(resource, self.ctx.gateway, report.resumed_after, self.page_size)
+        with pages as listed_pages:
+            for page in listed_pages:
+                self.stop_if_asked()
+                self.sync_page(resource, report, run_id, page)
+                if seen is not None:
+                    seen.update(listed.obj["id"] for listed in page)
+        self.stop_if_asked()
+        report.list_calls += pages.calls
         with self.ctx.sessions() as session:
-            unlisted = sorted(resource.mirror_ids(session) - seen)
-        for object_id in unlisted:
-            with self.ctx.sessions() as session:
-                drift = resource.check_unlisted(self.ctx, session, object_id)
-            if drift is not None:
-                self.settle(resource, report, drift)
+            unlisted = list(resource.unlisted(session, seen, run_id))
+        for chunk in unlisted:
+            self.stop_if_asked()
+            for object_id in chunk:
+                with self.ctx.sessions() as session:
+                    drift = resource.check_unlisted(self.ctx, session, object_id)
+                if drift is not None:
+                    self.settle(resource, report, [drift])
         if run_id is not None:
             with self.ctx.sessions() as session:
                 cursors.finish_run(session, checkpoint_name(resource.name), run_id)
@@ -254,26 +292,126 @@ class _Run:
         if self.progress is not None:
             self.progress.finish()
 
-    def checkpoint(self, resource: Resource, run_id: str, ids: list[str], last_id: str) -> None:
+    def sync_page(self, resource: Resource, report: ResourceReport, run_id: str | None, page: list[Listed]) -> None:
+        """Compare a page (one read-only transaction), then repair it and move the checkpoint
+        past it (one transaction: on SQLite a read transaction cannot become a write once
+        another writer committed)."""
         with self.ctx.sessions() as session:
-            cursors.add_seen(session, run_id, resource.name, ids)
-            cursors.checkpoint(session, checkpoint_name(resource.name), run_id, last_id)
-            cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
-            session.commit()
+            checked = resource.check_page(self.ctx, session, page)
+        drifts = []
+        for listed, drift in zip(page, checked, strict=True):
+            if drift is not None:
+                drifts.append(drift)
+            report.checked += 1
+            if self.progress is not None:
+                self.progress.advance()
+            if self.on_object is not None:
+                self.on_object(resource.name, listed.obj["id"])
+        self.settle(resource, report, drifts, checkpoint=(run_id, page) if run_id and page else None)
 
-    def settle(self, resource: Resource, report: ResourceReport, drift: Drift) -> None:
-        """Repair one drift (its own transaction, after the read that found it ended: on
-        SQLite a read transaction cannot become a write once another writer committed)."""
-        SYNC_DRIFT.labels(resource=resource.name, kind=drift.kind).inc()
+    def settle(
+        self,
+        resource: Resource,
+        report: ResourceReport,
+        drifts: list[Drift],
+        checkpoint: tuple[str, list[Listed]] | None = None,
+    ) -> None:
+        """Repair drifts in one transaction (a dry run: say what it would do), with the
+        checkpoint past their page, then report them."""
+        for drift in drifts:
+            SYNC_DRIFT.labels(resource=resource.name, kind=drift.kind).inc()
         if self.dry_run:
-            drift.action = resource.planned(drift)
-        else:
+            for drift in drifts:
+                drift.action = resource.planned(drift)
+        elif drifts or checkpoint:
             with self.ctx.sessions() as session:
-                drift.action = resource.repair(self.ctx, session, drift)
+                for drift, action in zip(drifts, resource.repair_page(self.ctx, session, drifts), strict=True):
+                    drift.action = action
+                if checkpoint is not None:
+                    run_id, page = checkpoint
+                    ids = [listed.obj["id"] for listed in page]
+                    cursors.add_seen(session, run_id, resource.name, ids)
+                    cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
+                    cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
                 session.commit()
-        report.drift.append(drift)
-        if self.progress is not None:
-            self.progress.drifted()
-            self.progress.clear()
-        if self.on_drift is not None:
-            self.on_drift(drift)
+        for drift in drifts:
+            drift.listed = None  # the object is done with: keep what is reported only
+            report.found(drift)
+            if self.progress is not None:
+                self.progress.drifted()
+                self.progress.clear()
+            if self.on_drift is not None:
+                self.on_drift(drift)
+
+    def rebuild_revenue(self) -> None:
+        """The revenue ledger's backfill, from the mirror the resources left (reconcile.revenue)."""
+        report = ResourceReport(REVENUE)
+        self.report.resources.append(report)
+
+        def found(drift: Drift) -> None:
+            SYNC_DRIFT.labels(resource=REVENUE, kind=drift.kind).inc()
+            report.found(drift)
+            if self.on_drift is not None:
+                self.on_drift(drift)
+
+        report.checked = rebuild_histories(self.ctx, dry_run=self.dry_run, on_drift=found)
+
+
+class _Pages:
+    """A resource's pages from `after` on, each fetched while the one before is worked on
+    (one page ahead, in a thread drawing at the caller's priority): the sync then takes the
+    time of the longer of the two, listing or writing, not of both."""
+
+    def __init__(self, resource: Resource, gateway: StripeGateway, after: str | None, page_size: int) -> None:
+        self.resource = resource
+        self.gateway = gateway
+        self.after = after
+        self.page_size = page_size
+        self.priority = current_priority()
+        self.calls = 0  # list requests made
+        self._queue: queue.Queue[list[Listed] | BaseException | None] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fetch, name=f"paywire-sync-{resource.name}", daemon=True)
+
+    def __enter__(self) -> Iterator[list[Listed]]:
+        self._thread.start()
+        return self._pages()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            self._queue.get_nowait()  # let a fetcher blocked on a full queue see the stop
+
+    def _pages(self) -> Iterator[list[Listed]]:
+        while True:
+            found = self._queue.get()
+            if found is None:
+                return
+            if isinstance(found, BaseException):
+                raise found
+            yield found
+
+    def _fetch(self) -> None:
+        after = self.after
+        with at_priority(self.priority):
+            try:
+                while not self._stop.is_set():
+                    version, at = read_version(), utcnow()
+                    items, more = self.resource.list_page(self.gateway, after, self.page_size)
+                    self.calls += 1
+                    page = self.resource.listed(items, version, at)
+                    if page:
+                        self._put(page)
+                    if not more or not items:
+                        break
+                    after = items[-1]["id"]
+            except BaseException as exc:
+                self._put(exc)
+                return
+            self._put(None)
+
+    def _put(self, item: list[Listed] | BaseException | None) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return

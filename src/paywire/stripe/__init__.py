@@ -1,5 +1,7 @@
-"""The only code that talks to Stripe: one gateway around the official SDK."""
+"""The only code that talks to Stripe: the official SDK behind one gateway."""
 
+from paywire.stripe.budget import Priority, at_priority, current_priority, set_thread_priority
+from paywire.stripe.client import PINNED_API_VERSION
 from paywire.stripe.errors import (
     CardDeclined,
     StripeError,
@@ -10,11 +12,15 @@ from paywire.stripe.errors import (
     StripeUnavailable,
     WebhookSignatureInvalid,
 )
-from paywire.stripe.gateway import PINNED_API_VERSION, StripeGateway, verify_webhook
+from paywire.stripe.gateway import StripeGateway
+from paywire.stripe.ids import id_of
+from paywire.stripe.objects import Kind
 
 __all__ = [
     "PINNED_API_VERSION",
     "CardDeclined",
+    "Kind",
+    "Priority",
     "StripeError",
     "StripeGateway",
     "StripeIdempotencyConflict",
@@ -23,5 +29,8 @@ __all__ = [
     "StripeRejected",
     "StripeUnavailable",
     "WebhookSignatureInvalid",
-    "verify_webhook",
+    "at_priority",
+    "current_priority",
+    "id_of",
+    "set_thread_priority",
 ]

@@ -46,16 +46,27 @@ def checkout_expire(session_id: str) -> str:
     return _key("checkout", "expire", session_id)
 
 
-def checkout_purchase(user_id: str, product: str, bucket: int, variant: str = "") -> str:
-    return _key("checkout", user_id, product, "once", 1, bucket, variant)
+def checkout_purchase(user_id: str, product: str, after: str, variant: str = "") -> str:
+    """A purchase is the user's next one of `product` after their purchase `after` (its
+    Checkout Session, or "first"): a retried click finds the same session, buying again (once
+    that one is paid or expired) is a new operation."""
+    return _key("checkout", user_id, product, "once", after, variant)
 
 
 def portal_session(user_id: str, bucket: int, configuration: str = "") -> str:
     return _key("portal", user_id, bucket, configuration) if configuration else _key("portal", user_id, bucket)
 
 
+def test_clock(user_id: str) -> str:
+    return _key("test-clock", user_id)
+
+
 def catalog_product(product_key: str, fingerprint: str) -> str:
     return _key("catalog", "product", product_key, fingerprint)
+
+
+def catalog_meter(event_name: str, fingerprint: str) -> str:
+    return _key("catalog", "meter", event_name, fingerprint)
 
 
 def catalog_price(lookup_key: str, fingerprint: str) -> str:
@@ -86,3 +97,48 @@ def refund(subscription_id: str, payment_intent_id: str, amount: int) -> str:
 
 def portal_configuration(fingerprint_: str) -> str:
     return _key("portal_configuration", "create", fingerprint_)
+
+
+def connect_account(user_id: str) -> str:
+    """A user's connected account: created once, whoever asks how often."""
+    return _key("connect", "account", user_id)
+
+
+def marketplace_checkout(user_id: str, lines: str, bucket: int, variant: str = "") -> str:
+    """A checkout buying `lines` (products and sellers) within one time window: a double click
+    finds the same session; `variant` moves on from a session that was paid or expired."""
+    return _key("checkout", user_id, "marketplace", lines, bucket, variant)
+
+
+def seller_transfer(checkout_session_id: str, line: int) -> str:
+    """A multi-seller order's transfer to the seller of one line: made once."""
+    return _key("transfer", checkout_session_id, line)
+
+
+def sale_refund(charge_id: str, amount: int | None, refunded_before: int) -> str:
+    """A refund of a sale: the same request on the same charge is one refund; another refund
+    once the first went through (more refunded before it) is a new one."""
+    return _key("refund", "sale", charge_id, amount if amount is not None else "all", refunded_before)
+
+
+def payment_refund(request_key: str, charge_id: str) -> str:
+    """One refund request's refund of one charge (a request is made once: `refund_requests`)."""
+    return _key("refund", request_key, charge_id)
+
+
+def end_access(subscription_id: str, cause: str) -> str:
+    """Ending a subscription because its payment was refunded or its dispute lost (`cause`)."""
+    return _key("end_access", subscription_id, cause)
+
+
+def dispute_evidence(dispute_id: str, fingerprint_: str, submit: bool) -> str:
+    """Evidence staged (the same evidence twice is one request) or submitted (once)."""
+    return _key("dispute_submit", dispute_id) if submit else _key("dispute_stage", dispute_id, fingerprint_)
+
+
+def dispute_close(dispute_id: str) -> str:
+    return _key("dispute_close", dispute_id)
+
+
+def evidence_file(dispute_id: str, field: str, sha256: str) -> str:
+    return _key("evidence_file", dispute_id, field, sha256)

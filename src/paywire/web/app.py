@@ -9,39 +9,58 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paywire.config import Settings, load_settings
-from paywire.web import context as web_context
+from paywire.context import PaywireContext
+from paywire.events.receiver import PATH, StripeWebhookEndpoint, webhook_route
+from paywire.web.admin_api import build_admin_router
 from paywire.web.api import build_api_router
-from paywire.web.context import PaywireContext
-from paywire.web.errors import install_error_handlers, install_internal_error_handler
+from paywire.web.dev_mail import build_dev_mail_router
+from paywire.web.docs import install_docs
+from paywire.web.errors import install_error_handlers, install_internal_error_handler, install_not_found_handler
 from paywire.web.health import build_health_router
-from paywire.web.pages import build_pages_router
+from paywire.web.pages.site import build_pages_router, error_page
+from paywire.web.payments_api import build_payments_router
+from paywire.web.refunds_api import build_refunds_router
+from paywire.web.seller_api import build_seller_router
 from paywire.web.subscription_api import build_subscription_router
-
-
-def webhook_receiver_router() -> APIRouter:
-    """The events pipeline's `POST /webhooks/stripe` (imported here, not at the top:
-    the receiver itself depends on `paywire.web.context`)."""
-    from paywire.events.receiver import router as receiver
-
-    return receiver
+from paywire.web.update_payment import build_update_payment_router
+from paywire.web.usage_api import PATH as USAGE_PATH
+from paywire.web.usage_api import UsageEndpoint, build_usage_router, usage_route
 
 
 def router(settings: Settings | None = None, *, context: PaywireContext | None = None) -> APIRouter:
     """All of paywire's routes, for `app.include_router(...)` in an existing app. The
-    context becomes the default one, found by paywire's dependencies in any app."""
+    router's lifespan hands the context to every request (`paywire.web.context`) and closes
+    it at shutdown (`PaywireContext.close`)."""
     settings = settings or (context.settings if context else load_settings())
     context = context or PaywireContext.build(settings)
-    web_context.install(context)
-    combined = APIRouter()
+    built = context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[dict[str, Any]]:
+        yield {"paywire": built}
+        # Requests have finished: the writers store what they hold, the connections go back.
+        built.close()
+
+    combined = APIRouter(lifespan=lifespan)
     combined.include_router(build_api_router())
     combined.include_router(build_subscription_router())
+    combined.include_router(build_payments_router())
     combined.include_router(build_health_router())
-    combined.include_router(webhook_receiver_router())
+    combined.include_router(build_admin_router())
+    combined.include_router(build_update_payment_router())
+    combined.include_router(build_usage_router())
+    combined.include_router(build_seller_router())
+    combined.include_router(build_refunds_router())
+    combined.routes.append(webhook_route(context.receiver))
+    combined.routes.append(usage_route(context))
+    if settings.dev_mode:
+        combined.include_router(build_dev_mail_router())
     if settings.pages_enabled:
         combined.include_router(build_pages_router(settings))
     return combined
@@ -66,44 +85,37 @@ class PaywireApp(FastAPI):
 
     webhook_path = ""
     webhook_lane: ASGIApp | None = None
+    # `POST /api/usage` takes the same way round (paywire.web.usage_api).
+    usage_lane: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.webhook_lane is not None
-            and scope["type"] == "http"
-            and scope["path"] == self.webhook_path
-            and scope["method"] == "POST"
-            and not scope.get("root_path")
-        ):
-            await self.webhook_lane(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            if self.webhook_lane is not None and scope["path"] == self.webhook_path:
+                await self.webhook_lane(scope, receive, send)
+                return
+            if self.usage_lane is not None and scope["path"] == USAGE_PATH:
+                await self.usage_lane(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, context: PaywireContext | None = None) -> FastAPI:
     """paywire as a standalone service."""
-    from paywire.events.receiver import PATH, StripeWebhookEndpoint, close_inbox_writer
-
     settings = settings or (context.settings if context else load_settings())
     context = context or PaywireContext.build(settings)
-    engine = context.engine
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        # Requests have finished: the webhook writer has nothing left to store.
-        close_inbox_writer(engine)
-
     app = PaywireApp(
         title="paywire",
         version="0.1.0",
         # The API's schema and docs are for development: outside dev mode they are not served.
-        docs_url="/docs" if settings.dev_mode else None,
+        docs_url=None,
         openapi_url="/openapi.json" if settings.dev_mode else None,
         redoc_url=None,
-        lifespan=lifespan,
     )
+    if settings.dev_mode:
+        install_docs(app, "/openapi.json")
     mount(app, settings, context=context)
+    install_not_found_handler(app, error_page if settings.pages_enabled else None)
     install_internal_error_handler(app)
-    app.webhook_path, app.webhook_lane = PATH, StripeWebhookEndpoint(context)
+    app.webhook_path, app.webhook_lane = PATH, StripeWebhookEndpoint(context.receiver)
+    app.usage_lane = UsageEndpoint(context)
     return app

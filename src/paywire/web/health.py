@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from paywire.db.migrate import engine_is_current
+from paywire.insights.gauges import refresh as refresh_business_gauges
 from paywire.metrics import render_latest
 from paywire.web.context import Context
 
@@ -45,6 +46,7 @@ def build_health_router() -> APIRouter:
     @router.get("/metrics")
     def metrics(context: Context) -> Response:
         """This process's metrics and its worker processes' (`paywire serve`)."""
+        refresh_business_gauges(context.sessions, key=context.settings.database_url)
         payload, content_type = render_latest(context.worker_metrics)
         return Response(payload, media_type=content_type)
 

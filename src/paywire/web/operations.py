@@ -13,7 +13,7 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from paywire.billing.operations import BillingContext
-from paywire.web.context import PaywireContext
+from paywire.context import PaywireContext
 
 T = TypeVar("T")
 

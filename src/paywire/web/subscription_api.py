@@ -5,7 +5,7 @@
     POST /api/subscription/pending-change/cancel
     POST /api/subscription/cancel                  at the period end
     POST /api/subscription/reactivate              before it ends
-    POST /api/subscription/pause | /resume
+    POST /api/subscription/pause | /unpause (alias: /resume)
     POST /api/subscription/discount                {promotion_code}
     POST /api/admin/users/{user_id}/subscription/cancel-now   {refund}   (PAYWIRE_ADMIN_USERS)
 
@@ -16,22 +16,23 @@ Every body may name `subscription` (an id): it must be the caller's. Each answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from paywire.billing import cancellation, pausing, plan_changes, previews, promotions
 from paywire.billing.errors import BillingError
 from paywire.billing.operations import BillingContext
 from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES
+from paywire.context import PaywireContext
 from paywire.stripe import StripeError
-from paywire.web.api import PRICE_FIELDS, BillingRoute, api_rate_limit, load_entitlement, read_json_object
+from paywire.web.api import PRICE_FIELDS, BillingRoute, api_rate_limit, load_entitlement, read_json_object, validated
 from paywire.web.auth import CurrentUser, Principal
-from paywire.web.context import Context, PaywireContext
+from paywire.web.context import Context
 from paywire.web.errors import ApiError, edge_error
 from paywire.web.operations import run_billing
 
@@ -75,13 +76,7 @@ def parse_body(model: type[Model], data: dict[str, Any]) -> Model:
             raise ApiError(
                 400, "Prices and amounts come from the catalog: name a plan, interval and quantity.", field=key
             )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or None
-        message = "Unknown field." if first["type"] == "extra_forbidden" else first["msg"]
-        raise ApiError(400, message, field=field) from None
+    return validated(model, data)
 
 
 async def _run(context: PaywireContext, user: Principal, what: str, operation: Callable[[BillingContext], T]) -> T:
@@ -97,6 +92,25 @@ async def _run(context: PaywireContext, user: Principal, what: str, operation: C
 async def _billing(context: PaywireContext, user: Principal) -> dict[str, Any]:
     entitlement = await run_in_threadpool(load_entitlement, context, user)
     return entitlement.as_dict()
+
+
+class SimpleOutcome(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+def _simple_operation(
+    name: str, operation: Callable[..., SimpleOutcome]
+) -> Callable[[Request, Principal, PaywireContext], Awaitable[dict[str, Any]]]:
+    """The route of an operation on the caller's subscription that takes no other input."""
+
+    async def route(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
+        body = parse_body(EmptyBody, await read_json_object(request))
+        outcome = await _run(
+            context, user, name, lambda ctx: operation(ctx, user_id=user.user_id, subscription_id=body.subscription)
+        )
+        return {**outcome.as_dict(), "billing": await _billing(context, user)}
+
+    return route
 
 
 def build_subscription_router() -> APIRouter:
@@ -174,49 +188,23 @@ def build_subscription_router() -> APIRouter:
             "billing": await _billing(context, user),
         }
 
-    @router.post("/subscription/cancel")
-    async def cancel(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
-        body = parse_body(EmptyBody, await read_json_object(request))
-        outcome = await _run(
-            context,
-            user,
-            "cancel",
-            lambda ctx: cancellation.cancel(ctx, user_id=user.user_id, subscription_id=body.subscription),
+    # The operations that take nothing but the subscription, each answering its outcome. The
+    # `/subscription/resume` alias is the unpause route's former name: in paywire's (Cashier's)
+    # words "resume" undoes a pending cancellation, which is `/subscription/reactivate`.
+    for path, name, operation in (
+        ("/subscription/cancel", "cancel", cancellation.cancel),
+        ("/subscription/reactivate", "reactivate", cancellation.reactivate),
+        ("/subscription/pause", "pause", pausing.pause),
+        ("/subscription/unpause", "unpause", pausing.unpause),
+        ("/subscription/resume", "unpause", pausing.unpause),
+    ):
+        router.add_api_route(
+            path,
+            _simple_operation(name, operation),
+            methods=["POST"],
+            name=f"{name} ({path})",
+            include_in_schema=not path.endswith("/resume"),
         )
-        return {**outcome.as_dict(), "billing": await _billing(context, user)}
-
-    @router.post("/subscription/reactivate")
-    async def reactivate(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
-        body = parse_body(EmptyBody, await read_json_object(request))
-        outcome = await _run(
-            context,
-            user,
-            "reactivate",
-            lambda ctx: cancellation.reactivate(ctx, user_id=user.user_id, subscription_id=body.subscription),
-        )
-        return {**outcome.as_dict(), "billing": await _billing(context, user)}
-
-    @router.post("/subscription/pause")
-    async def pause(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
-        body = parse_body(EmptyBody, await read_json_object(request))
-        outcome = await _run(
-            context,
-            user,
-            "pause",
-            lambda ctx: pausing.pause(ctx, user_id=user.user_id, subscription_id=body.subscription),
-        )
-        return {**outcome.as_dict(), "billing": await _billing(context, user)}
-
-    @router.post("/subscription/resume")
-    async def resume(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:
-        body = parse_body(EmptyBody, await read_json_object(request))
-        outcome = await _run(
-            context,
-            user,
-            "resume",
-            lambda ctx: pausing.unpause(ctx, user_id=user.user_id, subscription_id=body.subscription),
-        )
-        return {**outcome.as_dict(), "billing": await _billing(context, user)}
 
     @router.post("/subscription/discount")
     async def discount(request: Request, user: CurrentUser, context: Context) -> dict[str, Any]:

@@ -12,11 +12,17 @@ class TestCard:
     funding: str = "credit"
     country: str = "US"
     # What happens when it is charged: "succeed", "decline", "authenticate_first",
-    # "authenticate_always", "succeed_then_dispute", "fail_after_attach"
+    # "authenticate_always", "fail_after_attach"
     behaviour: str = "succeed"
     decline_code: str | None = None
     error_code: str = "card_declined"
     message: str = "Your card was declined."
+    # What a refund of a payment by this card does: "succeed" at once, "pending" then succeed
+    # (`refund.updated`), or "fail" after first showing succeeded (`refund.failed`).
+    refund: str = "succeed"
+    # The dispute the card's bank opens after a successful payment: "fraudulent",
+    # "product_not_received" (chargebacks) or "inquiry" (no funds withdrawn, yet); None: none.
+    dispute: str | None = None
 
     @property
     def last4(self) -> str:
@@ -78,7 +84,11 @@ CARDS: dict[str, TestCard] = {
             behaviour="fail_after_attach",
             decline_code="generic_decline",
         ),
-        TestCard("4000000000000259", "visa", behaviour="succeed_then_dispute"),
+        TestCard("4000000000000259", "visa", dispute="fraudulent"),
+        TestCard("4000000000002685", "visa", dispute="product_not_received"),
+        TestCard("4000000000001976", "visa", dispute="inquiry"),
+        TestCard("4000000000007726", "visa", refund="pending"),
+        TestCard("4000000000005126", "visa", refund="fail"),
     ]
 }
 
@@ -91,11 +101,18 @@ TEST_PAYMENT_METHODS: dict[str, str] = {
     "pm_card_chargeDeclined": "4000000000000002",
     "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
     "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
+    "pm_card_chargeDeclinedProcessingError": "4000000000000119",
+    "pm_card_chargeDeclinedLostCard": "4000000000009987",
     "pm_card_authenticationRequired": "4000002500003155",
     "pm_card_authenticationRequiredOnSetup": "4000002500003155",
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeProductNotReceived": "4000000000002685",
+    "pm_card_createDisputeInquiry": "4000000000001976",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_refundFail": "4000000000005126",
 }
 
 TEST_TOKENS: dict[str, str] = {
@@ -104,8 +121,17 @@ TEST_TOKENS: dict[str, str] = {
     "tok_amex": "378282246310005",
     "tok_chargeDeclined": "4000000000000002",
     "tok_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "tok_chargeDeclinedExpiredCard": "4000000000000069",
+    "tok_chargeDeclinedIncorrectCvc": "4000000000000127",
+    "tok_chargeDeclinedProcessingError": "4000000000000119",
+    "tok_chargeDeclinedLostCard": "4000000000009987",
+    "tok_authenticationRequired": "4000002500003155",
     "tok_chargeCustomerFail": "4000000000000341",
     "tok_createDispute": "4000000000000259",
+    "tok_createDisputeProductNotReceived": "4000000000002685",
+    "tok_createDisputeInquiry": "4000000000001976",
+    "tok_pendingRefund": "4000000000007726",
+    "tok_refundFail": "4000000000005126",
     "tok_threeDSecure2Required": "4000000000003220",
 }
 

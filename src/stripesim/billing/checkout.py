@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stripesim.billing import invoices, payments, subscriptions
+from stripesim.billing import customers, invoices, payments, subscriptions
 from stripesim.billing import payment_methods as pms
 from stripesim.billing.cards import card_for
+from stripesim.billing.discounts import create_discount, discount_amount
+from stripesim.billing.invoice_drafts import add_item_line, invoice_item, new_invoice
+from stripesim.billing.invoice_totals import automatic_tax_rate
+from stripesim.billing.pricing import amount_for
+from stripesim.billing.redemption import find_promotion_code, resolve_discounts
 from stripesim.engine import timer
 from stripesim.errors import CardError, InvalidRequest
 from stripesim.ids import new_id
-from stripesim.resources._common import new_record
-from stripesim.resources.prices import amount_for
 from stripesim.state import Record, State, renderer
+from stripesim.wire import Params
 
 
 @dataclass
@@ -36,7 +40,7 @@ def line_amount(line: dict[str, Any], price: Record) -> int:
 
 
 def session_url(state: State, session: Record) -> str:
-    return f"{payments.base_url(state)}/c/pay/{session['id']}"
+    return f"{state.base_url()}/c/pay/{session['id']}"
 
 
 def totals(state: State, session: Record, discount_ids: list[str] | None = None) -> None:
@@ -45,13 +49,13 @@ def totals(state: State, session: Record, discount_ids: list[str] | None = None)
         price = state.get(line["price"], "price")
         subtotal += line_amount(line, price)
     discount = 0
-    if discount_ids:
-        from stripesim.billing.discounts import discount_amount
-
-        for discount_id in discount_ids:
-            d = state.find(discount_id, "discount")
-            if d is not None:
-                discount += discount_amount(state, d, subtotal - discount, at=state.now())
+    session["_discount_amounts"] = []
+    for discount_id in discount_ids or []:
+        d = state.find(discount_id, "discount")
+        if d is not None:
+            off = discount_amount(state, d, subtotal - discount, at=state.now())
+            session["_discount_amounts"].append({"amount": off, "discount": discount_id})
+            discount += off
     trial = session["mode"] == "subscription" and session["_trial"]
     taxable = 0 if trial else subtotal - discount
     tax = 0
@@ -64,8 +68,60 @@ def totals(state: State, session: Record, discount_ids: list[str] | None = None)
         "amount_discount": 0 if trial else discount,
         "amount_shipping": 0,
         "amount_tax": tax,
-        "breakdown": None,
     }
+
+
+def breakdown(state: State, session: Record) -> dict[str, Any]:
+    """`total_details.breakdown` (includable): the discounts and the taxes by rate behind the
+    session's totals; an invoice's own where the session made one, else the session's."""
+    invoice = state.find(session.get("invoice") or "", "invoice")
+    if invoice is not None:
+        discounts = invoice["total_discount_amounts"]
+        taxes = [
+            {
+                "amount": t["amount"],
+                "rate": t["tax_rate_details"]["tax_rate"],
+                "taxability_reason": t["taxability_reason"],
+                "taxable_amount": t["taxable_amount"],
+            }
+            for t in invoice["total_taxes"]
+        ]
+    else:
+        discounts = session.get("_discount_amounts") or []
+        tax = session["total_details"]["amount_tax"]
+        taxable = session["amount_subtotal"] - session["total_details"]["amount_discount"]
+        taxes = (
+            [
+                {
+                    "amount": tax,
+                    "rate": automatic_tax_rate(state)["id"],
+                    "taxability_reason": "standard_rated",
+                    "taxable_amount": taxable,
+                }
+            ]
+            if session["automatic_tax"]["enabled"] and tax
+            else []
+        )
+
+    def shown(object_id: str, kind: str) -> Record:
+        return state.render(state.get(object_id, kind))
+
+    return {
+        "discounts": [{"amount": d["amount"], "discount": shown(d["discount"], "discount")} for d in discounts],
+        "taxes": [{**t, "rate": shown(t["rate"], "tax_rate")} for t in taxes],
+    }
+
+
+def applied_discounts(state: State, discount_ids: list[str]) -> list[dict[str, Any]]:
+    """A session's `discounts`: the promotion code a customer entered, or else the coupon."""
+    out = []
+    for discount_id in discount_ids:
+        discount = state.find(discount_id, "discount")
+        if discount is None:
+            continue
+        code = discount.get("promotion_code")
+        out.append({"coupon": None if code else discount["source"]["coupon"], "promotion_code": code})
+    return out
 
 
 def complete(
@@ -73,19 +129,28 @@ def complete(
     session: Record,
     *,
     card_number: str,
+    exp_month: int = 12,
+    exp_year: int = 2034,
     email: str | None = None,
     name: str | None = None,
     promotion_code: str | None = None,
     tax_id: str | None = None,
     authenticated: bool = False,
+    terms_accepted: bool = True,
 ) -> Outcome:
+    """Pay (or save the card of) a session with the card typed on the page. A malformed tax ID,
+    or terms of service the session asks for and the payer did not agree to, is refused before
+    anything is charged or saved."""
     if session["status"] != "open":
         raise InvalidRequest(
             f"This Checkout Session is {session['status']} and can no longer be paid.", param="session"
         )
+    if terms_required(session) and not terms_accepted:
+        raise InvalidRequest("Agree to the terms of service to continue.", param="terms_of_service")
     card = card_for(card_number)
     if card is None:
         raise CardError("Your card number is incorrect.", code="incorrect_number", param="card")
+    tax = customers.check_tax_id(customers.tax_id_type_for(tax_id), tax_id, param="tax_id") if tax_id else None
     discount_ids = _promotion(state, session, promotion_code)
     payer_email = email or session.get("customer_email")
     if session["mode"] != "setup":
@@ -96,6 +161,8 @@ def complete(
         if needs_auth and not authenticated:
             session["_pending"] = {
                 "card": card_number,
+                "exp_month": exp_month,
+                "exp_year": exp_year,
                 "email": payer_email,
                 "name": name,
                 "promotion_code": promotion_code,
@@ -103,10 +170,14 @@ def complete(
             }
             return Outcome("requires_action", redirect_url=f"{session_url(state, session)}/authenticate")
     customer = _customer_for(state, session, payer_email, name)
-    pm = pms.create_card(state, card_number, billing_email=payer_email, billing_name=name)
+    pm = pms.create_card(
+        state, card_number, exp_month=exp_month, exp_year=exp_year, billing_email=payer_email, billing_name=name
+    )
     if authenticated:
         pm["_authenticated"] = True
-    if customer is not None:
+    # A one-time payment saves the card on the customer only when asked to (setup_future_usage).
+    saves = session["mode"] != "payment" or bool(session["_payment_intent_data"].get("setup_future_usage"))
+    if customer is not None and saves:
         pms.attach(state, pm, customer)
     session.pop("_pending", None)
     sub_id = new_id("sub") if session["mode"] == "subscription" else None
@@ -118,16 +189,38 @@ def complete(
         if not _pay_once(state, session, customer, pm, discounts, authenticated):
             return Outcome("declined", message="Your card was declined.")
     else:
-        from stripesim.resources.payment_methods import create_setup_intent
-        from stripesim.routes import Ctx
-        from stripesim.wire import Params
-
-        ctx = Ctx(state=state, params=Params({}), method="POST", path="")
-        si = create_setup_intent(ctx, customer["id"] if customer else None, pm)
+        si = pms.create_setup_intent(state, customer["id"] if customer else None, pm)
         si["metadata"] = dict(session["_setup_metadata"])
         session["setup_intent"] = si["id"]
-    _finish(state, session, customer, payer_email, name, tax_id)
+    _finish(state, session, customer, payer_email, name, tax)
     return Outcome("complete", redirect_url=success_redirect(session))
+
+
+def authenticate(state: State, session: Record, succeed: bool) -> Outcome:
+    """The payer finished 3D Secure for the payment `complete` put on hold: pay now, or decline."""
+    pending = session.get("_pending")
+    if not pending:
+        raise InvalidRequest("This Checkout Session is not waiting for authentication.", param="session")
+    if not succeed:
+        session.pop("_pending", None)
+        return Outcome(
+            "declined",
+            message="We are unable to authenticate your payment method. "
+            "Please choose a different payment method and try again.",
+            decline_code="authentication_required",
+        )
+    return complete(
+        state,
+        session,
+        card_number=pending["card"],
+        exp_month=pending["exp_month"],
+        exp_year=pending["exp_year"],
+        email=pending["email"],
+        name=pending["name"],
+        promotion_code=pending["promotion_code"],
+        tax_id=pending["tax_id"],
+        authenticated=True,
+    )
 
 
 def success_redirect(session: Record) -> str | None:
@@ -141,13 +234,10 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
         return specs
     if not session["allow_promotion_codes"]:
         raise InvalidRequest("This Checkout Session does not accept promotion codes.", param="promotion_code")
-    from stripesim.billing.discounts import find_promotion_code, resolve_discounts
-    from stripesim.wire import Params
-
     promo = find_promotion_code(state, code, customer=session.get("customer"))
     if promo is None:
         raise InvalidRequest("This code is invalid.", param="promotion_code", code="promotion_code_invalid")
-    customer = state.find(session.get("customer") or "", "customer")
+    customer = state.find(session.get("customer"), "customer")
     products = [state.get(line["price"], "price")["product"] for line in session["_line_items"]]
     subtotal = sum(line_amount(line, state.get(line["price"], "price")) for line in session["_line_items"])
     return resolve_discounts(
@@ -164,8 +254,6 @@ def _promotion(state: State, session: Record, code: str | None) -> list[dict[str
 def _attach_discount(
     state: State, spec: dict[str, Any], customer: Record | None, session: Record, subscription: str | None
 ) -> str:
-    from stripesim.billing.discounts import create_discount
-
     now = state.now_for(customer) if customer else state.now()
     return create_discount(
         state,
@@ -181,42 +269,13 @@ def _attach_discount(
 def _customer_for(state: State, session: Record, email: str | None, name: str | None) -> Record | None:
     if session.get("customer"):
         return state.get(session["customer"], "customer")
-    if session["mode"] == "payment" and session["customer_creation"] != "always":
+    # An invoice needs a customer: with `invoice_creation` Checkout makes one, as `always` does.
+    wants_invoice = bool((session.get("invoice_creation") or {}).get("enabled"))
+    if session["mode"] == "payment" and session["customer_creation"] != "always" and not wants_invoice:
         return None
-    customer = new_record(
-        state,
-        "customer",
-        "cus",
-        created=state.now(),
-        balance=0,
-        delinquent=False,
-        discount=None,
-        shipping=None,
-        address=None,
-        invoice_prefix=_prefix(state),
-        next_invoice_sequence=1,
-        tax_exempt="none",
-        test_clock=None,
-        currency=None,
-        default_source=None,
-        email=email,
-        name=name,
-    )
-    customer["invoice_settings"] = {
-        "custom_fields": None,
-        "default_payment_method": None,
-        "footer": None,
-        "rendering_options": None,
-    }
-    state.insert(customer)
+    customer = customers.new_customer(state, test_clock=None, email=email, name=name)
     state.emit("customer.created", customer)
     return customer
-
-
-def _prefix(state: State) -> str:
-    from stripesim.resources.customers import record_prefix
-
-    return record_prefix(state)
 
 
 def _pay_subscription(
@@ -232,13 +291,14 @@ def _pay_subscription(
         subscriptions.ItemSpec(state.get(line["price"], "price"), line["quantity"]) for line in session["_line_items"]
     ]
     data = session["_subscription_data"]
+    days = data.get("trial_period_days")
     sub = subscriptions.create_subscription(
         state,
         customer,
         specs,
         payment_behavior="default_incomplete",
         default_payment_method=pm["id"],
-        trial_end=data.get("trial_end"),
+        trial_end=state.now_for(customer) + days * 86400 if days else data.get("trial_end"),
         metadata=data.get("metadata") or {},
         description=data.get("description"),
         discount_ids=discounts,
@@ -248,6 +308,7 @@ def _pay_subscription(
         authenticated=authenticated,
         subscription_id=subscription_id,
         default_tax_rates=data.get("default_tax_rates") or [],
+        connect=data.get("connect"),
     )
     session["subscription"] = sub["id"]
     session["invoice"] = sub["latest_invoice"]
@@ -271,6 +332,7 @@ def _pay_once(
         metadata=data.get("metadata") or {},
         setup_future_usage=data.get("setup_future_usage"),
         linked_to={"checkout_session": session["id"]},
+        connect=data.get("connect"),
     )
     payments.confirm(state, pi, pm, off_session=False, authenticated=authenticated)
     session["payment_intent"] = pi["id"]
@@ -278,8 +340,50 @@ def _pay_once(
         session["payment_intent"] = None
         return False
     session["payment_status"] = "paid"
-    session["discounts"] = [{"coupon": None, "discount": d, "promotion_code": None} for d in discounts]
+    session["discounts"] = applied_discounts(state, discounts)
+    if customer is not None and (session.get("invoice_creation") or {}).get("enabled"):
+        session["invoice"] = _invoice_for_payment(state, session, customer, pi, discounts)["id"]
     return True
+
+
+def _invoice_for_payment(state: State, session: Record, customer: Record, pi: Record, discounts: list[str]) -> Record:
+    """`invoice_creation`: after the payment, a paid invoice for what was bought (its lines,
+    discounts and tax as the session charged them), with the payment's receipt."""
+    data = session["invoice_creation"]["invoice_data"]
+    invoice = new_invoice(
+        state,
+        customer,
+        billing_reason="manual",
+        currency=session["currency"],
+        automatic_tax=session["automatic_tax"]["enabled"],
+        description=data.get("description"),
+        metadata=data.get("metadata") or {},
+        discount_ids=discounts,
+    )
+    invoice["footer"] = data.get("footer")
+    at = invoice["created"]
+    for line in session["_line_items"]:
+        price = state.get(line["price"], "price")
+        product = state.find(price["product"], "product")
+        item = invoice_item(
+            at=at,
+            amount=line_amount(line, price),
+            currency=session["currency"],
+            customer=customer["id"],
+            description=product["name"] if product else None,
+            discountable=True,
+            invoice=invoice["id"],
+            subscription=None,
+            period=(at, at),
+            quantity=line["quantity"],
+            test_clock=customer.get("test_clock"),
+            price=price,
+        )
+        state.insert(item)
+        state.emit("invoiceitem.created", item)
+        add_item_line(state, invoice, item, subscription=None, proration=False, discountable=True)
+    invoices.create(state, invoice)
+    return invoices.settle_with(state, invoice, pi)
 
 
 def _record_failed_payment(state: State, session: Record, card_number: str) -> None:
@@ -297,8 +401,17 @@ def _record_failed_payment(state: State, session: Record, card_number: str) -> N
     payments.confirm(state, pi, pm, off_session=False)
 
 
+def terms_required(session: Record) -> bool:
+    return (session.get("consent_collection") or {}).get("terms_of_service") == "required"
+
+
 def _finish(
-    state: State, session: Record, customer: Record | None, email: str | None, name: str | None, tax_id: str | None
+    state: State,
+    session: Record,
+    customer: Record | None,
+    email: str | None,
+    name: str | None,
+    tax_id: dict[str, str] | None,
 ) -> None:
     if session["mode"] == "subscription":
         invoice = state.get(session["invoice"], "invoice")
@@ -308,13 +421,14 @@ def _finish(
             "amount_discount": sum(d["amount"] for d in invoice["total_discount_amounts"]),
             "amount_shipping": 0,
             "amount_tax": sum(t["amount"] for t in invoice["total_taxes"] if t["tax_behavior"] == "exclusive"),
-            "breakdown": None,
         }
         sub = state.get(session["subscription"], "subscription")
-        session["discounts"] = [{"coupon": None, "discount": d, "promotion_code": None} for d in sub["discounts"]]
+        session["discounts"] = applied_discounts(state, sub["discounts"])
     elif session["mode"] == "setup":
         session["payment_status"] = "no_payment_required"
     session["status"] = "complete"
+    if terms_required(session):
+        session["consent"] = {"promotions": None, "terms_of_service": "accepted"}
     session["customer"] = customer["id"] if customer else None
     session["url"] = None
     session["customer_details"] = {
@@ -325,7 +439,7 @@ def _finish(
         "name": name,
         "phone": None,
         "tax_exempt": "none",
-        "tax_ids": [{"type": "eu_vat", "value": tax_id}] if tax_id else [],
+        "tax_ids": [tax_id] if tax_id else [],
     }
     state.emit("checkout.session.completed", session)
 
@@ -377,11 +491,3 @@ def line_items_of(state: State, session: Record) -> list[Record]:
             }
         )
     return items
-
-
-def invoice_of(state: State, session: Record) -> Record | None:
-    return state.find(session.get("invoice") or "", "invoice")
-
-
-def keep_imports() -> tuple[object, ...]:
-    return (invoices,)

@@ -1,384 +1,42 @@
-"""Invoices: draft → open → paid | uncollectible | void, with Stripe's payment attempts,
-smart-retry schedule, discounts, tax and customer balance."""
+"""Invoices: draft → open → paid | uncollectible | void, with Stripe's payment attempts and
+smart-retry schedule, and the customer balance applied at finalization.
+
+What an invoice's outcome means for its subscription is not decided here: modules above
+register for `ON_PAID`, `ON_PAYMENT_FAILED` and `ON_ACTION_REQUIRED`.
+"""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from collections.abc import Callable
 
 from stripesim.billing import payment_methods as pms
 from stripesim.billing import payments
+from stripesim.billing.discounts import mark_used
+from stripesim.billing.invoice_drafts import DAY, subscription_of
+from stripesim.billing.invoice_totals import compute_totals
 from stripesim.engine import timer
-from stripesim.ids import new_id
-from stripesim.resources._common import new_record
+from stripesim.errors import InvalidRequest
+from stripesim.shapes import new_record
 from stripesim.state import Record, State, renderer
 
-DAY = 86400
 DRAFT_GRACE_S = 3600  # renewal invoices stay draft for an hour before Stripe finalizes them
-INCOMPLETE_EXPIRY_S = 23 * 3600
+
+# Reactions to an invoice's outcome, called after the invoice's own events.
+InvoiceHook = Callable[[State, Record], None]
+ON_PAID: list[InvoiceHook] = []
+ON_PAYMENT_FAILED: list[InvoiceHook] = []  # `next_payment_attempt` is None once retries are over
+ON_ACTION_REQUIRED: list[InvoiceHook] = []
 
 
-def new_invoice(
-    state: State,
-    customer: Record,
-    *,
-    billing_reason: str,
-    currency: str,
-    subscription: Record | None = None,
-    period_start: int | None = None,
-    period_end: int | None = None,
-    collection_method: str = "charge_automatically",
-    days_until_due: int | None = None,
-    automatic_tax: bool = False,
-    description: str | None = None,
-    metadata: dict[str, str] | None = None,
-    discount_ids: list[str] | None = None,
-    at: int | None = None,
-) -> Record:
-    """A draft invoice, not yet stored: add lines, then `create`."""
-    now = at if at is not None else state.now_for(customer)
-    parent = None
-    if subscription is not None:
-        parent = {
-            "quote_details": None,
-            "subscription_details": {
-                "metadata": dict(subscription.get("metadata") or {}),
-                "subscription": subscription["id"],
-            },
-            "type": "subscription_details",
-        }
-    invoice = new_record(
-        state,
-        "invoice",
-        "in",
-        created=now,
-        account_country="US",
-        account_name="stripesim",
-        account_tax_ids=None,
-        amount_due=0,
-        amount_overpaid=0,
-        amount_paid=0,
-        amount_remaining=0,
-        amount_shipping=0,
-        application=None,
-        attempt_count=0,
-        attempted=False,
-        auto_advance=collection_method == "charge_automatically",
-        automatically_finalizes_at=None,
-        billing_reason=billing_reason,
-        collection_method=collection_method,
-        currency=currency,
-        custom_fields=None,
-        customer=customer["id"],
-        customer_account=None,
-        customer_address=customer.get("address"),
-        customer_email=customer.get("email"),
-        customer_name=customer.get("name"),
-        customer_phone=customer.get("phone"),
-        customer_shipping=None,
-        customer_tax_exempt=customer.get("tax_exempt") or "none",
-        customer_tax_ids=[],
-        default_payment_method=None,
-        default_source=None,
-        default_tax_rates=[],
-        description=description,
-        discounts=[],
-        due_date=None,
-        effective_at=None,
-        ending_balance=None,
-        footer=None,
-        from_invoice=None,
-        hosted_invoice_url=None,
-        invoice_pdf=None,
-        issuer={"type": "self"},
-        last_finalization_error=None,
-        latest_revision=None,
-        next_payment_attempt=None,
-        number=None,
-        on_behalf_of=None,
-        parent=parent,
-        period_end=period_end if period_end is not None else now,
-        period_start=period_start if period_start is not None else now,
-        post_payment_credit_notes_amount=0,
-        pre_payment_credit_notes_amount=0,
-        receipt_number=None,
-        rendering=None,
-        shipping_cost=None,
-        shipping_details=None,
-        starting_balance=0,
-        statement_descriptor=None,
-        status="draft",
-        subtotal=0,
-        subtotal_excluding_tax=0,
-        test_clock=customer.get("test_clock"),
-        total=0,
-        total_discount_amounts=[],
-        total_excluding_tax=0,
-        total_pretax_credit_amounts=[],
-        total_taxes=[],
-        webhooks_delivered_at=None,
-    )
-    invoice.pop("subscription", None)
-    invoice["automatic_tax"] = {
-        "disabled_reason": None,
-        "enabled": automatic_tax,
-        "liability": {"type": "self"} if automatic_tax else None,
-        "provider": "stripe" if automatic_tax else None,
-        "status": "complete" if automatic_tax else None,
-    }
-    invoice["payment_settings"] = {
-        "default_mandate": None,
-        "payment_method_options": None,
-        "payment_method_types": None,
-    }
-    invoice["status_transitions"] = {
-        "finalized_at": None,
-        "marked_uncollectible_at": None,
-        "paid_at": None,
-        "voided_at": None,
-    }
-    invoice["metadata"] = dict(metadata or {})
-    if collection_method == "send_invoice":
-        invoice["due_date"] = now + (days_until_due or 30) * DAY
-    invoice["discounts"] = list(discount_ids or [])
-    invoice["_lines"] = []
-    invoice["_subscription"] = subscription["id"] if subscription else None
-    return invoice
-
-
-def subscription_of(invoice: Record) -> str | None:
-    parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    return details.get("subscription")
-
-
-def add_line(
-    state: State,
-    invoice: Record,
-    *,
-    amount: int,
-    description: str,
-    price: Record | None,
-    quantity: int | None,
-    period_start: int,
-    period_end: int,
-    subscription: str | None = None,
-    subscription_item: str | None = None,
-    invoice_item: str | None = None,
-    proration: bool = False,
-    discountable: bool = True,
-    metadata: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    details: dict[str, Any] = {
-        "invoice_item": invoice_item,
-        "proration": proration,
-        "proration_details": {"credited_items": None},
-    }
-    if invoice_item:
-        parent = {
-            "invoice_item_details": {**details, "subscription": subscription},
-            "subscription_item_details": None,
-            "type": "invoice_item_details",
-        }
-    else:
-        parent = {
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                **details,
-                "subscription": subscription,
-                "subscription_item": subscription_item,
-            },
-            "type": "subscription_item_details",
-        }
-    line = {
-        "amount": amount,
-        "currency": invoice["currency"],
-        "description": description,
-        "discount_amounts": [],
-        "discountable": discountable,
-        "discounts": [],
-        "id": new_id("il"),
-        "invoice": invoice["id"],
-        "livemode": False,
-        "metadata": dict(metadata or {}),
-        "object": "line_item",
-        "parent": parent,
-        "period": {"end": period_end, "start": period_start},
-        "pretax_credit_amounts": [],
-        "pricing": {
-            "price_details": {"price": price["id"], "product": price["product"]} if price else None,
-            "type": "price_details",
-            "unit_amount_decimal": price.get("unit_amount_decimal") if price else None,
-        },
-        "quantity": quantity,
-        "quantity_decimal": str(quantity) if quantity is not None else None,
-        "subscription": subscription,
-        "subtotal": amount,
-        "taxes": [],
-    }
-    invoice["_lines"].append(line)
-    return line
-
-
-def sweep_pending_items(state: State, invoice: Record, subscription_id: str | None) -> None:
-    """Pending invoice items (prorations) of the customer/subscription move onto this invoice."""
-    for item in list(state.all("invoiceitem")):
-        if item.get("invoice") or item["customer"] != invoice["customer"]:
-            continue
-        parent = item.get("parent") or {}
-        item_sub = (parent.get("subscription_details") or {}).get("subscription")
-        if subscription_id is not None and item_sub not in (None, subscription_id):
-            continue
-        item["invoice"] = invoice["id"]
-        price = state.find(((item.get("pricing") or {}).get("price_details") or {}).get("price"))
-        add_line(
-            state,
-            invoice,
-            amount=item["amount"],
-            description=item["description"] or "",
-            price=price,
-            quantity=item["quantity"],
-            period_start=item["period"]["start"],
-            period_end=item["period"]["end"],
-            subscription=item_sub,
-            invoice_item=item["id"],
-            proration=item["proration"],
-            discountable=item["discountable"],
+def require_status(invoice: Record, action: str, allowed: tuple[str, ...]) -> None:
+    """Refuse `action` (edit, pay, void, …) on an invoice whose status does not allow it."""
+    if invoice["status"] not in allowed:
+        raise InvalidRequest(
+            f"You can only {action} an invoice with status {' or '.join(allowed)}; this invoice is "
+            f"{invoice['status']}.",
+            param="invoice",
+            code="invoice_not_editable" if action == "edit" else None,
         )
-
-
-def _round(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def compute_totals(state: State, invoice: Record) -> None:
-    lines = invoice["_lines"]
-    subtotal = sum(line["amount"] for line in lines)
-    at = invoice["created"]
-    for line in lines:
-        line["discount_amounts"] = []
-        line["discounts"] = []
-        line["taxes"] = []
-    total_discounts: list[dict[str, Any]] = []
-    for discount_id in invoice["discounts"]:
-        discount = state.find(discount_id, "discount")
-        if discount is None:
-            continue
-        from stripesim.billing.discounts import applies_to_products
-
-        applies = applies_to_products(discount)
-        eligible = [
-            line
-            for line in lines
-            if line["discountable"]
-            and line["amount"] > 0
-            and (not applies or ((line["pricing"].get("price_details") or {}).get("product") in applies))
-        ]
-        base = sum(line["amount"] - sum(d["amount"] for d in line["discount_amounts"]) for line in eligible)
-        if base <= 0:
-            continue
-        from stripesim.billing.discounts import discount_amount
-
-        off = min(base, discount_amount(state, discount, base, at=at))
-        if off <= 0:
-            continue
-        total_discounts.append({"amount": off, "discount": discount_id})
-        remaining = off
-        for i, line in enumerate(eligible):
-            share = remaining if i == len(eligible) - 1 else _round(Decimal(off) * line["amount"] / base)
-            share = min(share, remaining)
-            remaining -= share
-            line["discount_amounts"].append({"amount": share, "discount": discount_id})
-            line["discounts"].append(discount_id)
-    discount_total = sum(d["amount"] for d in total_discounts)
-    taxes: list[dict[str, Any]] = []
-    rates = _tax_rates(state, invoice)
-    for line in lines:
-        taxable = line["amount"] - sum(d["amount"] for d in line["discount_amounts"])
-        for rate in rates:
-            pct = Decimal(str(rate["percentage"]))
-            if rate.get("inclusive"):
-                tax = _round(Decimal(taxable) - Decimal(taxable) / (1 + pct / 100))
-            else:
-                tax = _round(Decimal(taxable) * pct / 100)
-            entry = {
-                "amount": tax,
-                "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
-                "tax_rate_details": {"tax_rate": rate["id"]},
-                "taxability_reason": "standard_rated",
-                "taxable_amount": taxable,
-                "type": "tax_rate_details",
-            }
-            line["taxes"].append(entry)
-    for rate in rates:
-        amount = sum(
-            t["amount"] for line in lines for t in line["taxes"] if t["tax_rate_details"]["tax_rate"] == rate["id"]
-        )
-        taxable = sum(
-            t["taxable_amount"]
-            for line in lines
-            for t in line["taxes"]
-            if t["tax_rate_details"]["tax_rate"] == rate["id"]
-        )
-        taxes.append(
-            {
-                "amount": amount,
-                "tax_behavior": "inclusive" if rate.get("inclusive") else "exclusive",
-                "tax_rate_details": {"tax_rate": rate["id"]},
-                "taxability_reason": "standard_rated",
-                "taxable_amount": taxable,
-                "type": "tax_rate_details",
-            }
-        )
-    exclusive_tax = sum(t["amount"] for t in taxes if t["tax_behavior"] == "exclusive")
-    inclusive_tax = sum(t["amount"] for t in taxes if t["tax_behavior"] == "inclusive")
-    invoice["subtotal"] = subtotal
-    invoice["subtotal_excluding_tax"] = subtotal - inclusive_tax
-    invoice["total_discount_amounts"] = total_discounts
-    invoice["total_taxes"] = taxes
-    invoice["total"] = subtotal - discount_total + exclusive_tax
-    invoice["total_excluding_tax"] = subtotal - discount_total - inclusive_tax
-    invoice["amount_due"] = max(0, invoice["total"])
-    invoice["amount_remaining"] = invoice["amount_due"] - invoice["amount_paid"]
-
-
-def _tax_rates(state: State, invoice: Record) -> list[Record]:
-    rates = [state.find(r, "tax_rate") for r in invoice.get("default_tax_rates") or []]
-    found = [r for r in rates if r is not None]
-    if invoice["automatic_tax"]["enabled"]:
-        found.append(automatic_tax_rate(state))
-    return found
-
-
-def automatic_tax_rate(state: State) -> Record:
-    """`automatic_tax` is simulated as one flat exclusive rate (configurable)."""
-    rate_id = state.extras.get("automatic_tax_rate")
-    pct = state.config.automatic_tax_percent
-    found = state.find(rate_id, "tax_rate") if rate_id else None
-    if found is not None and found["percentage"] == pct:
-        return found
-    record = new_record(
-        state,
-        "tax_rate",
-        "txr",
-        created=state.now(),
-        active=True,
-        country="US",
-        description="stripesim automatic tax (flat rate)",
-        display_name="Sales tax",
-        effective_percentage=pct,
-        flat_amount=None,
-        inclusive=False,
-        jurisdiction="SIM",
-        jurisdiction_level="state",
-        percentage=pct,
-        rate_type="percentage",
-        state=None,
-        tax_type="sales_tax",
-    )
-    state.insert(record)
-    state.extras["automatic_tax_rate"] = record["id"]
-    return record
 
 
 def create(state: State, invoice: Record, *, finalize_after: int | None = None) -> Record:
@@ -408,14 +66,12 @@ def finalize(state: State, invoice: Record) -> Record:
         invoice["number"] = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
         invoice["effective_at"] = now
         invoice["status_transitions"]["finalized_at"] = now
-        invoice["hosted_invoice_url"] = f"{payments.base_url(state)}/invoices/{invoice['id']}"
-        invoice["invoice_pdf"] = f"{payments.base_url(state)}/invoices/{invoice['id']}/pdf"
+        invoice["hosted_invoice_url"] = f"{state.base_url()}/invoices/{invoice['id']}"
+        invoice["invoice_pdf"] = f"{state.base_url()}/invoices/{invoice['id']}/pdf"
     customer["next_invoice_sequence"] += 1
     if balance != invoice["ending_balance"]:
         with state.changing(customer):
             customer["balance"] = invoice["ending_balance"]
-    from stripesim.billing.discounts import mark_used
-
     for discount_id in invoice["discounts"]:
         discount = state.find(discount_id, "discount")
         if discount is not None and any(d["discount"] == discount_id for d in invoice["total_discount_amounts"]):
@@ -432,15 +88,16 @@ def attempt(
     if invoice["status"] != "open":
         return invoice
     customer = state.get(invoice["customer"], "customer")
-    sub = state.find(subscription_of(invoice) or "", "subscription")
+    sub = state.find(subscription_of(invoice), "subscription")
     pm = pm or pms.default_for(state, customer, sub)
-    pi = _intent_for(state, invoice)
+    pi = payment_intent_for(state, invoice)
     invoice["attempted"] = True
     invoice["attempt_count"] += 1
     invoice["next_payment_attempt"] = None
     if pm is None:
         _payment_failed(state, invoice, pi, "no_payment_method")
         return invoice
+    invoice["_attempted_with"] = pm["id"]
     if pi["status"] == "requires_action":
         # A new attempt replaces the unfinished authentication.
         pi["status"] = "requires_payment_method"
@@ -449,7 +106,7 @@ def attempt(
     return invoice
 
 
-def _intent_for(state: State, invoice: Record) -> Record:
+def payment_intent_for(state: State, invoice: Record) -> Record:
     pi_id = invoice.get("_payment_intent")
     pi = state.find(pi_id, "payment_intent") if pi_id else None
     if pi is not None and pi["status"] not in ("succeeded", "canceled"):
@@ -462,10 +119,31 @@ def _intent_for(state: State, invoice: Record) -> Record:
         customer=customer["id"],
         description=f"Invoice {invoice['number']}",
         linked_to={"invoice": invoice["id"]},
+        connect=_destination(state, invoice),
     )
+    _collect_with(state, invoice, pi)
+    return pi
+
+
+def _destination(state: State, invoice: Record) -> dict[str, object] | None:
+    """A subscription paying a connected account (`transfer_data`) makes each of its invoices'
+    payments a destination charge, with its `application_fee_percent` of the amount as the fee."""
+    sub = state.find(subscription_of(invoice), "subscription")
+    if sub is None or not sub.get("transfer_data"):
+        return None
+    percent = sub.get("application_fee_percent")
+    fee = round(invoice["amount_remaining"] * float(percent) / 100) if percent else None
+    return {
+        "transfer_data": {"destination": sub["transfer_data"]["destination"]},
+        "application_fee_amount": fee,
+        "on_behalf_of": sub.get("on_behalf_of"),
+    }
+
+
+def _collect_with(state: State, invoice: Record, pi: Record) -> None:
+    """`pi` collects the invoice: its (default) invoice payment."""
     invoice["_payment_intent"] = pi["id"]
     payment = new_record(
-        state,
         "invoice_payment",
         "inpay",
         created=state.now_for(invoice),
@@ -476,12 +154,11 @@ def _intent_for(state: State, invoice: Record) -> Record:
         is_default=True,
         status="open",
     )
-    payment["payment"] = {"charge": None, "payment_intent": pi["id"], "payment_record": None, "type": "payment_intent"}
+    payment["payment"] = {"payment_intent": pi["id"], "type": "payment_intent"}
     payment["status_transitions"] = {"canceled_at": None, "paid_at": None}
     payment.pop("metadata", None)
     state.insert(payment)
     invoice["_invoice_payment"] = payment["id"]
-    return pi
 
 
 def _payment_failed(state: State, invoice: Record, pi: Record | None, reason: str) -> None:
@@ -494,14 +171,13 @@ def _payment_failed(state: State, invoice: Record, pi: Record | None, reason: st
         next_attempt = int(first + schedule[tries - 1] * DAY)
     with state.changing(invoice, "invoice.payment_failed"):
         invoice["next_payment_attempt"] = next_attempt
-    from stripesim.billing import subscriptions
-
-    subscriptions.on_invoice_payment_failed(state, invoice, exhausted=next_attempt is None and not is_creation)
+    for hook in ON_PAYMENT_FAILED:
+        hook(state, invoice)
 
 
 def _mark_paid(state: State, invoice: Record, pi: Record | None) -> None:
     now = state.now_for(invoice)
-    payment = state.find(invoice.get("_invoice_payment") or "", "invoice_payment")
+    payment = state.find(invoice.get("_invoice_payment"), "invoice_payment")
     if payment is not None and pi is not None:
         payment["status"] = "paid"
         payment["amount_paid"] = pi["amount_received"]
@@ -515,9 +191,8 @@ def _mark_paid(state: State, invoice: Record, pi: Record | None) -> None:
         invoice["status_transitions"]["paid_at"] = now
         invoice["attempted"] = invoice["attempted"] or invoice["amount_due"] == 0
     state.emit("invoice.payment_succeeded", invoice)
-    from stripesim.billing import subscriptions
-
-    subscriptions.on_invoice_paid(state, invoice)
+    for hook in ON_PAID:
+        hook(state, invoice)
 
 
 def void(state: State, invoice: Record) -> Record:
@@ -527,10 +202,10 @@ def void(state: State, invoice: Record) -> Record:
         invoice["next_payment_attempt"] = None
         invoice["amount_remaining"] = 0
         invoice["status_transitions"]["voided_at"] = now
-    pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
+    pi = state.find(invoice.get("_payment_intent"), "payment_intent")
     if pi is not None and pi["status"] not in ("succeeded", "canceled"):
         payments.cancel(state, pi, "void_invoice")
-    payment = state.find(invoice.get("_invoice_payment") or "", "invoice_payment")
+    payment = state.find(invoice.get("_invoice_payment"), "invoice_payment")
     if payment is not None and payment["status"] == "open":
         payment["status"] = "canceled"
         payment["status_transitions"]["canceled_at"] = now
@@ -545,40 +220,93 @@ def mark_uncollectible(state: State, invoice: Record) -> Record:
     return invoice
 
 
+def settle_with(state: State, invoice: Record, pi: Record) -> Record:
+    """Finalize a draft for a payment already made (Checkout's `invoice_creation`) and mark it
+    paid by `pi` at once: no attempt, no customer balance applied, the payment's receipt
+    reachable from it."""
+    customer = state.get(invoice["customer"], "customer")
+    compute_totals(state, invoice)
+    now = state.now_for(invoice)
+    with state.changing(invoice, "invoice.finalized"):
+        invoice["amount_due"] = invoice["total"]
+        invoice["amount_remaining"] = invoice["total"]
+        invoice["starting_balance"] = invoice["ending_balance"] = 0
+        invoice["status"] = "open"
+        invoice["auto_advance"] = False
+        invoice["number"] = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
+        invoice["effective_at"] = now
+        invoice["status_transitions"]["finalized_at"] = now
+        invoice["hosted_invoice_url"] = f"{state.base_url()}/invoices/{invoice['id']}"
+        invoice["invoice_pdf"] = f"{state.base_url()}/invoices/{invoice['id']}/pdf"
+    customer["next_invoice_sequence"] += 1
+    pi["_for"] = {**(pi.get("_for") or {}), "invoice": invoice["id"]}
+    invoice["attempted"] = True
+    invoice["attempt_count"] = 1
+    _collect_with(state, invoice, pi)
+    _mark_paid(state, invoice, pi)
+    return invoice
+
+
 def pay_out_of_band(state: State, invoice: Record) -> Record:
     _mark_paid(state, invoice, None)
     return invoice
 
 
-# ----- payment outcomes ---------------------------------------------------------------------
+def invoice_collected_by(state: State, pi: Record) -> Record | None:
+    """The invoice a payment intent was created to collect, if it was."""
+    return state.find((pi.get("_for") or {}).get("invoice"), "invoice")
+
+
 def _on_pi_succeeded(state: State, pi: Record) -> None:
-    invoice = state.find(pi["_for"].get("invoice") or "", "invoice")
+    invoice = invoice_collected_by(state, pi)
     if invoice is not None and invoice["status"] in ("open", "uncollectible"):
         _mark_paid(state, invoice, pi)
 
 
 def _on_pi_failed(state: State, pi: Record) -> None:
-    invoice = state.find(pi["_for"].get("invoice") or "", "invoice")
+    invoice = invoice_collected_by(state, pi)
     if invoice is not None and invoice["status"] == "open":
         _payment_failed(state, invoice, pi, "card_declined")
 
 
 def _on_pi_requires_action(state: State, pi: Record) -> None:
-    invoice = state.find(pi["_for"].get("invoice") or "", "invoice")
+    invoice = invoice_collected_by(state, pi)
     if invoice is None or invoice["status"] != "open":
         return
     state.emit("invoice.payment_action_required", invoice)
-    from stripesim.billing import subscriptions
+    for hook in ON_ACTION_REQUIRED:
+        hook(state, invoice)
 
-    subscriptions.on_invoice_action_required(state, invoice)
+
+def retry_with_new_default(state: State, customer: Record, subscription: Record | None) -> None:
+    """As Stripe does: a customer's (or a subscription's) new default payment method pays
+    their open invoices at once, each that failed with another method and is still being
+    collected automatically (a first invoice, or a pending update's, waits for the customer)."""
+    for invoice in list(state.where("invoice", customer=customer["id"])):
+        if (
+            invoice["status"] != "open"
+            or not invoice["auto_advance"]
+            or invoice["collection_method"] != "charge_automatically"
+            or invoice["attempt_count"] < 1
+            or invoice["billing_reason"] == "subscription_create"
+        ):
+            continue
+        sub = state.find(subscription_of(invoice), "subscription")
+        if subscription is not None and (sub is None or sub["id"] != subscription["id"]):
+            continue
+        if sub is not None and sub.get("_pending_invoice") == invoice["id"]:
+            continue  # a pending update's invoice is paid by the customer, not retried
+        pm = pms.default_for(state, customer, sub)
+        if pm is not None and pm["id"] != invoice.get("_attempted_with"):
+            attempt(state, invoice, pm=pm)
 
 
+pms.ON_NEW_DEFAULT.append(retry_with_new_default)
 payments.ON_SUCCEEDED.append(_on_pi_succeeded)
 payments.ON_FAILED.append(_on_pi_failed)
 payments.ON_REQUIRES_ACTION.append(_on_pi_requires_action)
 
 
-# ----- time ---------------------------------------------------------------------------------
 def _next_due(state: State, invoice: Record) -> int | None:
     if invoice["status"] == "draft":
         return invoice.get("automatically_finalizes_at")
@@ -610,7 +338,7 @@ def advance_invoice(state: State, invoice: Record, at: int) -> None:
 
 def _pause_behavior(state: State, invoice: Record) -> str | None:
     """A subscription with `pause_collection` holds, voids or writes off its new invoices."""
-    sub = state.find(subscription_of(invoice) or "", "subscription")
+    sub = state.find(subscription_of(invoice), "subscription")
     pause = sub.get("pause_collection") if sub else None
     return pause["behavior"] if pause else None
 
@@ -620,4 +348,7 @@ def render_invoice(state: State, invoice: Record) -> Record:
     shown = dict(invoice)
     lines = invoice.get("_lines", [])
     shown["lines"] = {"object": "list", "data": lines, "has_more": False, "url": f"/v1/invoices/{invoice['id']}/lines"}
+    # Kept as ids (what the totals read), shown as the tax rate objects, as Stripe does.
+    rates = [state.find(r, "tax_rate") for r in invoice.get("default_tax_rates") or []]
+    shown["default_tax_rates"] = [state.render(r) for r in rates if r is not None]
     return shown

@@ -1,10 +1,13 @@
-"""Payment methods: test cards turned into `pm_…` objects, attached to customers."""
+"""Payment methods: test cards turned into `pm_…` objects, attached to customers, saved for
+later payments through setup intents."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from stripesim.billing.cards import TEST_PAYMENT_METHODS, TEST_TOKENS, TestCard, card_for
-from stripesim.errors import CardError, InvalidRequest
-from stripesim.resources._common import new_record
+from stripesim.errors import CardError, InvalidRequest, no_such
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 
 
@@ -26,7 +29,6 @@ def create_card(
     if card is None:
         raise card_error_for_number(number, param)
     record = new_record(
-        state,
         "payment_method",
         "pm",
         created=state.now(),
@@ -78,7 +80,7 @@ def resolve(state: State, pm_id: str, param: str) -> Record:
 
 def from_token(state: State, token: str, param: str) -> Record:
     if token not in TEST_TOKENS:
-        raise InvalidRequest(f"No such token: '{token}'", param=param, code="resource_missing")
+        raise no_such("token", token, param)
     return create_card(state, TEST_TOKENS[token], param=param)
 
 
@@ -110,10 +112,24 @@ def detach(state: State, pm: Record) -> Record:
     return pm
 
 
+# Called after a customer's or a subscription's default payment method changed (the
+# subscription, or None for the customer's): open invoices are retried with the new one.
+NewDefaultHook = Callable[[State, Record, Record | None], None]
+ON_NEW_DEFAULT: list[NewDefaultHook] = []
+
+
 def set_default(state: State, customer: Record, pm: Record) -> None:
     if customer["invoice_settings"]["default_payment_method"] != pm["id"]:
         with state.changing(customer):
             customer["invoice_settings"]["default_payment_method"] = pm["id"]
+        announce_new_default(state, customer, None)
+
+
+def announce_new_default(state: State, customer: Record, subscription: Record | None) -> None:
+    """A default payment method changed, after its own event (`customer.updated`, or the
+    subscription's update)."""
+    for hook in ON_NEW_DEFAULT:
+        hook(state, customer, subscription)
 
 
 def default_for(state: State, customer: Record | None, subscription: Record | None = None) -> Record | None:
@@ -127,3 +143,40 @@ def default_for(state: State, customer: Record | None, subscription: Record | No
             if pm is not None:
                 return pm
     return None
+
+
+def create_setup_intent(state: State, customer: str | None, pm: Record | None, usage: str = "off_session") -> Record:
+    """A setup intent that saved `pm` for later payments (succeeded), or waits for one."""
+    si = new_record(
+        "setup_intent",
+        "seti",
+        created=state.now_for({"customer": customer}),
+        automatic_payment_methods=None,
+        customer=customer,
+        last_setup_error=None,
+        latest_attempt=None,
+        mandate=None,
+        next_action=None,
+        on_behalf_of=None,
+        payment_method=pm["id"] if pm else None,
+        payment_method_configuration_details=None,
+        payment_method_options={
+            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+        },
+        payment_method_types=["card"],
+        single_use_mandate=None,
+        status="succeeded" if pm else "requires_payment_method",
+        usage=usage,
+        flow_directions=None,
+        excluded_payment_method_types=None,
+        application=None,
+        cancellation_reason=None,
+        description=None,
+    )
+    si["client_secret"] = f"{si['id']}_secret_sim"
+    state.insert(si)
+    state.emit("setup_intent.created", si)
+    if pm is not None:
+        pm["_authenticated"] = True
+        state.emit("setup_intent.succeeded", si)
+    return si

@@ -7,8 +7,9 @@ from typing import Any
 
 from stripesim.billing.payment_methods import test_card_of
 from stripesim.engine import timer
+from stripesim.errors import CardError, InvalidRequest
 from stripesim.ids import secret
-from stripesim.resources._common import new_record
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 
 # Other parts of the engine react to a payment's outcome (an invoice gets paid, a checkout
@@ -17,10 +18,15 @@ PaymentHook = Callable[[State, Record], None]
 ON_SUCCEEDED: list[PaymentHook] = []
 ON_FAILED: list[PaymentHook] = []
 ON_REQUIRES_ACTION: list[PaymentHook] = []
-
-
-def base_url(state: State) -> str:
-    return state.runtime.get("base_url", "http://127.0.0.1:12111")
+# Connect settles a destination charge (its transfer and application fee) when the charge
+# succeeds, before `charge.succeeded` is sent: (state, payment intent, charge).
+ON_CHARGE_SUCCEEDED: list[Callable[[State, Record, Record], None]] = []
+# …and reverses what a refund asks to (`reverse_transfer`, `refund_application_fee`) before
+# `charge.refunded` is sent: (state, charge, refund, options).
+ON_REFUNDED: list[Callable[[State, Record, Record, dict[str, bool]], None]] = []
+# The Connect fields a payment intent may carry (Checkout's `payment_intent_data`, a
+# subscription's invoices).
+CONNECT_FIELDS = ("application_fee_amount", "on_behalf_of", "transfer_data", "transfer_group")
 
 
 def create_intent(
@@ -35,10 +41,11 @@ def create_intent(
     payment_method: str | None = None,
     linked_to: dict[str, str] | None = None,
     emit: bool = True,
+    connect: dict[str, Any] | None = None,
 ) -> Record:
+    """`connect`: a destination charge's fields (`CONNECT_FIELDS`)."""
     now = state.now_for({"customer": customer}) if customer else state.now()
     pi = new_record(
-        state,
         "payment_intent",
         "pi",
         created=now,
@@ -77,16 +84,30 @@ def create_intent(
     pi["metadata"] = dict(metadata or {})
     pi["client_secret"] = f"{pi['id']}_secret_{secret('x', 20)[2:]}"
     pi["_for"] = dict(linked_to or {})
+    for key, value in (connect or {}).items():
+        if key in CONNECT_FIELDS and value is not None:
+            pi[key] = value
     state.insert(pi)
     if emit:
         state.emit("payment_intent.created", pi)
     return pi
 
 
-def confirm(state: State, pi: Record, pm: Record, *, off_session: bool, authenticated: bool = False) -> Record:
+def confirm(
+    state: State,
+    pi: Record,
+    pm: Record,
+    *,
+    off_session: bool,
+    authenticated: bool = False,
+    decline_unauthenticated: bool = False,
+) -> Record:
     """Charge `pm` for the intent, with the card's documented outcome.
 
     `authenticated`: the customer just passed 3D Secure for this payment (hosted pages).
+    `decline_unauthenticated`: a card that needs authentication declines an off-session payment
+    (`authentication_required`) instead of asking for it, as a direct confirmation with
+    `off_session=true` does (invoices of subscriptions ask for it instead).
     """
     card = test_card_of(pm)
     pi["payment_method"] = pm["id"]
@@ -94,6 +115,16 @@ def confirm(state: State, pi: Record, pm: Record, *, off_session: bool, authenti
     needs_auth = not authenticated and (
         behaviour == "authenticate_always" or (behaviour == "authenticate_first" and not pm.get("_authenticated"))
     )
+    if needs_auth and decline_unauthenticated and off_session:
+        return _fail(
+            state,
+            pi,
+            pm,
+            code="authentication_required",
+            decline_code="authentication_required",
+            message="Your card was declined. This transaction requires authentication.",
+            charged=True,
+        )
     if needs_auth:
         return _require_action(state, pi, pm)
     if behaviour in ("decline", "fail_after_attach"):
@@ -107,7 +138,7 @@ def _require_action(state: State, pi: Record, pm: Record) -> Record:
         pi["next_action"] = {
             "type": "redirect_to_url",
             "redirect_to_url": {
-                "url": f"{base_url(state)}/authenticate/{pi['id']}",
+                "url": f"{state.base_url()}/authenticate/{pi['id']}",
                 "return_url": pi.get("_return_url"),
             },
         }
@@ -140,7 +171,6 @@ def _charge(state: State, pi: Record, pm: Record, *, paid: bool, failure: dict[s
     card = test_card_of(pm)
     now = state.now_for(pi)
     charge = new_record(
-        state,
         "charge",
         "ch",
         created=now,
@@ -213,6 +243,7 @@ def _charge(state: State, pi: Record, pm: Record, *, paid: bool, failure: dict[s
             "network": card.brand,
             "network_token": {"used": False},
             "network_transaction_id": None,
+            "electronic_commerce_indicator": None,
             "overcapture": {"maximum_amount_capturable": pi["amount"], "status": "unavailable"},
             "regulated_status": "unregulated",
             "three_d_secure": {
@@ -231,16 +262,19 @@ def _charge(state: State, pi: Record, pm: Record, *, paid: bool, failure: dict[s
         },
         "type": "card",
     }
-    charge["receipt_url"] = f"{base_url(state)}/receipts/{charge['id']}" if paid else None
+    charge["receipt_url"] = f"{state.base_url()}/receipts/{charge['id']}" if paid else None
     charge["refunds"] = {"object": "list", "data": [], "has_more": False, "url": f"/v1/charges/{charge['id']}/refunds"}
-    if paid and card.behaviour == "succeed_then_dispute":
+    if paid and card.dispute is not None:
         charge["_dispute_at"] = now + state.config.dispute_delay_s
+        charge["_dispute_at_kind"] = card.dispute
     state.insert(charge)
     return charge
 
 
 def _succeed(state: State, pi: Record, pm: Record) -> Record:
     charge = _charge(state, pi, pm, paid=True, failure=None)
+    for settle in ON_CHARGE_SUCCEEDED:
+        settle(state, pi, charge)
     state.emit("charge.succeeded", charge)
     with state.changing(pi, "payment_intent.succeeded"):
         pi["status"] = "succeeded"
@@ -253,37 +287,59 @@ def _succeed(state: State, pi: Record, pm: Record) -> Record:
     return pi
 
 
-def _fail(state: State, pi: Record, pm: Record, *, code: str | None = None, message: str | None = None) -> Record:
+def _fail(
+    state: State,
+    pi: Record,
+    pm: Record,
+    *,
+    code: str | None = None,
+    message: str | None = None,
+    decline_code: str | None = None,
+    charged: bool | None = None,
+) -> Record:
     card = test_card_of(pm)
     failure: dict[str, str | None] = {
         "code": code or card.error_code,
-        "decline_code": None if code else card.decline_code,
+        "decline_code": decline_code if code else card.decline_code,
         "message": message or card.message,
     }
     charge = None
-    if code is None:
+    if charged if charged is not None else code is None:
         charge = _charge(state, pi, pm, paid=False, failure=failure)
         state.emit("charge.failed", charge)
     with state.changing(pi, "payment_intent.payment_failed"):
         pi["status"] = "requires_payment_method"
         pi["latest_charge"] = charge["id"] if charge else pi["latest_charge"]
-        pi["last_payment_error"] = {
-            "advice_code": None,
+        error = {
             "charge": charge["id"] if charge else None,
             "code": failure["code"],
             "decline_code": failure["decline_code"],
             "doc_url": f"https://stripe.com/docs/error-codes/{str(failure['code']).replace('_', '-')}",
             "message": failure["message"],
-            "network_advice_code": None,
-            "network_decline_code": None,
-            "param": None,
             "payment_method": state.snapshot(pm),
             "payment_method_type": "card",
             "type": "card_error",
         }
+        # Stripe leaves out what it does not know (no advice, no network code, no param).
+        pi["last_payment_error"] = {k: v for k, v in error.items() if v is not None}
     for hook in ON_FAILED:
         hook(state, pi)
     return pi
+
+
+def card_error(state: State, pi: Record, *, with_intent: bool) -> CardError:
+    """Stripe's 402 for a declined payment: the decline, the charge and the payment method, and
+    (on a payment intent's own confirmation) the payment intent as it now is."""
+    err = pi.get("last_payment_error") or {}
+    extra: dict[str, Any] = {"charge": err.get("charge"), "payment_method": err.get("payment_method")}
+    if with_intent:
+        extra["payment_intent"] = state.snapshot(pi)
+    return CardError(
+        err.get("message") or "Your card was declined.",
+        code=err.get("code") or "card_declined",
+        decline_code=err.get("decline_code"),
+        extra={k: v for k, v in extra.items() if v is not None},
+    )
 
 
 def cancel(state: State, pi: Record, reason: str | None = None) -> Record:
@@ -295,6 +351,18 @@ def cancel(state: State, pi: Record, reason: str | None = None) -> Record:
     return pi
 
 
+# Disputes the customer's bank can still decide on (an inquiry's `warning_*`, a chargeback's).
+OPEN_DISPUTE = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+# Evidence can be staged or submitted only before it is submitted.
+AWAITING_EVIDENCE = ("warning_needs_response", "needs_response")
+# Each test card's dispute: (reason, Visa's reason code), and whether it is an inquiry.
+DISPUTES = {
+    "fraudulent": ("fraudulent", "10.4"),
+    "product_not_received": ("product_not_received", "13.1"),
+    "inquiry": ("fraudulent", "10.4"),
+}
+
+
 def refund(
     state: State,
     charge: Record,
@@ -302,24 +370,35 @@ def refund(
     *,
     reason: str | None = None,
     metadata: dict[str, str] | None = None,
+    reverse_transfer: bool = False,
+    refund_application_fee: bool = False,
 ) -> Record:
-    from stripesim.errors import InvalidRequest
-
+    """Refund `amount` of the charge (None: what is left). A card's documented refund outcome
+    decides its status: most succeed at once; 4000000000007726's stay `pending`, then succeed;
+    4000000000005126's show `succeeded`, then fail (`refund.failed`) and the money is the
+    merchant's again (both `refund_settle_s` later)."""
     remaining = charge["amount_captured"] - charge["amount_refunded"]
     amount = remaining if amount is None else amount
     if charge["status"] != "succeeded":
         raise InvalidRequest("This charge cannot be refunded because it did not succeed.", param="charge")
+    if any(d["charge"] == charge["id"] and not d["status"].startswith("warning_") for d in state.all("dispute")):
+        raise InvalidRequest(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            param="charge",
+            code="charge_disputed",
+        )
     if amount <= 0 or amount > remaining:
         raise InvalidRequest(
             f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
             param="amount",
             code="amount_too_large" if amount > remaining else None,
         )
+    outcome = test_card_of(state.get(charge["payment_method"], "payment_method")).refund
+    created = state.now_for(charge)
     ref = new_record(
-        state,
         "refund",
         "re",
-        created=state.now_for(charge),
+        created=created,
         amount=amount,
         balance_transaction=None,
         charge=charge["id"],
@@ -328,7 +407,6 @@ def refund(
         customer_account=None,
         destination_details={
             "card": {
-                "reference": None,
                 "reference_status": "pending",
                 "reference_type": "acquirer_reference_number",
                 "type": "refund",
@@ -340,11 +418,18 @@ def refund(
         reason=reason,
         receipt_number=None,
         source_transfer_reversal=None,
-        status="succeeded",
+        status="pending" if outcome == "pending" else "succeeded",
         transfer_reversal=None,
     )
+    if outcome == "pending":
+        ref["pending_reason"] = "processing"
+    if outcome != "succeed":
+        ref["_settle_at"] = created + state.config.refund_settle_s
     ref["metadata"] = dict(metadata or {})
     state.insert(ref)
+    options = {"reverse_transfer": reverse_transfer, "refund_application_fee": refund_application_fee}
+    for hook in ON_REFUNDED:
+        hook(state, charge, ref, options)
     state.emit("refund.created", ref)
     with state.changing(charge, "charge.refunded"):
         charge["amount_refunded"] += amount
@@ -352,11 +437,36 @@ def refund(
     return ref
 
 
+@timer("refund", lambda state, r: r.get("_settle_at"))
+def settle_refund(state: State, ref: Record, at: int) -> None:
+    """A pending refund succeeds; a refund to a card that cannot take it fails, and the charge
+    has that much less refunded."""
+    ref.pop("_settle_at", None)
+    if ref["status"] == "pending":
+        with state.changing(ref, "refund.updated"):
+            ref["status"] = "succeeded"
+            ref.pop("pending_reason", None)
+        return
+    with state.changing(ref, "refund.updated"):
+        ref["status"] = "failed"
+        ref["failure_reason"] = "expired_or_canceled_card"
+    state.emit("refund.failed", ref)
+    charge = state.get(str(ref["charge"]), "charge")
+    with state.changing(charge):
+        charge["amount_refunded"] -= ref["amount"]
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+
+
 @timer("charge", lambda state, c: c.get("_dispute_at"))
 def open_dispute(state: State, charge: Record, at: int) -> None:
+    """The bank of a dispute test card's holder disputes the payment: a chargeback (the funds
+    are withdrawn at once) or an inquiry, with evidence due `dispute_response_days` later."""
+    kind = charge.pop("_dispute_at_kind", "fraudulent")
     charge.pop("_dispute_at", None)
+    reason, code = DISPUTES[kind]
+    inquiry = kind == "inquiry"
+    due = at + state.config.dispute_response_days * 24 * 3600
     dispute = new_record(
-        state,
         "dispute",
         "dp",
         created=at,
@@ -365,35 +475,62 @@ def open_dispute(state: State, charge: Record, at: int) -> None:
         charge=charge["id"],
         currency=charge["currency"],
         enhanced_eligibility_types=[],
-        is_charge_refundable=False,
+        is_charge_refundable=inquiry,
         payment_intent=charge["payment_intent"],
-        reason="fraudulent",
-        status="needs_response",
+        reason=reason,
+        status="warning_needs_response" if inquiry else "needs_response",
     )
     dispute["evidence_details"] = {
-        "due_by": at + 7 * 24 * 3600,
+        "due_by": due,
         "enhanced_eligibility": {},
         "has_evidence": False,
         "past_due": False,
         "submission_count": 0,
+        "submission_method": "not_submitted",
     }
     dispute["payment_method_details"] = {
         "card": {
             "brand": charge["payment_method_details"]["card"]["brand"],
-            "case_type": "chargeback",
+            "case_type": "inquiry" if inquiry else "chargeback",
             "network": charge["payment_method_details"]["card"]["network"],
-            "network_reason_code": "10.4",
+            "network_reason_code": code,
         },
         "type": "card",
     }
+    dispute["_customer"] = charge.get("customer")
+    dispute["_due_at"] = due
     state.insert(dispute)
     with state.changing(charge):
         charge["disputed"] = True
     state.emit("charge.dispute.created", dispute)
-    state.emit("charge.dispute.funds_withdrawn", dispute)
+    if not inquiry:
+        state.emit("charge.dispute.funds_withdrawn", dispute)
+
+
+@timer("dispute", lambda state, d: d.get("_due_at"))
+def evidence_past_due(state: State, dispute: Record, at: int) -> None:
+    """The deadline passed: evidence can no longer be sent (the bank decides without it)."""
+    dispute.pop("_due_at", None)
+    if dispute["status"] not in AWAITING_EVIDENCE:
+        return
+    with state.changing(dispute):
+        dispute["evidence_details"]["past_due"] = True
+
+
+def submit_evidence(state: State, dispute: Record) -> None:
+    """The evidence goes to the bank: the dispute is under review until the bank decides."""
+    details = dispute["evidence_details"]
+    details["submission_count"] += 1
+    details["submission_method"] = "manual"
+    dispute["status"] = "warning_under_review" if dispute["status"].startswith("warning_") else "under_review"
 
 
 def close_dispute(state: State, dispute: Record, status: str) -> Record:
+    """The bank decided (`won` or `lost`), or the merchant accepted it (`lost`). An inquiry
+    that is not escalated closes as `warning_closed`."""
+    if dispute["status"].startswith("warning_") and status == "won":
+        status = "warning_closed"
+    dispute.pop("_due_at", None)
     with state.changing(dispute, "charge.dispute.updated"):
         dispute["status"] = status
     state.emit("charge.dispute.closed", dispute)

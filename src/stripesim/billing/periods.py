@@ -31,12 +31,5 @@ def add_months(ts: int, months: int) -> int:
     return add_interval(ts, "month", months)
 
 
-def fraction_remaining(start: int, end: int, at: int) -> tuple[int, int]:
-    """(remaining seconds, period seconds) of a period at time `at`, for proration."""
-    length = max(1, end - start)
-    remaining = min(max(0, end - at), length)
-    return remaining, length
-
-
 def day_label(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y")

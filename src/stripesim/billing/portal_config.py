@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from stripesim.errors import InvalidRequest, missing
-from stripesim.resources._common import new_record
+from stripesim.billing.prorations import PRORATION_BEHAVIORS
+from stripesim.errors import InvalidRequest, missing, no_such
+from stripesim.ids import secret
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 from stripesim.wire import Params
 
-PRORATION = ("create_prorations", "always_invoice", "none")
 CUSTOMER_UPDATES = ("address", "email", "name", "phone", "shipping", "tax_id")
 SUB_UPDATES = ("price", "promotion_code", "quantity")
 REASONS = (
@@ -43,11 +44,13 @@ def blank_features() -> dict[str, Any]:
         "invoice_history": {"enabled": False},
         "payment_method_update": {"enabled": False, "payment_method_configuration": None},
         "subscription_cancel": {
-            "cancellation_reason": {"enabled": False, "options": []},
+            "cancellation_reason": {"enabled": False, "feedback_options": None, "options": []},
             "enabled": False,
             "mode": "at_period_end",
             "proration_behavior": "none",
         },
+        # Portal pausing is not simulated: the feature is always off.
+        "subscription_pause": {"duration": {"interval_options": [], "type": "indefinite"}, "enabled": False},
         "subscription_update": {
             "billing_cycle_anchor": None,
             "default_allowed_updates": [],
@@ -75,11 +78,8 @@ def create(
     login_page: bool = False,
     name: str | None = None,
 ) -> Record:
-    from stripesim.billing.payments import base_url
-
     now = state.now()
     record = new_record(
-        state,
         "billing_portal.configuration",
         "bpc",
         created=now,
@@ -95,18 +95,16 @@ def create(
         updated=now,
     )
     record["_products"] = products
-    set_login_page(state, record, login_page, base_url(state))
+    set_login_page(state, record, login_page)
     state.insert(record)
     return record
 
 
-def set_login_page(state: State, record: Record, enabled: bool, base: str) -> None:
-    from stripesim.ids import secret
-
+def set_login_page(state: State, record: Record, enabled: bool) -> None:
     if enabled:
         token = record.get("_login_token") or secret("x", 24)[2:]
         record["_login_token"] = token
-        record["login_page"] = {"enabled": True, "url": f"{base}/p/login/test_{token}"}
+        record["login_page"] = {"enabled": True, "url": f"{state.base_url()}/p/login/test_{token}"}
     else:
         record.pop("_login_token", None)
         record["login_page"] = {"enabled": False, "url": None}
@@ -128,6 +126,7 @@ def default_configuration(state: State) -> Record:
         enabled=True,
         cancellation_reason={
             "enabled": True,
+            "feedback_options": None,
             "options": ["too_expensive", "missing_features", "switched_service", "unused", "other"],
         },
     )
@@ -135,7 +134,6 @@ def default_configuration(state: State) -> Record:
     return create(state, features=features, products=[], is_default=True)
 
 
-# ----- parameters -------------------------------------------------------------------------------
 def apply_features(
     state: State, config_features: dict[str, Any], products: list[dict[str, Any]], p: Params, *, creating: bool
 ) -> list[dict[str, Any]]:
@@ -197,7 +195,7 @@ def _cancel(p: Params, target: dict[str, Any], creating: bool) -> None:
     if p.has("mode"):
         target["mode"] = p.str("mode", choices=("at_period_end", "immediately"))
     if p.has("proration_behavior"):
-        target["proration_behavior"] = p.str("proration_behavior", choices=PRORATION)
+        target["proration_behavior"] = p.str("proration_behavior", choices=PRORATION_BEHAVIORS)
     reason = p.sub("cancellation_reason")
     if reason is not None:
         reason.only("enabled", "options", "feedback_options")
@@ -223,7 +221,7 @@ def _update(
     if p.has("default_allowed_updates"):
         target["default_allowed_updates"] = _enums(p, "default_allowed_updates", SUB_UPDATES)
     if p.has("proration_behavior"):
-        target["proration_behavior"] = p.str("proration_behavior", choices=PRORATION)
+        target["proration_behavior"] = p.str("proration_behavior", choices=PRORATION_BEHAVIORS)
     if p.has("trial_update_behavior"):
         target["trial_update_behavior"] = p.str("trial_update_behavior", choices=("continue_trial", "end_trial"))
     if p.has("billing_cycle_anchor"):
@@ -253,9 +251,7 @@ def _products(state: State, p: Params) -> list[dict[str, Any]]:
         product_id = entry.str("product", required=True) or ""
         product = state.find(product_id, "product")
         if product is None or product.get("deleted"):
-            raise InvalidRequest(
-                f"No such product: '{product_id}'", param=entry.name("product"), code="resource_missing"
-            )
+            raise no_such("product", product_id, entry.name("product"))
         prices = entry.strings("prices")
         if not prices:
             raise missing(entry.name("prices"))
@@ -263,7 +259,7 @@ def _products(state: State, p: Params) -> list[dict[str, Any]]:
             price = state.find(price_id, "price")
             where = f"{entry.name('prices')}[{j}]"
             if price is None:
-                raise InvalidRequest(f"No such price: '{price_id}'", param=where, code="resource_missing")
+                raise no_such("price", price_id, where)
             if price["product"] != product_id:
                 raise InvalidRequest(f"The price {price_id} does not belong to the product {product_id}.", param=where)
             if price.get("type") != "recurring":

@@ -1,14 +1,17 @@
-"""Subscription schedules: phases applied at their start, then release or cancel."""
+"""Subscription schedules: phases applied at their start, then release or cancel, and the
+schedule ending with its subscription."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stripesim.billing import changes
-from stripesim.billing.subscriptions import items_of, period_of, plan_of
+from stripesim.billing import cancellation
+from stripesim.billing.change_plans import ItemChange
+from stripesim.billing.changes import change_items
+from stripesim.billing.subscription_items import is_metered, items_of, period_of, plan_of
 from stripesim.engine import timer
 from stripesim.errors import InvalidRequest
-from stripesim.resources._common import new_record
+from stripesim.shapes import new_record
 from stripesim.state import Record, State, renderer
 
 
@@ -23,7 +26,6 @@ def phase_from_items(
     return {
         "add_invoice_items": [],
         "application_fee_percent": None,
-        "automatic_tax": None,
         "billing_cycle_anchor": None,
         "billing_thresholds": None,
         "collection_method": None,
@@ -70,7 +72,6 @@ def from_subscription(state: State, sub: Record) -> Record:
         end,
     )
     schedule = new_record(
-        state,
         "subscription_schedule",
         "sub_sched",
         created=state.now_for(sub),
@@ -149,7 +150,7 @@ def release(state: State, schedule: Record, at: int) -> Record:
         raise InvalidRequest(
             f"You cannot release a subscription schedule that is currently in the `{schedule['status']}` status.",
         )
-    sub = state.find(schedule.get("subscription") or "", "subscription")
+    sub = state.find(schedule.get("subscription"), "subscription")
     with state.changing(schedule, "subscription_schedule.released"):
         schedule["status"] = "released"
         schedule["released_at"] = at
@@ -169,6 +170,16 @@ def mark_canceled(state: State, schedule: Record, at: int) -> None:
         schedule["current_phase"] = None
 
 
+def _end_with_subscription(state: State, sub: Record, at: int) -> None:
+    """A subscription canceled while its schedule still runs takes the schedule with it."""
+    schedule = state.find(sub.get("schedule"), "subscription_schedule")
+    if schedule is not None and schedule["status"] in ("active", "not_started"):
+        mark_canceled(state, schedule, at)
+
+
+cancellation.ON_CANCELED.append(_end_with_subscription)
+
+
 def _next_due(state: State, schedule: Record) -> int | None:
     if schedule["status"] != "active" or not schedule.get("current_phase"):
         return None
@@ -177,23 +188,24 @@ def _next_due(state: State, schedule: Record) -> int | None:
 
 @timer("subscription_schedule", _next_due, priority=10)
 def advance_schedule(state: State, schedule: Record, at: int) -> None:
-    sub = state.find(schedule.get("subscription") or "", "subscription")
+    sub = state.find(schedule.get("subscription"), "subscription")
     phases = schedule["phases"]
     index = next((i for i, p in enumerate(phases) if p["start_date"] == schedule["current_phase"]["start_date"]), 0)
     if index + 1 < len(phases) and sub is not None:
         nxt = phases[index + 1]
         with state.changing(sub):
             current = items_of(state, sub)
-            wanted = [changes.ItemChange(item_id=i["id"], deleted=True) for i in current]
+            keep_usage_of_dropped_meters(state, sub, current, nxt["items"], at)
+            wanted = [ItemChange(item_id=i["id"], deleted=True) for i in current]
             wanted += [
-                changes.ItemChange(
+                ItemChange(
                     price=state.get(i["price"], "price"),
                     quantity=i.get("quantity"),
                     metadata=dict(i.get("metadata") or {}),
                 )
                 for i in nxt["items"]
             ]
-            changes.change_items(
+            change_items(
                 state,
                 sub,
                 wanted,
@@ -205,22 +217,40 @@ def advance_schedule(state: State, schedule: Record, at: int) -> None:
             schedule["current_phase"] = {"start_date": nxt["start_date"], "end_date": nxt["end_date"]}
         return
     if schedule["end_behavior"] == "cancel" and sub is not None:
-        from stripesim.billing.subscriptions import cancel_now
-
         with state.changing(schedule, "subscription_schedule.completed"):
             schedule["status"] = "completed"
             schedule["completed_at"] = at
             schedule["current_phase"] = None
-        cancel_now(state, sub, at)
+        cancellation.cancel_now(state, sub, at)
         return
     release(state, schedule, at)
+
+
+def keep_usage_of_dropped_meters(
+    state: State, sub: Record, current: list[Record], next_items: list[dict[str, Any]], at: int
+) -> None:
+    """A phase dropping a metered price (a downgrade from a hybrid plan at the period end):
+    the usage of the period so far is still billed, on the renewal (`renewals._bill_period`)."""
+    next_meters = {(state.get(i["price"], "price").get("recurring") or {}).get("meter") for i in next_items}
+    start, _ = period_of(sub)
+    for item in current:
+        price = state.get(item["price"], "price")
+        if is_metered(price) and price["recurring"]["meter"] not in next_meters:
+            due = {"price": price["id"], "item": item["id"], "start": start, "end": at}
+            sub.setdefault("_usage_due", []).append(due)
 
 
 @renderer("subscription_schedule")
 def render_schedule(state: State, schedule: Record) -> Record:
     shown = dict(schedule)
     shown["phases"] = [
-        {**phase, "items": [{**item, "plan": plan_of(state.objects[item["price"]])["id"]} for item in phase["items"]]}
-        for phase in schedule["phases"]
+        {**phase, "items": [_phase_item(state, item) for item in phase["items"]]} for phase in schedule["phases"]
     ]
+    return shown
+
+
+def _phase_item(state: State, item: Record) -> Record:
+    shown = {**item, "plan": plan_of(state.objects[item["price"]])["id"]}
+    if shown.get("quantity") is None:
+        shown.pop("quantity", None)  # a metered price has no quantity: Stripe leaves it out
     return shown

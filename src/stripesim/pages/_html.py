@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stripesim.routes import Response
+from stripesim.state import State
 
 ZERO_DECIMAL = {
     "bif",
@@ -81,6 +82,7 @@ padding:28px;margin-bottom:20px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:0 0 14px}h3{font-size:15px;margin:0 0 6px}
 .amount{font-size:34px;font-weight:600;letter-spacing:-.5px;margin:4px 0 20px}
 .brand{display:flex;align-items:center;gap:10px;font-weight:600;margin-bottom:24px}
+.brandlink{display:flex;align-items:center;gap:10px;color:inherit}
 .logo{width:28px;height:28px;border-radius:50%;background:#635bff;color:#fff;display:flex;
 align-items:center;justify-content:center;font-size:14px}
 .testmode{background:#ffde92;color:#a04100;font-size:11px;font-weight:700;padding:2px 6px;border-radius:4px;
@@ -121,7 +123,7 @@ color:#4f566b}
 border-bottom:1px solid #eef0f3}
 .rowline:last-child{border-bottom:none}
 .actions{display:flex;gap:10px;flex-wrap:wrap;margin-top:12px}
-.footer{margin-top:28px;font-size:12px;color:#8792a2;text-align:center}
+.footer{margin-top:28px;font-size:12px;color:#5e6a7d;text-align:center}
 .back{display:inline-block;margin-bottom:18px;color:#697386}
 """
 
@@ -139,12 +141,39 @@ def document(title: str, body: str, *, narrow: bool = False, script: str = "") -
     )
 
 
-def brand(name: str | None) -> str:
-    label = name or "stripesim"
-    return (
-        f'<div class="brand"><div class="logo">{e(label[:1].upper())}</div>'
-        f'<span>{e(label)}</span><span class="testmode">Test mode</span></div>'
+@dataclass(frozen=True)
+class Merchant:
+    """The account's public details, as Stripe's hosted pages show them: the business name
+    (`business_profile.name`, else `settings.dashboard.display_name`), its website and support."""
+
+    name: str
+    url: str | None = None
+    support_email: str | None = None
+    support_phone: str | None = None
+    support_url: str | None = None
+
+
+def merchant(state: State) -> Merchant:
+    """The merchant behind the pages: the one account (/v1/account), read as it stands now."""
+    account = next((a for a in state.all("account") if not a.get("_connected")), None) or {}
+    profile = account.get("business_profile") or {}
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    return Merchant(
+        name=profile.get("name") or dashboard.get("display_name") or "stripesim",
+        url=profile.get("url"),
+        support_email=profile.get("support_email"),
+        support_phone=profile.get("support_phone"),
+        support_url=profile.get("support_url"),
     )
+
+
+def brand(name: str | None, *, href: str | None = None) -> str:
+    """The business's mark and name at the top of a page; with `href`, a link to its website."""
+    label = name or "stripesim"
+    mark = f'<span class="logo" aria-hidden="true">{e(label[:1].upper())}</span><span>{e(label)}</span>'
+    if href:
+        mark = f'<a class="brandlink" id="merchant-link" href="{e(href)}"><span aria-hidden="true">←</span>{mark}</a>'
+    return f'<div class="brand">{mark}<span class="testmode">Test mode</span></div>'
 
 
 def message_page(
@@ -187,7 +216,6 @@ def bad(errors: dict[str, str], name: str) -> str:
     return " invalid" if name in errors else ""
 
 
-# ----- card fields ----------------------------------------------------------------------------
 @dataclass
 class CardEntry:
     """What a person typed into the card fields, checked as Stripe's page checks it."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from stripesim.billing import payments
+from stripesim.billing.invoices import invoice_collected_by
 from stripesim.errors import InvalidRequest
-from stripesim.pages._html import message_page, not_found
+from stripesim.pages._html import merchant, message_page, not_found
 from stripesim.pages.challenge import challenge_html
 from stripesim.routes import Ctx, Response, page, sim
 from stripesim.state import Record, State
@@ -33,7 +34,7 @@ def destination(state: State, pi: Record, return_url: str | None) -> str:
                 "redirect_status": status,
             },
         )
-    invoice = state.find((pi.get("_for") or {}).get("invoice") or "", "invoice")
+    invoice = invoice_collected_by(state, pi)
     if invoice is not None and invoice.get("hosted_invoice_url"):
         return f"/invoices/{invoice['id']}"
     return f"/authenticate/{pi['id']}"
@@ -61,12 +62,13 @@ def challenge(ctx: Ctx, pi_id: str) -> Response:
     if pi is None:
         return not_found("payment to authenticate")
     if pi["status"] == "requires_action":
-        pm = ctx.state.find(pi.get("payment_method") or "", "payment_method") or {}
+        pm = ctx.state.find(pi.get("payment_method"), "payment_method") or {}
         return Response.html(
             challenge_html(
                 action=f"/authenticate/{pi_id}",
                 amount=pi["amount"],
                 currency=pi["currency"],
+                merchant=merchant(ctx.state).name,
                 card_last4=(pm.get("card") or {}).get("last4"),
             )
         )

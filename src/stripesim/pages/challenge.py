@@ -10,11 +10,12 @@ def challenge_html(
     action: str,
     amount: int | None,
     currency: str | None,
-    merchant: str = "stripesim",
+    merchant: str,
     card_last4: str | None = None,
     note: str | None = None,
 ) -> str:
-    """Two buttons posting `result=succeed|fail` to `action`."""
+    """Two buttons posting `result=succeed|fail` to `action`. `merchant` is the business the
+    payment is for (the account's public name), as the bank's page shows it."""
     card = f" ending in {e(card_last4)}" if card_last4 else ""
     body = (
         f'{brand(None)}<div class="card"><h1>3D Secure 2 test page</h1>'

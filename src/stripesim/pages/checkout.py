@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import re
-
 from stripesim.billing import checkout
-from stripesim.billing.discounts import check_promotion_code, find_promotion_code
-from stripesim.errors import CardError, StripeError
+from stripesim.billing.customers import EMAIL, check_tax_id, tax_id_type_for
+from stripesim.billing.redemption import check_promotion_code, find_promotion_code
+from stripesim.errors import CardError, InvalidRequest, StripeError
 from stripesim.pages import checkout_view as view
-from stripesim.pages._html import message_page, not_found, read_card
+from stripesim.pages._html import CardEntry, merchant, message_page, not_found, read_card
 from stripesim.pages.challenge import challenge_html
-from stripesim.resources.checkout_sessions import authenticate
 from stripesim.routes import Ctx, Response, page
 from stripesim.state import Record, State
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-
-def _session(ctx: Ctx, session_id: str) -> Record | None:
-    return ctx.state.find(session_id, "checkout.session")
+def _payable(ctx: Ctx, session_id: str) -> Record | Response:
+    """The session, or the page that says why it cannot be paid (unknown, complete, expired)."""
+    session = ctx.state.find(session_id, "checkout.session")
+    if session is None:
+        return not_found("checkout session")
+    return _closed(session) or session
 
 
 def _closed(session: Record) -> Response | None:
@@ -61,20 +61,18 @@ def _finish(ctx: Ctx, session: Record, outcome: checkout.Outcome, form: view.For
 
 @page("GET", "/c/pay/{session_id}")
 def checkout_page(ctx: Ctx, session_id: str) -> Response:
-    session = _session(ctx, session_id)
-    if session is None:
-        return not_found("checkout session")
-    return _closed(session) or _render(ctx, session, view.Form())
+    session = _payable(ctx, session_id)
+    if isinstance(session, Response):
+        return session
+    return _render(ctx, session, view.Form())
 
 
 def _check_promo(state: State, session: Record, code: str) -> Record:
     """The promotion code typed on the page, if Checkout would accept it; raises otherwise."""
-    from stripesim.errors import InvalidRequest
-
     promo = find_promotion_code(state, code, customer=session.get("customer"))
     if promo is None:
         raise InvalidRequest("This code is invalid.", param="promotion_code", code="promotion_code_invalid")
-    customer = state.find(session.get("customer") or "", "customer")
+    customer = state.find(session.get("customer"), "customer")
     prices = [state.get(line["price"], "price") for line in session["_line_items"]]
     lines = zip(session["_line_items"], prices, strict=True)
     check_promotion_code(
@@ -90,14 +88,13 @@ def _check_promo(state: State, session: Record, code: str) -> Record:
 
 @page("POST", "/c/pay/{session_id}")
 def pay(ctx: Ctx, session_id: str) -> Response:
-    session = _session(ctx, session_id)
-    if session is None:
-        return not_found("checkout session")
-    closed = _closed(session)
-    if closed is not None:
-        return closed
+    session = _payable(ctx, session_id)
+    if isinstance(session, Response):
+        return session
     data = ctx.params.data
-    values = {k: str(data.get(k) or "").strip() for k in ("email", "promotion_code", "tax_id")}
+    values = {k: str(data.get(k) or "").strip() for k in ("email", "promotion_code", "tax_id", "terms")}
+    if not session["tax_id_collection"]["enabled"]:
+        values["tax_id"] = ""
     form = view.Form(values=values)
     code = values["promotion_code"] if session.get("allow_promotion_codes") else ""
     if code:
@@ -113,12 +110,19 @@ def pay(ctx: Ctx, session_id: str) -> Response:
         return _render(ctx, session, form, status=400 if form.errors else 200)
     form.card = read_card(data)
     form.errors.update(form.card.errors)
-    customer = ctx.state.find(session.get("customer") or "", "customer")
+    customer = ctx.state.find(session.get("customer"), "customer")
     email = session.get("customer_email") or (customer or {}).get("email") or values["email"]
     if not email:
         form.errors["email"] = "Your email is incomplete."
     elif not EMAIL.match(email):
         form.errors["email"] = "Your email address is invalid."
+    if values["tax_id"]:
+        try:
+            check_tax_id(tax_id_type_for(values["tax_id"]), values["tax_id"], param="tax_id")
+        except StripeError as err:
+            form.errors["tax_id"] = err.message
+    if checkout.terms_required(session) and values["terms"] != "accepted":
+        form.errors["terms_of_service"] = "Agree to the terms of service to continue."
     if form.errors:
         return _render(ctx, session, form, status=400)
     try:
@@ -126,6 +130,8 @@ def pay(ctx: Ctx, session_id: str) -> Response:
             ctx.state,
             session,
             card_number=form.card.number,
+            exp_month=form.card.exp_month,
+            exp_year=form.card.exp_year,
             email=email,
             name=form.card.name or None,
             promotion_code=code or None,
@@ -153,12 +159,9 @@ def _error(ctx: Ctx, session: Record, form: view.Form, err: StripeError) -> Resp
 
 @page("GET", "/c/pay/{session_id}/authenticate")
 def challenge(ctx: Ctx, session_id: str) -> Response:
-    session = _session(ctx, session_id)
-    if session is None:
-        return not_found("checkout session")
-    closed = _closed(session)
-    if closed is not None:
-        return closed
+    session = _payable(ctx, session_id)
+    if isinstance(session, Response):
+        return session
     pending = session.get("_pending")
     if not pending:
         return Response.redirect(f"/c/pay/{session_id}")
@@ -167,6 +170,7 @@ def challenge(ctx: Ctx, session_id: str) -> Response:
             action=f"/c/pay/{session_id}/authenticate",
             amount=session.get("amount_total"),
             currency=session["currency"],
+            merchant=merchant(ctx.state).name,
             card_last4=str(pending["card"])[-4:],
             note="Completing authentication pays the checkout session."
             if session["mode"] != "setup"
@@ -177,25 +181,25 @@ def challenge(ctx: Ctx, session_id: str) -> Response:
 
 @page("POST", "/c/pay/{session_id}/authenticate")
 def challenge_result(ctx: Ctx, session_id: str) -> Response:
-    session = _session(ctx, session_id)
-    if session is None:
-        return not_found("checkout session")
-    closed = _closed(session)
-    if closed is not None:
-        return closed
+    session = _payable(ctx, session_id)
+    if isinstance(session, Response):
+        return session
     if not session.get("_pending"):
         return Response.redirect(f"/c/pay/{session_id}")
     pending = dict(session["_pending"])
+    # A failed challenge asks for another card; what was typed besides the card stays.
+    name = pending.get("name") or ""
     form = view.Form(
         values={
             "email": pending.get("email") or "",
             "promotion_code": pending.get("promotion_code") or "",
             "tax_id": pending.get("tax_id") or "",
-        }
+        },
+        card=CardEntry(name=name, raw={"name": name}),
     )
     succeed = ctx.params.data.get("result") != "fail"
     try:
-        outcome = authenticate(ctx.state, session, succeed)
+        outcome = checkout.authenticate(ctx.state, session, succeed)
     except StripeError as err:
         return _error(ctx, session, form, err)
     return _finish(ctx, session, outcome, form)

@@ -19,6 +19,7 @@ from stripesim.pages._html import (
     e,
     field_error,
     interval_text,
+    merchant,
     money,
 )
 from stripesim.state import Record, State
@@ -49,7 +50,7 @@ def _coupon_for(state: State, session: Record, form: Form) -> Record | None:
     if form.promo is not None:
         return state.find(form.promo["promotion"]["coupon"], "coupon")
     for spec in session.get("_discount_specs") or []:
-        return state.find(spec.get("coupon") or "", "coupon")
+        return state.find(spec.get("coupon"), "coupon")
     return None
 
 
@@ -152,7 +153,7 @@ def summary(state: State, session: Record, form: Form) -> str:
         else ""
     )
     return (
-        f'<div class="summary">{back}{brand(None)}{headline}'
+        f'<div class="summary">{back}{brand(merchant(state).name)}{headline}'
         f'<table class="lines">{rows}{"".join(totals)}</table>{_promo_field(session, form)}{trial_note}</div>'
     )
 
@@ -160,10 +161,10 @@ def summary(state: State, session: Record, form: Form) -> str:
 def _headline(state: State, session: Record) -> str:
     first = session["_line_items"][0] if session["_line_items"] else None
     if first is None:
-        return "stripesim"
+        return merchant(state).name
     price = state.get(first["price"], "price")
     product = state.find(price["product"], "product") or {}
-    return str(product.get("name") or "stripesim")
+    return str(product.get("name") or merchant(state).name)
 
 
 def _promo_field(session: Record, form: Form) -> str:
@@ -194,7 +195,7 @@ def _submit_label(session: Record, state: State) -> str:
 
 
 def payment_form(state: State, session: Record, form: Form, action: str) -> str:
-    customer = state.find(session.get("customer") or "", "customer")
+    customer = state.find(session.get("customer"), "customer")
     known = session.get("customer_email") or (customer or {}).get("email")
     email = known or form.values.get("email") or ""
     # An email the merchant already knows (customer_email, or the customer's) is shown, not edited.
@@ -208,13 +209,23 @@ def payment_form(state: State, session: Record, form: Form, action: str) -> str:
             f'value="{e(form.values.get("tax_id"))}" placeholder="DE123456789">{field_error(form.errors, "tax_id")}'
         )
     heading = "Card details" if session["mode"] == "setup" else "Pay with card"
+    terms = ""
+    if (session.get("consent_collection") or {}).get("terms_of_service") == "required":
+        message = ((session.get("custom_text") or {}).get("terms_of_service_acceptance") or {}).get("message")
+        checked = " checked" if form.values.get("terms") else ""
+        terms = (
+            f'<p class="terms"><input type="checkbox" id="terms" name="terms" value="accepted"{checked} required>'
+            f' <label for="terms">I agree to the Terms of Service</label></p>'
+            + (f'<p class="muted terms-text">{e(message)}</p>' if message else "")
+            + field_error(form.errors, "terms_of_service")
+        )
     return (
         f'<div class="card"><h2>{heading}</h2>{banner(form.message)}'
         f'<form method="post" action="{e(action)}" id="pay-form" novalidate>'
         f'<label for="email">Email</label><input type="email" id="email" name="email" autocomplete="email" '
         f'class="{bad(form.errors, "email").strip()}" value="{e(email)}"{readonly} required>'
         f"{field_error(form.errors, 'email')}"
-        f"{card_fields(form.card, form.errors)}{tax_id}"
+        f"{card_fields(form.card, form.errors)}{tax_id}{terms}"
         f'<button type="submit" class="wide" id="submit" name="action" value="pay">'
         f"{e(_submit_label(session, state))}</button></form></div>"
     )
@@ -234,4 +245,4 @@ def render(state: State, session: Record, form: Form, *, action: str) -> str:
         f'<div style="order:1">{summary(state, session, form)}</div>'
         "</div>"
     )
-    return document("Checkout · stripesim", body, script=CARD_SCRIPT + PROMO_SCRIPT)
+    return document(f"Checkout · {merchant(state).name}", body, script=CARD_SCRIPT + PROMO_SCRIPT)

@@ -8,12 +8,14 @@ from stripesim.errors import StripeError
 from stripesim.pages._html import (
     CARD_SCRIPT,
     CardEntry,
+    Merchant,
     banner,
     brand,
     card_fields,
     date,
     document,
     e,
+    merchant,
     money,
     not_found,
     read_card,
@@ -45,8 +47,8 @@ def badge(status: str) -> str:
 
 
 def receipt_url(state: State, invoice: Record) -> str | None:
-    pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
-    charge = state.find((pi or {}).get("latest_charge") or "", "charge")
+    pi = state.find(invoice.get("_payment_intent"), "payment_intent")
+    charge = state.find((pi or {}).get("latest_charge"), "charge")
     return (charge or {}).get("receipt_url") if charge and charge.get("paid") else None
 
 
@@ -76,12 +78,36 @@ def lines_table(state: State, invoice: Record) -> str:
         name += ", included)" if t.get("tax_behavior") == "inclusive" else ")"
         rows.append(row(name, money(t["amount"], cur), cls="sub"))
     rows.append(row("Total", money(invoice["total"], cur), cls="total"))
-    if invoice.get("starting_balance"):
-        rows.append(row("Applied balance", money(invoice["starting_balance"], cur), cls="sub"))
+    applied = applied_balance(invoice)
+    if applied:
+        rows.append(row("Applied balance", money(applied, cur), cls="sub", value_id="applied-balance"))
+    rows.append(row("Amount due", money(invoice["amount_due"], cur), cls="total", value_id="amount-due"))
     if invoice.get("amount_paid"):
-        rows.append(row("Amount paid", money(-invoice["amount_paid"], cur), cls="sub"))
-    rows.append(row("Amount due", money(invoice["amount_remaining"], cur), cls="total", value_id="amount-due"))
+        rows.append(row("Amount paid", money(invoice["amount_paid"], cur), cls="sub", value_id="amount-paid"))
     return f'<table class="lines">{"".join(rows)}</table>'
+
+
+def applied_balance(invoice: Record) -> int:
+    """What the customer's balance added to the total: a credit used (negative) or a debt carried
+    over, and a negative total turned into credit (positive), so that total + applied = amount due.
+    `amount_paid` is money received, never a deduction: it is shown as it is, positive."""
+    return int(invoice.get("starting_balance") or 0) - int(invoice.get("ending_balance") or 0)
+
+
+def support(seller: Merchant) -> str:
+    """The merchant's contact line at the foot of the page, from its public details."""
+    ways = []
+    if seller.support_email:
+        link = f'<a href="mailto:{e(seller.support_email)}">{e(seller.support_email)}</a>'
+        ways.append(f"contact {e(seller.name)} at {link}")
+    if seller.support_phone:
+        ways.append(f"call {e(seller.support_phone)}")
+    if seller.support_url:
+        ways.append(f'visit <a href="{e(seller.support_url)}" id="support-link">{e(seller.support_url)}</a>')
+    if not ways:
+        return ""
+    text = " or ".join(ways)
+    return f'<p class="small muted" id="support">Questions? {text[:1].upper()}{text[1:]}.</p>'
 
 
 def _pay_form(invoice: Record, card: CardEntry | None, errors: dict[str, str]) -> str:
@@ -98,7 +124,7 @@ def _pay_form(invoice: Record, card: CardEntry | None, errors: dict[str, str]) -
 
 def _waiting_for_authentication(state: State, invoice: Record) -> str:
     """A payment that waits for 3D Secure can be confirmed from here (the SCA email's link)."""
-    pi = state.find(invoice.get("_payment_intent") or "", "payment_intent")
+    pi = state.find(invoice.get("_payment_intent"), "payment_intent")
     if pi is None or pi["status"] != "requires_action":
         return ""
     return (
@@ -154,16 +180,18 @@ def render(
         + row("Date", issued(invoice))
         + "</table>"
     )
+    seller = merchant(state)
     left = (
-        f'{brand(invoice.get("account_name"))}<div class="card">{head}{note}{details}'
+        f'{brand(seller.name, href=seller.url)}<div class="card">{head}{note}{details}'
         f'<div class="actions">{" · ".join(links)}</div></div>'
         f'<div class="card"><h2>Invoice {e(invoice["number"])}</h2>{lines_table(state, invoice)}</div>'
+        f"{support(seller)}"
     )
     right = ""
     if status == "open" and invoice["amount_remaining"] > 0:
         right = banner(message) + _waiting_for_authentication(state, invoice) + _pay_form(invoice, card, errors)
     body = f'<div class="grid"><div>{left}</div><div>{right}</div></div>'
-    return document(f"Invoice {invoice['number']} · stripesim", body, script=CARD_SCRIPT)
+    return document(f"Invoice {invoice['number']} · {seller.name}", body, script=CARD_SCRIPT)
 
 
 @page("GET", "/invoices/{invoice_id}")
@@ -206,7 +234,7 @@ def pay_invoice(ctx: Ctx, invoice_id: str) -> Response:
         )
     if invoice["status"] == "paid":
         return Response.redirect(f"/invoices/{invoice_id}")
-    pi = state.find(invoice.get("_payment_intent") or "", "payment_intent") or {}
+    pi = state.find(invoice.get("_payment_intent"), "payment_intent") or {}
     if pi.get("status") == "requires_action":
         return Response.redirect(f"/authenticate/{pi['id']}")
     error = (pi.get("last_payment_error") or {}).get("message") or "Your card was declined."
@@ -225,7 +253,7 @@ def invoice_pdf(ctx: Ctx, invoice_id: str) -> Response:
     )
     due = f" · Due: {date(invoice['due_date'])}" if invoice.get("due_date") else ""
     body = (
-        f'{note}<div class="card">{brand(invoice.get("account_name"))}<h1>Invoice {e(invoice["number"])}</h1>'
+        f'{note}<div class="card">{brand(merchant(ctx.state).name)}<h1>Invoice {e(invoice["number"])}</h1>'
         f'<p class="muted">Status: {badge(invoice["status"])} · Date of issue: {e(issued(invoice))}{e(due)}</p>'
         f"<p>Billed to: {e(billed_to(invoice))}</p>{lines_table(ctx.state, invoice)}</div>"
         "<style>@media print{.noprint,.footer{display:none}body{background:#fff}.card{box-shadow:none}}</style>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from stripesim.billing import portal as rules
 from stripesim.pages._html import message_page, not_found, read_card
@@ -94,7 +95,6 @@ def home(ctx: Ctx, session_id: str) -> Response:
     return Response.html(view.home(done if isinstance(done, str) else None))
 
 
-# ----- plan changes -------------------------------------------------------------------------------
 @page("GET", "/p/session/{session_id}/subscriptions/{sub_id}/update")
 def update_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     def show(view: View, sub: Record | None) -> Response:
@@ -106,15 +106,54 @@ def update_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     return _guarded(ctx, session_id, sub_id, show)
 
 
+def _whole(value: Any) -> int | None:
+    """A whole number typed in a field (None if left empty); ValueError otherwise."""
+    raw = str(value or "").strip()
+    return int(raw) if raw else None
+
+
+def _timestamp(value: Any) -> int | None:
+    """The preview's proration date that the confirm form carries; anything else is ignored."""
+    raw = str(value or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _refused(view: View, sub: Record, message: str) -> Response:
+    if not rules.can_update(view.state, view.config, sub):
+        return Response.html(view.home(None, message), status=400)
+    return Response.html(view.update_page(sub, message), status=400)
+
+
+@page("GET", "/p/session/{session_id}/subscriptions/{sub_id}/update/review")
+def review_update(ctx: Ctx, session_id: str, sub_id: str) -> Response:
+    """The chosen plan and what it will charge or credit (the invoice preview), to confirm."""
+    data = ctx.params.data
+
+    def show(view: View, sub: Record | None) -> Response:
+        assert sub is not None
+        try:
+            quantity = _whole(data.get("quantity"))
+        except ValueError:
+            return Response.html(view.update_page(sub, "Enter a whole number for the quantity."), status=400)
+        item, price = str(data.get("item") or ""), str(data.get("price") or "") or None
+        try:
+            plan = rules.plan_item(view.state, view.config, sub, item, price, quantity)
+        except rules.PortalError as err:
+            return _refused(view, sub, err.message)
+        preview = rules.preview_change(view.state, view.config, sub, [plan])
+        return Response.html(view.review_page(sub, plan, preview))
+
+    return _guarded(ctx, session_id, sub_id, show)
+
+
 @page("POST", "/p/session/{session_id}/subscriptions/{sub_id}/update")
 def update_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     data = ctx.params.data
 
     def act(view: View, sub: Record | None) -> Response:
         assert sub is not None
-        raw_qty = str(data.get("quantity") or "").strip()
         try:
-            quantity = int(raw_qty) if raw_qty else None
+            quantity = _whole(data.get("quantity"))
         except ValueError:
             return Response.html(view.update_page(sub, "Enter a whole number for the quantity."), status=400)
         try:
@@ -125,24 +164,38 @@ def update_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
                 str(data.get("item") or ""),
                 str(data.get("price") or "") or None,
                 quantity,
+                proration_date=_timestamp(data.get("proration_date")),
             )
         except rules.PortalError as err:
-            if not rules.can_update(view.state, view.config, sub):
-                return Response.html(view.home(None, err.message), status=400)
-            return Response.html(view.update_page(sub, err.message), status=400)
+            return _refused(view, sub, err.message)
         return _after(view, result)
 
     return _guarded(ctx, session_id, sub_id, act)
+
+
+def _flow_plans(view: View, sub: Record) -> list[rules.ItemPlan] | None:
+    """The changes a `subscription_update_confirm` flow asks to confirm (None: not this flow)."""
+    confirm = (view.session.get("flow") or {}).get("subscription_update_confirm") or {}
+    if confirm.get("subscription") != sub["id"] or not view.in_flow:
+        return None
+    return [
+        rules.plan_item(view.state, view.config, sub, change["id"], change.get("price"), change.get("quantity"))
+        for change in confirm["items"]
+    ]
 
 
 @page("GET", "/p/session/{session_id}/subscriptions/{sub_id}/confirm")
 def confirm_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     def show(view: View, sub: Record | None) -> Response:
         assert sub is not None
-        confirm = (view.session.get("flow") or {}).get("subscription_update_confirm") or {}
-        if confirm.get("subscription") != sub["id"] or not view.in_flow:
+        try:
+            plans = _flow_plans(view, sub)
+        except rules.PortalError as err:
+            return Response.html(view.home(None, err.message), status=400)
+        if plans is None:
             return Response.redirect(view.base)
-        return Response.html(view.confirm_page(sub, confirm["items"]))
+        preview = rules.preview_change(view.state, view.config, sub, plans)
+        return Response.html(view.confirm_page(sub, plans, preview))
 
     return _guarded(ctx, session_id, sub_id, show)
 
@@ -151,18 +204,18 @@ def confirm_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
 def confirm_update(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     def act(view: View, sub: Record | None) -> Response:
         assert sub is not None
-        confirm = (view.session.get("flow") or {}).get("subscription_update_confirm") or {}
-        if confirm.get("subscription") != sub["id"] or not view.in_flow:
-            return Response.redirect(view.base)
-        result = "unchanged"
         try:
-            for change in confirm["items"]:
-                outcome = rules.change_item(
-                    view.state, view.config, sub, change["id"], change.get("price"), change.get("quantity")
-                )
-                result = outcome if outcome != "unchanged" else result
+            plans = _flow_plans(view, sub)
         except rules.PortalError as err:
-            return Response.html(view.confirm_page(sub, confirm["items"], err.message), status=400)
+            return Response.html(view.home(None, err.message), status=400)
+        if plans is None:
+            return Response.redirect(view.base)
+        proration_date = _timestamp(ctx.params.data.get("proration_date"))
+        try:
+            result = rules.change_items(view.state, view.config, sub, plans, proration_date=proration_date)
+        except rules.PortalError as err:
+            preview = rules.preview_change(view.state, view.config, sub, plans)
+            return Response.html(view.confirm_page(sub, plans, preview, err.message), status=400)
         return _after(view, result)
 
     return _guarded(ctx, session_id, sub_id, act)
@@ -180,7 +233,6 @@ def keep_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     return _guarded(ctx, session_id, sub_id, act)
 
 
-# ----- cancel and renew -----------------------------------------------------------------------------
 @page("GET", "/p/session/{session_id}/subscriptions/{sub_id}/cancel")
 def cancel_form(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     def show(view: View, sub: Record | None) -> Response:
@@ -219,16 +271,8 @@ def accept_offer(ctx: Ctx, session_id: str, sub_id: str) -> Response:
         retention = cancel.get("retention")
         if not retention or cancel.get("subscription") != sub["id"] or view.session.get("_offer_used"):
             return Response.redirect(view.base)
-        from stripesim.resources.subscriptions import update_subscription
-
         try:
-            rules.call_api(
-                view.state,
-                update_subscription,
-                f"/v1/subscriptions/{sub['id']}",
-                {"discounts": [{"coupon": retention["coupon_offer"]["coupon"]}]},
-                sub=sub["id"],
-            )
+            rules.accept_retention_offer(view.state, sub, retention["coupon_offer"]["coupon"])
         except rules.PortalError as err:
             return Response.html(view.cancel_page(sub, err.message), status=400)
         view.session["_offer_used"] = True
@@ -249,7 +293,6 @@ def renew_plan(ctx: Ctx, session_id: str, sub_id: str) -> Response:
     return _guarded(ctx, session_id, sub_id, act)
 
 
-# ----- payment method and billing information -----------------------------------------------------
 @page("GET", "/p/session/{session_id}/payment-method")
 def card_form(ctx: Ctx, session_id: str) -> Response:
     def show(view: View, _: Record | None) -> Response:

@@ -6,8 +6,9 @@ and says so on the page.
 
 from __future__ import annotations
 
-from stripesim.billing.portal import EMAIL, call_api
-from stripesim.pages._html import bad, banner, brand, document, e, field_error, not_found
+from stripesim.billing.customers import EMAIL
+from stripesim.billing.portal_sessions import start_session
+from stripesim.pages._html import bad, banner, brand, document, e, field_error, merchant, not_found
 from stripesim.routes import Ctx, Response, page
 from stripesim.state import Record, State
 
@@ -20,10 +21,10 @@ def _config(state: State, token: str) -> Record | None:
     return None
 
 
-def _form(token: str, email: str = "", error: str | None = None, note: str | None = None) -> str:
+def _form(state: State, token: str, email: str = "", error: str | None = None, note: str | None = None) -> str:
     errors = {"email": error} if error else {}
     body = (
-        f'{brand(None)}<div class="card"><h1>Manage your billing</h1>'
+        f'{brand(merchant(state).name)}<div class="card"><h1>Manage your billing</h1>'
         '<p class="muted">Enter the email address you use with us. In test mode stripesim signs you in '
         "directly instead of emailing you a link.</p>"
         f'{banner(note, "info")}<form method="post" action="/p/login/{e(token)}" novalidate>'
@@ -38,7 +39,7 @@ def _form(token: str, email: str = "", error: str | None = None, note: str | Non
 def login_form(ctx: Ctx, token: str) -> Response:
     if _config(ctx.state, token) is None:
         return not_found("portal login page")
-    return Response.html(_form(token))
+    return Response.html(_form(ctx.state, token))
 
 
 @page("POST", "/p/login/{token}")
@@ -48,13 +49,10 @@ def login(ctx: Ctx, token: str) -> Response:
         return not_found("portal login page")
     email = str(ctx.params.data.get("email") or "").strip()
     if not EMAIL.match(email):
-        return Response.html(_form(token, email, "Enter a valid email address."), status=400)
+        return Response.html(_form(ctx.state, token, email, "Enter a valid email address."), status=400)
     folded = email.casefold()
     customer = next((c for c in ctx.state.all("customer") if (c.get("email") or "").casefold() == folded), None)
     if customer is None:
-        return Response.html(_form(token, email, note="No customer uses this email address."), status=404)
-    from stripesim.resources.billing_portal import create_session
-
-    data = {"customer": customer["id"], "configuration": config["id"]}
-    session = call_api(ctx.state, create_session, "/v1/billing_portal/sessions", data)
+        return Response.html(_form(ctx.state, token, email, note="No customer uses this email address."), status=404)
+    session = start_session(ctx.state, customer, config)
     return Response.redirect(f"/p/session/{session['id']}")

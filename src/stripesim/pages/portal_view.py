@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from stripesim.billing import portal as rules
 from stripesim.billing.portal_config import REASON_LABELS
+from stripesim.billing.pricing import amount_for
 from stripesim.billing.subscriptions import items_of, period_of
 from stripesim.pages._html import (
     CARD_SCRIPT,
@@ -20,8 +21,11 @@ from stripesim.pages._html import (
     e,
     field_error,
     interval_text,
+    merchant,
     money,
+    row,
 )
+from stripesim.pages.invoice import applied_balance
 from stripesim.state import Record, State
 
 DONE = {
@@ -47,6 +51,11 @@ STATUS = {
     "paused": ("Paused", ""),
     "canceled": ("Canceled", ""),
 }
+
+
+def _is_proration(line: Record) -> bool:
+    parent = line.get("parent") or {}
+    return bool((parent.get(parent.get("type") or "") or {}).get("proration"))
 
 
 class View:
@@ -76,7 +85,7 @@ class View:
         ]
         headline = f'<p class="muted">{e(profile["headline"])}</p>' if profile.get("headline") else ""
         side = (
-            f"{self.return_link()}{brand(None)}{headline}"
+            f"{self.return_link()}{brand(merchant(self.state).name)}{headline}"
             f'<p class="small muted">Signed in as {e(self.customer.get("email") or self.customer["id"])}</p>'
             f'<p class="small">{" · ".join(links)}</p>'
         )
@@ -89,7 +98,6 @@ class View:
     def back(self) -> str:
         return "" if self.in_flow else f'<a class="back" href="{e(self.base)}">← Back</a>'
 
-    # ----- homepage ----------------------------------------------------------------------------
     def home(self, done: str | None, error: str | None = None) -> str:
         parts = [banner(DONE.get(done or ""), "ok"), banner(error)]
         subs = rules.live_subscriptions(self.state, self.customer)
@@ -102,12 +110,16 @@ class View:
         return self.frame("Billing", "".join(parts))
 
     def _price_text(self, price: Record, quantity: int | None) -> str:
+        """What the item costs for its quantity (`Pro x 2 · $20.00 per month`, with `($10.00 each)`
+        when there are several)."""
         product = self.state.find(price["product"], "product") or {}
-        qty = f" × {quantity}" if quantity and quantity > 1 else ""
-        return (
-            f"{product.get('name') or price['id']}{qty} · {money(price.get('unit_amount'), price['currency'])} "
-            f"{interval_text(price.get('recurring'))}"
-        )
+        name = product.get("name") or price["id"]
+        per = interval_text(price.get("recurring"))
+        if not quantity or quantity == 1:
+            return f"{name} · {money(amount_for(price, 1), price['currency'])} {per}"
+        each = price.get("unit_amount") if price.get("billing_scheme") != "tiered" else None
+        unit = f" ({money(each, price['currency'])} each)" if each is not None else ""
+        return f"{name} × {quantity} · {money(amount_for(price, quantity), price['currency'])} {per}{unit}"
 
     def subscription(self, sub: Record) -> str:
         state = self.state
@@ -134,7 +146,7 @@ class View:
                 f"{e(date(change['start_date']))}.</p>"
             )
         if sub.get("pending_update"):
-            invoice = state.find(sub.get("latest_invoice") or "", "invoice") or {}
+            invoice = state.find(sub.get("latest_invoice"), "invoice") or {}
             link = f' <a href="/invoices/{e(invoice.get("id"))}">Pay the invoice</a>' if invoice else ""
             extra += f'<p class="small">A plan change is waiting for payment.{link}</p>'
         actions = []
@@ -161,15 +173,16 @@ class View:
 
     def payment_method(self) -> str:
         feature = self.config["features"]["payment_method_update"]["enabled"]
-        pm = rules.default_card(self.state, self.customer)
+        pm, is_default = rules.card_on_file(self.state, self.customer)
         if pm is None and not feature:
             return ""
         if pm is not None:
             card = pm["card"]
+            badge = '<span class="badge">Default</span>' if is_default else ""
             shown = (
                 f'<div id="default-card"><b>{e(card["brand"].title())} •••• {e(card["last4"])}</b> '
                 f'<span class="muted small">Expires {e(card["exp_month"]):0>2}/{e(card["exp_year"])}</span> '
-                '<span class="badge">Default</span></div>'
+                f"{badge}</div>"
             )
         else:
             shown = '<p class="muted">No payment method on file.</p>'
@@ -227,7 +240,6 @@ class View:
         body = "".join(rows) or '<p class="muted">No invoices yet.</p>'
         return f'<div class="card"><h2>Invoice history</h2>{body}</div>'
 
-    # ----- action pages ------------------------------------------------------------------------
     def update_page(self, sub: Record, error: str | None = None, field: str | None = None) -> str:
         state, feature = self.state, self.config["features"]["subscription_update"]
         forms = []
@@ -252,9 +264,9 @@ class View:
                     f'value="{e(item["quantity"])}">'
                 )
             forms.append(
-                f'<form method="post" action="{e(self.base)}/subscriptions/{e(sub["id"])}/update">'
+                f'<form method="get" action="{e(self.base)}/subscriptions/{e(sub["id"])}/update/review">'
                 f'<input type="hidden" name="item" value="{e(item["id"])}">{radios}{qty}'
-                '<button type="submit" class="wide" id="confirm-update">Update plan</button></form>'
+                '<button type="submit" class="wide" id="review-update">Continue</button></form>'
             )
         note = {
             "create_prorations": "Changes apply now; the prorated difference appears on your next invoice.",
@@ -358,22 +370,84 @@ class View:
         )
         return self.frame("Billing information", main)
 
-    def confirm_page(self, sub: Record, items: list[dict[str, Any]], error: str | None = None) -> str:
-        rows = []
-        for change in items:
-            item = self.state.find(change["id"], "subscription_item")
-            if item is None:
-                continue
-            old = self.state.get(item["price"], "price")
-            new = self.state.get(change.get("price") or item["price"], "price")
-            qty = change.get("quantity") if change.get("quantity") is not None else item["quantity"]
+    def _changes(self, plans: list[rules.ItemPlan]) -> str:
+        return "".join(
+            f'<div class="rowline"><span>{e(self._price_text(p.current, p.item["quantity"]))}</span>'
+            f"<span>→</span><b>{e(self._price_text(p.price, p.quantity))}</b></div>"
+            for p in plans
+        )
+
+    def _preview(self, preview: rules.ChangePreview | None) -> str:
+        """What confirming will charge or credit, from the invoice preview: its lines (the
+        prorations, or the new period), then what is due today and what the next invoice is."""
+        if preview is None:
+            return '<p class="muted" id="preview-note">Nothing changes: this is your current plan.</p>'
+        invoice, cur = preview.invoice, preview.invoice["currency"]
+        now = preview.timing == "now"
+        lines = [line for line in invoice["_lines"] if now or _is_proration(line)]
+        rows = [row(line["description"] or "", money(line["amount"], cur)) for line in lines]
+        if now:
+            rows.append(row("Total", money(invoice["total"], cur), cls="sub"))
+            applied = applied_balance(invoice)
+            if applied:
+                label = "Credited to your balance" if invoice["total"] < 0 else "Applied balance"
+                rows.append(row(label, money(applied, cur), cls="sub", value_id="balance-change"))
+            rows.append(row("Due today", money(invoice["amount_due"], cur), cls="total", value_id="due-today"))
+            note = "You're charged the prorated difference today." if invoice["total"] > 0 else ""
+        else:
+            rows.append(row("Due today", money(0, cur), cls="total", value_id="due-today"))
+            when = date(invoice["period_end"])
             rows.append(
-                f'<div class="rowline"><span>{e(self._price_text(old, item["quantity"]))}</span>'
-                f"<span>→</span><b>{e(self._price_text(new, qty))}</b></div>"
+                row(f"Next invoice, {when}", money(invoice["amount_due"], cur), cls="sub", value_id="next-invoice")
             )
+            if preview.timing == "period_end":
+                note = f"Your new plan starts on {date(preview.starts_at)}; until then nothing changes."
+            elif lines:
+                note = "The prorated difference is added to your next invoice."
+            else:
+                note = "Your new price applies from your next invoice."
+        text = f'<p class="small muted" id="preview-note">{e(note)}</p>' if note else ""
+        table = f'<table class="lines" id="preview">{"".join(rows)}</table>'
+        return f'<h3 style="margin-top:18px">Amount due</h3>{table}{text}'
+
+    def _proration_date(self, preview: rules.ChangePreview | None) -> str:
+        if preview is None:
+            return ""
+        return f'<input type="hidden" name="proration_date" value="{preview.proration_date}">'
+
+    def review_page(
+        self, sub: Record, plan: rules.ItemPlan, preview: rules.ChangePreview | None, error: str | None = None
+    ) -> str:
+        """The step between choosing and changing: the change, and what it will charge or credit."""
+        path = f"{self.base}/subscriptions/{sub['id']}/update"
+        fields = "".join(
+            f'<input type="hidden" name="{k}" value="{e(v)}">'
+            for k, v in (("item", plan.item["id"]), ("price", plan.price["id"]), ("quantity", plan.quantity))
+        )
+        confirm = (
+            f'<form method="post" action="{e(path)}">{fields}{self._proration_date(preview)}'
+            '<button type="submit" class="wide" id="confirm-update">Confirm</button></form>'
+            if preview is not None
+            else ""
+        )
         main = (
-            f'<div class="card"><h2>Confirm your new plan</h2>{banner(error)}{"".join(rows)}'
+            f'<a class="back" href="{e(path)}">← Back</a><div class="card"><h2>Confirm your new plan</h2>'
+            f"{banner(error)}{self._changes([plan])}{self._preview(preview)}{confirm}</div>"
+        )
+        return self.frame("Confirm update", main)
+
+    def confirm_page(
+        self,
+        sub: Record,
+        plans: list[rules.ItemPlan],
+        preview: rules.ChangePreview | None,
+        error: str | None = None,
+    ) -> str:
+        main = (
+            f'<div class="card"><h2>Confirm your new plan</h2>{banner(error)}{self._changes(plans)}'
+            f"{self._preview(preview)}"
             f'<form method="post" action="{e(self.base)}/subscriptions/{e(sub["id"])}/confirm">'
+            f"{self._proration_date(preview)}"
             '<button type="submit" class="wide" id="confirm-update">Confirm</button></form></div>'
         )
         return self.frame("Confirm update", main)

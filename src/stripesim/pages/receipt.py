@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stripesim.pages._html import brand, date, document, e, money, not_found, row
+from stripesim.billing.invoices import invoice_collected_by
+from stripesim.pages._html import brand, date, document, e, merchant, money, not_found, row
 from stripesim.routes import Ctx, Response, page
 
 
@@ -14,8 +15,8 @@ def receipt(ctx: Ctx, charge_id: str) -> Response:
         return not_found("receipt")
     cur = charge["currency"]
     card = (charge.get("payment_method_details") or {}).get("card") or {}
-    pi = state.find(charge.get("payment_intent") or "", "payment_intent") or {}
-    invoice = state.find((pi.get("_for") or {}).get("invoice") or "", "invoice")
+    pi = state.find(charge.get("payment_intent"), "payment_intent") or {}
+    invoice = invoice_collected_by(state, pi)
     brand_name = str(card.get("brand") or "card").title()
     rows = [
         row("Amount paid", money(charge["amount"], cur)),
@@ -30,9 +31,10 @@ def receipt(ctx: Ctx, charge_id: str) -> Response:
         rows.append(row("Description", charge["description"]))
     if charge.get("amount_refunded"):
         rows.append(row("Refunded", money(-charge["amount_refunded"], cur)))
+    seller = merchant(state).name
     body = (
-        f'{brand(None)}<div class="card"><div class="muted">Receipt from stripesim</div>'
+        f'{brand(seller)}<div class="card"><div class="muted">Receipt from {e(seller)}</div>'
         f'<div class="amount">{e(money(charge["amount"], cur))}</div>'
         f'<table class="lines">{"".join(rows)}</table></div>'
     )
-    return Response.html(document("Receipt · stripesim", body, narrow=True))
+    return Response.html(document(f"Receipt · {seller}", body, narrow=True))

@@ -1,24 +1,33 @@
-"""Every simulated resource registers its routes on import."""
+"""The API (/v1, and /v2 for meter events) and the simulator's controls (/_sim): importing this package
+registers their routes."""
 
-from stripesim import pages  # noqa: F401  (hosted pages register their routes)
 from stripesim.resources import (  # noqa: F401
     account,
     billing_meters,
     billing_portal,
     checkout_sessions,
+    connect,
     coupons,
     customers,
+    disputes,
     events,
+    files,
+    invoice_items,
+    invoice_payments,
+    invoice_previews,
     invoices,
+    meter_event_streams,
     payment_intents,
     payment_methods,
     prices,
     products,
     promotion_codes,
     sim_controls,
+    subscription_items,
     subscription_schedules,
     subscriptions,
     tax_rates,
     test_clocks,
+    thin_events,
     webhook_endpoints,
 )

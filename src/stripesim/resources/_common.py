@@ -1,28 +1,11 @@
-"""Helpers shared by resource modules: new records, updates, lists."""
+"""Helpers shared by resource modules: metadata updates, deleted shapes, list filters."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from stripesim.ids import new_id
+from stripesim.present import Keep, list_page
 from stripesim.routes import Ctx
-from stripesim.shapes import blank
-from stripesim.state import Record, State
+from stripesim.state import Record
 from stripesim.wire import Params, merge_metadata
-
-
-def new_record(state: State, object_type: str, prefix: str, /, *, created: int, **fields: Any) -> Record:
-    """A record of `object_type` with every field of the API's shape, filled from `fields`."""
-    record = blank(object_type)
-    record["id"] = new_id(prefix)
-    if "created" in record:
-        record["created"] = created
-    if "livemode" in record:
-        record["livemode"] = False
-    if "metadata" in record:
-        record["metadata"] = {}
-    record.update(fields)
-    return record
 
 
 def apply_metadata(record: Record, params: Params) -> None:
@@ -37,38 +20,58 @@ def deleted(record: Record) -> Record:
 
 def created_filter(params: Params, records: list[Record], key: str = "created") -> list[Record]:
     """Stripe's range filters: `created[gte]=…`, or `created=<ts>` for equality."""
+    keep = created_match(params, key)
+    return records if keep is None else [r for r in records if keep(r)]
+
+
+def created_match(params: Params, key: str = "created") -> Keep | None:
+    """`created_filter` as a test of one record (None: no filter)."""
     spec = params.raw(key)
     if spec is None:
-        return records
+        return None
     if isinstance(spec, str):
         value = params.int(key)
-        return [r for r in records if r.get(key) == value]
+        return lambda r: r.get(key) == value
     sub = params.sub(key)
     assert sub is not None
-    bounds = {op: sub.int(op) for op in ("gt", "gte", "lt", "lte")}
-    out = []
-    for r in records:
+    gt, gte, lt, lte = (sub.int(op) for op in ("gt", "gte", "lt", "lte"))
+
+    def within(r: Record) -> bool:
         v = r.get(key) or 0
-        if bounds["gt"] is not None and not v > bounds["gt"]:
-            continue
-        if bounds["gte"] is not None and not v >= bounds["gte"]:
-            continue
-        if bounds["lt"] is not None and not v < bounds["lt"]:
-            continue
-        if bounds["lte"] is not None and not v <= bounds["lte"]:
-            continue
-        out.append(r)
-    return out
+        return (
+            (gt is None or v > gt)
+            and (gte is None or v >= gte)
+            and (lt is None or v < lt)
+            and (lte is None or v <= lte)
+        )
 
-
-def list_url(ctx: Ctx) -> str:
-    return ctx.path
+    return within
 
 
 def filter_equal(records: list[Record], params: Params, *keys: str) -> list[Record]:
     """List filters that compare a field with the parameter of the same name."""
-    for key in keys:
-        value = params.str(key)
-        if value:
-            records = [r for r in records if r.get(key) == value]
-    return records
+    keep = equal_match(params, *keys)
+    return records if keep is None else [r for r in records if keep(r)]
+
+
+def equal_match(params: Params, *keys: str) -> Keep | None:
+    """`filter_equal` as a test of one record (None: no filter)."""
+    wanted = [(key, value) for key in keys if (value := params.str(key))]
+    if not wanted:
+        return None
+    return lambda r: all(r.get(key) == value for key, value in wanted)
+
+
+def every(*tests: Keep | None) -> Keep | None:
+    """One test of the given ones (None: no test), all of which a record must pass."""
+    kept = [test for test in tests if test is not None]
+    if len(kept) <= 1:
+        return kept[0] if kept else None
+    return lambda r: all(test(r) for test in kept)
+
+
+def list_where(ctx: Ctx, object_type: str, *equal: str) -> Record:
+    """GET /v1/<objects> filtered by `created` and by parameters that must equal a field."""
+    p = ctx.params.only(*equal, "limit", "starting_after", "ending_before", "created")
+    keep = every(equal_match(p, *equal), created_match(p))
+    return list_page(ctx.state, object_type, p, ctx.path, keep)

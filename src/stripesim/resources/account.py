@@ -1,11 +1,12 @@
-"""The account behind the API key: /v1/account (one simulated test-mode account)."""
+"""The account behind the API key: /v1/account (one simulated test-mode account), and
+/v1/accounts/{id} for it and its connected accounts."""
 
 from __future__ import annotations
 
+from stripesim.billing.connect_accounts import is_connected
 from stripesim.errors import NotFound
-from stripesim.present import includable, list_of
-from stripesim.resources._common import new_record
 from stripesim.routes import Ctx, api
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 
 ACCOUNT_ID = "acct_1StripesimTestAcct0"
@@ -17,7 +18,6 @@ def the_account(state: State) -> Record:
     if found is not None:
         return found
     record = new_record(
-        state,
         "account",
         "acct",
         created=state.now(),
@@ -31,8 +31,31 @@ def the_account(state: State) -> Record:
         type="standard",
     )
     record["id"] = ACCOUNT_ID
-    record["business_profile"]["name"] = "stripesim"
-    record["settings"]["dashboard"] = {"display_name": "stripesim", "timezone": "Etc/UTC"}
+    record["capabilities"] = {"card_payments": "active", "transfers": "active"}
+    record["controller"] = {"type": "account"}
+    record["business_profile"] = {
+        "mcc": None,
+        "minority_owned_business_designation": None,
+        "name": "stripesim",
+        "specified_commercial_transactions_act_url": None,
+        "support_address": None,
+        "support_email": None,
+        "support_phone": None,
+        "support_url": None,
+        "url": None,
+    }
+    descriptors = (
+        "statement_descriptor_prefix",
+        "statement_descriptor_prefix_kana",
+        "statement_descriptor_prefix_kanji",
+    )
+    record["settings"] = {
+        "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+        "card_payments": dict.fromkeys(descriptors),
+        "dashboard": {"display_name": "stripesim", "timezone": "Etc/UTC"},
+        "payments": {"statement_descriptor": "STRIPESIM", **dict.fromkeys(descriptors[1:])}
+        | {"statement_descriptor_kana": None, "statement_descriptor_kanji": None},
+    }
     state.insert(record)
     return record
 
@@ -44,24 +67,12 @@ def retrieve_account(ctx: Ctx) -> Record:
 
 @api("GET", "/v1/accounts/{account}")
 def retrieve_account_by_id(ctx: Ctx, account: str) -> Record:
+    """The platform, or one of its connected accounts (as v1 shows an Accounts v2 account)."""
     record = the_account(ctx.state)
-    if account != record["id"]:
+    if account == record["id"]:
+        return record
+    found = ctx.state.find(account, "account")
+    if not is_connected(found):
         raise NotFound(f"No such account: '{account}'", param="account")
-    return record
-
-
-@includable("customer", "sources")
-def customer_sources(state: State, customer: Record) -> Record:
-    # Cards are PaymentMethods here; the legacy sources list is always empty.
-    return list_of([], f"/v1/customers/{customer['id']}/sources")
-
-
-@includable("customer", "tax_ids")
-def customer_tax_ids(state: State, customer: Record) -> Record:
-    return list_of([], f"/v1/customers/{customer['id']}/tax_ids")
-
-
-@includable("customer", "subscriptions")
-def customer_subscriptions(state: State, customer: Record) -> Record:
-    subs = [s for s in state.where("subscription", customer=customer["id"]) if s["status"] != "canceled"]
-    return list_of(subs, f"/v1/customers/{customer['id']}/subscriptions")
+    assert found is not None
+    return found

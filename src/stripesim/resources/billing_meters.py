@@ -11,8 +11,8 @@ from typing import Any
 from stripesim.billing import meters as metering
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import new_record
-from stripesim.routes import Ctx, api
+from stripesim.routes import Ctx, api, sim
+from stripesim.shapes import new_record
 from stripesim.state import Record
 
 KIND = "billing.meter"
@@ -56,7 +56,6 @@ def create_meter(ctx: Ctx) -> Record:
         )
     now = ctx.now()
     record = new_record(
-        state,
         KIND,
         "mtr",
         created=now,
@@ -205,3 +204,11 @@ def list_event_summaries(ctx: Ctx, meter: str) -> Record:
                 )
     data = metering.summaries(state, record, customer, start, end, window)
     return paginate(data, p, f"/v1/billing/meters/{meter}/event_summaries")
+
+
+@sim("POST", "/_sim/billing/meter_events/age")
+def age_meter_events(ctx: Ctx) -> dict[str, Any]:
+    """Make every meter event received so far `seconds` older (default a day): its identifier's
+    24 hours and the 24 hours to cancel it pass at once."""
+    seconds = ctx.params.float("seconds", default=24 * 3600.0) or 0.0
+    return {"aged": metering.age_events(ctx.state, seconds)}

@@ -6,12 +6,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stripesim.billing import portal_config as cfg
-from stripesim.billing.payments import base_url
+from stripesim.billing.portal_sessions import start_session
 from stripesim.billing.subscriptions import LIVE
-from stripesim.errors import InvalidRequest, missing
+from stripesim.errors import InvalidRequest, missing, no_such
 from stripesim.present import paginate
 from stripesim.resources import _includable
-from stripesim.resources._common import apply_metadata, new_record
+from stripesim.resources._common import apply_metadata
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
@@ -110,7 +110,7 @@ def update_configuration(ctx: Ctx, configuration: str) -> Record:
             )
         login = _login_page(p)
         if login is not None:
-            cfg.set_login_page(state, record, login, base_url(state))
+            cfg.set_login_page(state, record, login)
         if p.has("name"):
             record["name"] = p.str("name") or None
         apply_metadata(record, p)
@@ -134,7 +134,6 @@ def list_configurations(ctx: Ctx) -> Record:
     return page
 
 
-# ----- sessions ---------------------------------------------------------------------------------
 def _subscription_of(state: State, p: Params, customer: Record) -> Record:
     sub_id = p.str("subscription", required=True) or ""
     sub = state.find(sub_id, "subscription")
@@ -212,9 +211,7 @@ def _flow(state: State, p: Params, customer: Record, config: Record) -> dict[str
             coupon_p.only("coupon")
             coupon_id = coupon_p.str("coupon", required=True) or ""
             if state.find(coupon_id, "coupon") is None:
-                raise InvalidRequest(
-                    f"No such coupon: '{coupon_id}'", param=coupon_p.name("coupon"), code="resource_missing"
-                )
+                raise no_such("coupon", coupon_id, coupon_p.name("coupon"))
             retention = {"coupon_offer": {"coupon": coupon_id}, "type": "coupon_offer"}
         flow["subscription_cancel"] = {"retention": retention, "subscription": sub["id"]}
     elif kind == "subscription_update":
@@ -246,7 +243,7 @@ def _update_confirm(state: State, p: Params, customer: Record) -> dict[str, Any]
             )
         price_id = item.str("price")
         if price_id and state.find(price_id, "price") is None:
-            raise InvalidRequest(f"No such price: '{price_id}'", param=item.name("price"), code="resource_missing")
+            raise no_such("price", price_id, item.name("price"))
         items.append({"id": item_id, "price": price_id, "quantity": item.int("quantity", minimum=0)})
     discounts = []
     for d in data.list_of("discounts"):
@@ -273,14 +270,12 @@ def create_session(ctx: Ctx) -> Record:
         raise missing("customer")
     customer = state.find(customer_id, "customer")
     if customer is None or customer.get("deleted"):
-        raise InvalidRequest(f"No such customer: '{customer_id}'", param="customer", code="resource_missing")
+        raise no_such("customer", customer_id, "customer")
     config_id = p.str("configuration")
     if config_id:
         config = state.find(config_id, "billing_portal.configuration")
         if config is None:
-            raise InvalidRequest(
-                f"No such configuration: '{config_id}'", param="configuration", code="resource_missing"
-            )
+            raise no_such("configuration", config_id, "configuration")
         if not config["active"]:
             raise InvalidRequest(
                 f"The configuration {config_id} is not active; activate it or use another.", param="configuration"
@@ -289,20 +284,12 @@ def create_session(ctx: Ctx) -> Record:
         config = cfg.default_configuration(state)
     flow_p = p.sub("flow_data")
     flow = _flow(state, flow_p, customer, config) if flow_p is not None else None
-    session = new_record(
+    return start_session(
         state,
-        "billing_portal.session",
-        "bps",
-        created=state.now_for(customer),
-        configuration=config["id"],
-        customer=customer["id"],
-        customer_account=None,
+        customer,
+        config,
         flow=flow,
         locale=p.str("locale", max_length=10),
         on_behalf_of=p.str("on_behalf_of"),
-        return_url=_url(p, "return_url") or config["default_return_url"],
+        return_url=_url(p, "return_url"),
     )
-    session["url"] = f"{base_url(state)}/p/session/{session['id']}"
-    state.insert(session)
-    state.emit("billing_portal.session.created", session)
-    return session

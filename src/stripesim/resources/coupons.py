@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 import string
 
+from stripesim.billing.redemption import still_valid
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
 from stripesim.resources import _includable
-from stripesim.resources._common import apply_metadata, created_filter, deleted, new_record
+from stripesim.resources._common import apply_metadata, created_filter, deleted
 from stripesim.routes import Ctx, api
+from stripesim.shapes import new_record
 from stripesim.state import Record, State, renderer
 from stripesim.wire import Params
 
@@ -123,7 +125,6 @@ def create(state: State, p: Params) -> Record:
             state.remove(coupon_id)
     terms = _terms(state, p, now)
     record = new_record(
-        state,
         "coupon",
         "",
         created=now,
@@ -136,14 +137,6 @@ def create(state: State, p: Params) -> Record:
     state.insert(record)
     state.emit("coupon.created", record)
     return record
-
-
-def still_valid(state: State, coupon: Record) -> bool:
-    """Whether a coupon can still be redeemed: not deleted, not past redeem_by, not used up."""
-    if coupon.get("deleted") or not coupon.get("valid"):
-        return False
-    redeem_by = coupon.get("redeem_by")
-    return not (redeem_by is not None and state.now() >= redeem_by)
 
 
 @renderer("coupon")

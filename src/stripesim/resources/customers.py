@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from stripesim.billing import customers
+from stripesim.billing import payment_methods as pms
+from stripesim.billing.cancellation import cancel_for_deleted_customer
 from stripesim.errors import InvalidRequest
-from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, deleted, new_record
+from stripesim.present import includable, list_of, list_page
+from stripesim.resources._common import apply_metadata, created_match, deleted, every
 from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
@@ -44,9 +47,7 @@ def _address(p: Params | None) -> dict[str, str | None] | None:
 
 def _apply(ctx: Ctx, record: Record, p: Params) -> None:
     state = ctx.state
-    for key in ("email", "name", "description", "phone"):
-        if p.has(key):
-            record[key] = p.str(key) or None
+    customers.set_contact(record, {key: p.str(key) for key in customers.CONTACT_FIELDS if p.has(key)})
     if p.has("address"):
         record["address"] = _address(p.sub("address"))
     if p.has("tax_exempt"):
@@ -81,43 +82,13 @@ def create_customer(ctx: Ctx) -> Record:
     clock = p.str("test_clock")
     if clock:
         state.get(clock, "test_helpers.test_clock", "test_clock")
-    record = new_record(
-        state,
-        "customer",
-        "cus",
-        created=state.now(clock),
-        balance=0,
-        delinquent=False,
-        discount=None,
-        shipping=None,
-        address=None,
-        invoice_prefix=record_prefix(state),
-        next_invoice_sequence=1,
-        tax_exempt="none",
-        test_clock=clock,
-        currency=None,
-        default_source=None,
-    )
-    record["invoice_settings"] = {
-        "custom_fields": None,
-        "default_payment_method": None,
-        "footer": None,
-        "rendering_options": None,
-    }
-    state.insert(record)
+    record = customers.new_customer(state, test_clock=clock)
     pm_id = p.str("payment_method")
     if pm_id:
-        from stripesim.billing.payment_methods import attach, resolve
-
-        attach(state, resolve(state, pm_id, "payment_method"), record)
+        pms.attach(state, pms.resolve(state, pm_id, "payment_method"), record)
     _apply(ctx, record, p)
     state.emit("customer.created", record)
     return record
-
-
-def record_prefix(state: State) -> str:
-    n = len(state.by_type.get("customer", [])) + 1
-    return f"{(0xA1B2C3 + n * 7919) & 0xFFFFFF:06X}"
 
 
 @api("GET", "/v1/customers/{customer}")
@@ -132,8 +103,11 @@ def retrieve_customer(ctx: Ctx, customer: str) -> Record:
 def update_customer(ctx: Ctx, customer: str) -> Record:
     p = ctx.params.only(*_FIELDS, "default_source")
     record = ctx.state.get(customer, "customer")
+    default_before = record["invoice_settings"]["default_payment_method"]
     with ctx.state.changing(record):
         _apply(ctx, record, p)
+    if record["invoice_settings"]["default_payment_method"] not in (None, default_before):
+        pms.announce_new_default(ctx.state, record, None)
     return record
 
 
@@ -141,8 +115,6 @@ def update_customer(ctx: Ctx, customer: str) -> Record:
 def delete_customer(ctx: Ctx, customer: str) -> Record:
     state = ctx.state
     record = state.get(customer, "customer")
-    from stripesim.billing.subscriptions import cancel_for_deleted_customer
-
     cancel_for_deleted_customer(state, record)
     record["deleted"] = True
     state.emit("customer.deleted", record, snapshot={**state.snapshot({**record, "deleted": False})})
@@ -152,16 +124,33 @@ def delete_customer(ctx: Ctx, customer: str) -> Record:
 @api("GET", "/v1/customers")
 def list_customers(ctx: Ctx) -> Record:
     p = ctx.params.only("email", "limit", "starting_after", "ending_before", "created", "test_clock")
-    records = list(ctx.state.all("customer"))
     email = p.str("email")
-    if email is not None:
-        records = [r for r in records if r.get("email") == email]
     clock = p.str("test_clock")
-    if clock is not None:
-        records = [r for r in records if r.get("test_clock") == clock]
-    return paginate(created_filter(p, records), p, "/v1/customers")
+    keep = every(
+        None if email is None else lambda r: r.get("email") == email,
+        None if clock is None else lambda r: r.get("test_clock") == clock,
+        created_match(p),
+    )
+    return list_page(ctx.state, "customer", p, "/v1/customers", keep)
 
 
 @api("GET", "/v1/customers/search")
 def search_customers(ctx: Ctx) -> Record:
     return search(ctx, "customer")
+
+
+@includable("customer", "sources")
+def customer_sources(state: State, customer: Record) -> Record:
+    # Cards are PaymentMethods here; the legacy sources list is always empty.
+    return list_of([], f"/v1/customers/{customer['id']}/sources")
+
+
+@includable("customer", "tax_ids")
+def customer_tax_ids(state: State, customer: Record) -> Record:
+    return list_of([], f"/v1/customers/{customer['id']}/tax_ids")
+
+
+@includable("customer", "subscriptions")
+def customer_subscriptions(state: State, customer: Record) -> Record:
+    subs = [s for s in state.where("subscription", customer=customer["id"]) if s["status"] != "canceled"]
+    return list_of(subs, f"/v1/customers/{customer['id']}/subscriptions")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stripesim.present import paginate
-from stripesim.resources._common import created_filter
+from stripesim.present import Keep, list_page
+from stripesim.resources._common import created_match, every
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 
@@ -13,10 +13,16 @@ def _live(state: State, event: Record) -> bool:
     return age <= state.config.events_kept_s
 
 
+def _on_account(ctx: Ctx, event: Record) -> bool:
+    """An event is listed on the account it happened on: a connected account's with its
+    `Stripe-Account` header, the platform's without."""
+    return event.get("account") == ctx.stripe_account
+
+
 @api("GET", "/v1/events/{event}")
 def retrieve_event(ctx: Ctx, event: str) -> Record:
     record = ctx.state.get(event, "event")
-    if not _live(ctx.state, record):
+    if not _live(ctx.state, record) or not _on_account(ctx, record):
         ctx.state.get("", "event")
     return record
 
@@ -24,17 +30,23 @@ def retrieve_event(ctx: Ctx, event: str) -> Record:
 @api("GET", "/v1/events")
 def list_events(ctx: Ctx) -> Record:
     p = ctx.params.only("type", "types", "created", "delivery_success", "limit", "starting_after", "ending_before")
-    records = [e for e in ctx.state.all("event") if _live(ctx.state, e)]
     wanted = p.str("type")
-    if wanted:
-        if wanted.endswith(".*"):
-            records = [e for e in records if e["type"].startswith(wanted[:-1])]
-        else:
-            records = [e for e in records if e["type"] == wanted]
     types = p.strings("types")
-    if types:
-        records = [e for e in records if e["type"] in types]
-    if p.has("delivery_success"):
-        success = p.bool("delivery_success")
-        records = [e for e in records if (e["pending_webhooks"] == 0) == success]
-    return paginate(created_filter(p, records), p, "/v1/events")
+    success = p.bool("delivery_success") if p.has("delivery_success") else None
+    keep = every(
+        lambda e: _live(ctx.state, e) and _on_account(ctx, e),
+        _type_match(wanted),
+        (lambda e: e["type"] in types) if types else None,
+        None if not p.has("delivery_success") else lambda e: (e["pending_webhooks"] == 0) == success,
+        created_match(p),
+    )
+    return list_page(ctx.state, "event", p, "/v1/events", keep)
+
+
+def _type_match(wanted: str | None) -> Keep | None:
+    """`type`: one event type, or every type under a prefix (`customer.*`)."""
+    if not wanted:
+        return None
+    if wanted.endswith(".*"):
+        return lambda e: bool(e["type"].startswith(wanted[:-1]))
+    return lambda e: e["type"] == wanted

@@ -1,12 +1,13 @@
-"""Payment intents, charges, refunds and disputes: /v1/payment_intents, /v1/charges, …"""
+"""Payment intents, charges and refunds: /v1/payment_intents, /v1/charges, /v1/refunds."""
 
 from __future__ import annotations
 
 from stripesim.billing import payment_methods as pms
 from stripesim.billing import payments
+from stripesim.billing.invoices import invoice_collected_by
 from stripesim.errors import InvalidRequest
-from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, filter_equal
+from stripesim.present import list_page
+from stripesim.resources._common import apply_metadata, created_match, equal_match, every, list_where
 from stripesim.routes import Ctx, api
 from stripesim.state import Record
 
@@ -45,7 +46,9 @@ def _confirm(ctx: Ctx, pi: Record, pm_id: str | None, off_session: bool) -> Reco
         raise InvalidRequest("The payment method belongs to another customer.", param="payment_method")
     if pi["setup_future_usage"] and pi["customer"] and not pm.get("customer"):
         pms.attach(state, pm, state.get(pi["customer"], "customer"))
-    payments.confirm(state, pi, pm, off_session=off_session)
+    payments.confirm(state, pi, pm, off_session=off_session, decline_unauthenticated=True)
+    if pi["status"] == "requires_payment_method" and pi.get("last_payment_error"):
+        raise payments.card_error(state, pi, with_intent=True)  # a decline is a 402, as on Stripe
     return pi
 
 
@@ -119,7 +122,7 @@ def cancel_payment_intent(ctx: Ctx, pi: str) -> Record:
             f"You cannot cancel this PaymentIntent because it has a status of {record['status']}.",
             code="payment_intent_unexpected_state",
         )
-    if record["_for"].get("invoice"):
+    if invoice_collected_by(ctx.state, record) is not None:
         raise InvalidRequest("You cannot cancel a PaymentIntent created by an invoice; void the invoice instead.")
     return payments.cancel(ctx.state, record, p.str("cancellation_reason"))
 
@@ -127,11 +130,8 @@ def cancel_payment_intent(ctx: Ctx, pi: str) -> Record:
 @api("GET", "/v1/payment_intents")
 def list_payment_intents(ctx: Ctx) -> Record:
     p = ctx.params.only("customer", "limit", "starting_after", "ending_before", "created")
-    records = list(ctx.state.all("payment_intent"))
-    customer = p.str("customer")
-    if customer:
-        records = [r for r in records if r.get("customer") == customer]
-    return paginate(created_filter(p, records), p, "/v1/payment_intents")
+    keep = every(equal_match(p, "customer"), created_match(p))
+    return list_page(ctx.state, "payment_intent", p, "/v1/payment_intents", keep)
 
 
 @api("GET", "/v1/charges/{charge}")
@@ -141,10 +141,7 @@ def retrieve_charge(ctx: Ctx, charge: str) -> Record:
 
 @api("GET", "/v1/charges")
 def list_charges(ctx: Ctx) -> Record:
-    p = ctx.params.only("customer", "payment_intent", "limit", "starting_after", "ending_before", "created")
-    records = list(ctx.state.all("charge"))
-    records = filter_equal(records, p, "customer", "payment_intent")
-    return paginate(created_filter(p, records), p, "/v1/charges")
+    return list_where(ctx, "charge", "customer", "payment_intent")
 
 
 @api("POST", "/v1/refunds")
@@ -168,12 +165,20 @@ def create_refund(ctx: Ctx) -> Record:
                 "This PaymentIntent does not have a successful charge to refund.", param="payment_intent"
             )
     charge = state.get(charge_id, "charge", "charge")
+    reverse_transfer = bool(p.bool("reverse_transfer"))
+    refund_application_fee = bool(p.bool("refund_application_fee"))
+    if reverse_transfer and not charge.get("transfer"):
+        raise InvalidRequest("This charge has no transfer to reverse.", param="reverse_transfer")
+    if refund_application_fee and not charge.get("application_fee"):
+        raise InvalidRequest("This charge has no application fee to refund.", param="refund_application_fee")
     return payments.refund(
         state,
         charge,
         p.int("amount", minimum=1),
         reason=p.str("reason", choices=("duplicate", "fraudulent", "requested_by_customer")),
         metadata=p.metadata() or {},
+        reverse_transfer=reverse_transfer,
+        refund_application_fee=refund_application_fee,
     )
 
 
@@ -184,55 +189,4 @@ def retrieve_refund(ctx: Ctx, refund: str) -> Record:
 
 @api("GET", "/v1/refunds")
 def list_refunds(ctx: Ctx) -> Record:
-    p = ctx.params.only("charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
-    records = list(ctx.state.all("refund"))
-    records = filter_equal(records, p, "charge", "payment_intent")
-    return paginate(created_filter(p, records), p, "/v1/refunds")
-
-
-@api("GET", "/v1/disputes/{dispute}")
-def retrieve_dispute(ctx: Ctx, dispute: str) -> Record:
-    return ctx.state.get(dispute, "dispute")
-
-
-@api("GET", "/v1/disputes")
-def list_disputes(ctx: Ctx) -> Record:
-    p = ctx.params.only("charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
-    records = list(ctx.state.all("dispute"))
-    records = filter_equal(records, p, "charge", "payment_intent")
-    return paginate(created_filter(p, records), p, "/v1/disputes")
-
-
-@api("POST", "/v1/disputes/{dispute}")
-def update_dispute(ctx: Ctx, dispute: str) -> Record:
-    """Evidence `winning_evidence` / `losing_evidence` decides the outcome on submit, as in test mode."""
-    p = ctx.params.only("evidence", "metadata", "submit")
-    state = ctx.state
-    record = state.get(dispute, "dispute")
-    if record["status"] in ("won", "lost"):
-        raise InvalidRequest("This dispute is already closed.", param="dispute")
-    with state.changing(record):
-        evidence = p.sub("evidence")
-        if evidence is not None:
-            for key, value in evidence.data.items():
-                if key not in record["evidence"]:
-                    raise InvalidRequest(f"Received unknown parameter: evidence[{key}]", param=f"evidence[{key}]")
-                record["evidence"][key] = value
-            record["evidence_details"]["has_evidence"] = True
-        apply_metadata(record, p)
-        if p.bool("submit", default=True) and evidence is not None:
-            record["evidence_details"]["submission_count"] += 1
-            record["status"] = "under_review"
-    text = record["evidence"].get("uncategorized_text")
-    if record["status"] == "under_review" and text in ("winning_evidence", "losing_evidence"):
-        payments.close_dispute(state, record, "won" if text == "winning_evidence" else "lost")
-    return record
-
-
-@api("POST", "/v1/disputes/{dispute}/close")
-def close_dispute(ctx: Ctx, dispute: str) -> Record:
-    ctx.params.only()
-    record = ctx.state.get(dispute, "dispute")
-    if record["status"] in ("won", "lost"):
-        raise InvalidRequest("This dispute is already closed.", param="dispute")
-    return payments.close_dispute(ctx.state, record, "lost")
+    return list_where(ctx, "refund", "charge", "payment_intent")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from stripesim.billing import payment_methods as pms
 from stripesim.errors import InvalidRequest
-from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, new_record
+from stripesim.present import list_page, paginate
+from stripesim.resources._common import apply_metadata, equal_match
 from stripesim.routes import Ctx, api
 from stripesim.state import Record
 
@@ -74,22 +74,16 @@ def detach_payment_method(ctx: Ctx, pm: str) -> Record:
 @api("GET", "/v1/payment_methods")
 def list_payment_methods(ctx: Ctx) -> Record:
     p = ctx.params.only("customer", "type", "limit", "starting_after", "ending_before")
-    records = list(ctx.state.all("payment_method"))
-    customer = p.str("customer")
-    if customer:
-        records = [r for r in records if r.get("customer") == customer]
-    kind = p.str("type")
-    if kind:
-        records = [r for r in records if r.get("type") == kind]
-    return paginate(records, p, "/v1/payment_methods")
+    keep = equal_match(p, "customer", "type")
+    return list_page(ctx.state, "payment_method", p, "/v1/payment_methods", keep)
 
 
 @api("GET", "/v1/customers/{customer}/payment_methods")
 def list_customer_payment_methods(ctx: Ctx, customer: str) -> Record:
     p = ctx.params.only("type", "limit", "starting_after", "ending_before", "allow_redisplay")
     ctx.state.get(customer, "customer")
-    records = [r for r in ctx.state.all("payment_method") if r.get("customer") == customer]
-    return paginate(records, p, f"/v1/customers/{customer}/payment_methods")
+    url = f"/v1/customers/{customer}/payment_methods"
+    return list_page(ctx.state, "payment_method", p, url, lambda r: r.get("customer") == customer)
 
 
 @api("GET", "/v1/customers/{customer}/payment_methods/{pm}")
@@ -98,44 +92,6 @@ def retrieve_customer_payment_method(ctx: Ctx, customer: str, pm: str) -> Record
     if record.get("customer") != customer:
         ctx.state.get("", "payment_method")
     return record
-
-
-def create_setup_intent(ctx: Ctx, customer: str | None, pm: Record | None, usage: str = "off_session") -> Record:
-    state = ctx.state
-    si = new_record(
-        state,
-        "setup_intent",
-        "seti",
-        created=state.now_for({"customer": customer}),
-        automatic_payment_methods=None,
-        customer=customer,
-        last_setup_error=None,
-        latest_attempt=None,
-        mandate=None,
-        next_action=None,
-        on_behalf_of=None,
-        payment_method=pm["id"] if pm else None,
-        payment_method_configuration_details=None,
-        payment_method_options={
-            "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
-        },
-        payment_method_types=["card"],
-        single_use_mandate=None,
-        status="succeeded" if pm else "requires_payment_method",
-        usage=usage,
-        flow_directions=None,
-        excluded_payment_method_types=None,
-        application=None,
-        cancellation_reason=None,
-        description=None,
-    )
-    si["client_secret"] = f"{si['id']}_secret_sim"
-    state.insert(si)
-    state.emit("setup_intent.created", si)
-    if pm is not None:
-        pm["_authenticated"] = True
-        state.emit("setup_intent.succeeded", si)
-    return si
 
 
 @api("POST", "/v1/setup_intents")
@@ -158,7 +114,7 @@ def create_setup_intent_route(ctx: Ctx) -> Record:
         pm = pms.resolve(ctx.state, pm_id, "payment_method")
         if customer is not None:
             pms.attach(ctx.state, pm, customer)
-    si = create_setup_intent(ctx, customer_id, pm, p.str("usage", default="off_session") or "off_session")
+    si = pms.create_setup_intent(ctx.state, customer_id, pm, p.str("usage", default="off_session") or "off_session")
     apply_metadata(si, p)
     return si
 

@@ -9,10 +9,12 @@ import re
 import secrets
 import string
 
+from stripesim.billing.redemption import active_with_code, still_valid
 from stripesim.errors import InvalidRequest
-from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, new_record
+from stripesim.present import list_page
+from stripesim.resources._common import apply_metadata, created_match, every
 from stripesim.routes import Ctx, api
+from stripesim.shapes import new_record
 from stripesim.state import Record, State, renderer
 from stripesim.wire import Params
 
@@ -22,27 +24,6 @@ _CODE = re.compile(r"^[a-zA-Z0-9-]{1,500}$")  # Stripe allows letters, digits an
 def _generated_code() -> str:
     alphabet = string.ascii_uppercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def active_with_code(
-    state: State, code: str, *, other_than: str | None = None, customer: str | None = None
-) -> Record | None:
-    """The active promotion code matching `code` (case-insensitively) for `customer`.
-
-    Codes are unique per customer among active codes: the same text may be active once
-    without a customer and once for each customer it is restricted to. With a customer, the
-    code restricted to that customer wins over the unrestricted one.
-    """
-    folded = code.casefold()
-    general = None
-    for record in state.all("promotion_code"):
-        if record["id"] == other_than or not record["active"] or record["code"].casefold() != folded:
-            continue
-        if record["customer"] == customer:
-            return record
-        if record["customer"] is None:
-            general = general or record
-    return general
 
 
 def _clashes(state: State, code: str, customer: str | None, other_than: str | None = None) -> bool:
@@ -110,8 +91,6 @@ def create_promotion_code(ctx: Ctx) -> Record:
     promotion.str("type", required=True, choices=("coupon",))
     coupon_id = promotion.str("coupon", required=True) or ""
     coupon = state.get(coupon_id, "coupon", "promotion[coupon]")
-    from stripesim.resources.coupons import still_valid
-
     if not still_valid(state, coupon):
         raise InvalidRequest(
             f"Coupon {coupon_id} is no longer valid and cannot be used for a new promotion code.",
@@ -145,7 +124,6 @@ def create_promotion_code(ctx: Ctx) -> Record:
                 param="expires_at",
             )
     record = new_record(
-        state,
         "promotion_code",
         "promo",
         created=now,
@@ -220,17 +198,15 @@ def list_promotion_codes(ctx: Ctx) -> Record:
         "starting_after",
         "ending_before",
     )
-    records = list(ctx.state.all("promotion_code"))
     active = p.bool("active")
-    if active is not None:
-        records = [r for r in records if r["active"] == active]
     code = p.str("code")
-    if code:
-        records = [r for r in records if r["code"].casefold() == code.casefold()]
     coupon = p.str("coupon")
-    if coupon:
-        records = [r for r in records if r["promotion"]["coupon"] == coupon]
     customer = p.str("customer")
-    if customer:
-        records = [r for r in records if r["customer"] == customer]
-    return paginate(created_filter(p, records), p, "/v1/promotion_codes")
+    keep = every(
+        None if active is None else lambda r: r["active"] == active,
+        (lambda r: r["code"].casefold() == code.casefold()) if code else None,
+        (lambda r: r["promotion"]["coupon"] == coupon) if coupon else None,
+        (lambda r: r["customer"] == customer) if customer else None,
+        created_match(p),
+    )
+    return list_page(ctx.state, "promotion_code", p, "/v1/promotion_codes", keep)

@@ -6,6 +6,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from stripesim.errors import InvalidRequest
+from stripesim.resources.account import the_account
 from stripesim.routes import Ctx, sim
 from stripesim.state import ApiFaults, SimConfig, WebhookFaults
 
@@ -76,15 +77,75 @@ def set_config(ctx: Ctx) -> dict[str, Any]:
     return get_config(ctx)
 
 
+PUBLIC_DETAILS = ("name", "url", "support_email", "support_phone", "support_url")
+
+
+@sim("POST", "/_sim/account")
+def set_public_details(ctx: Ctx) -> dict[str, Any]:
+    """The account's public details, which Stripe's Dashboard sets (Settings → Public details) and
+    its API cannot: `{"business_profile": {"name": "Acme", "url": "https://acme.test"}}`, and
+    `{"settings": {"dashboard": {"display_name": "Acme"}}}`. The hosted pages show them. Answers
+    the account as /v1/account does."""
+    p = ctx.params.only("business_profile", "settings")
+    account = the_account(ctx.state)
+    profile = p.sub("business_profile")
+    if profile is not None:
+        profile.only(*PUBLIC_DETAILS)
+        values = {key: profile.str(key) or None for key in PUBLIC_DETAILS if profile.has(key)}
+        account["business_profile"] = {**(account.get("business_profile") or {}), **values}
+    settings = p.sub("settings")
+    dashboard = settings.only("dashboard").sub("dashboard") if settings is not None else None
+    if dashboard is not None:
+        dashboard.only("display_name")
+        account["settings"]["dashboard"]["display_name"] = dashboard.str("display_name") or None
+    return ctx.state.snapshot(account)
+
+
 @sim("GET", "/_sim/webhooks/attempts")
 def webhook_attempts(ctx: Ctx) -> dict[str, Any]:
+    """Every delivery attempt and how many deliveries wait; `summary=true`: counts only (for a
+    large storm: attempts, those answered 2xx, the events delivered, what waits)."""
     dispatcher = ctx.state.runtime["dispatcher"]
+    if ctx.params.only("summary").str("summary") in ("true", "1"):
+        delivered = {a["event"] for a in dispatcher.log if a["ok"]}
+        ok = sum(1 for a in dispatcher.log if a["ok"])
+        return {
+            "attempts": len(dispatcher.log),
+            "ok": ok,
+            "events_delivered": len(delivered),
+            "pending": dispatcher.pending(),
+        }
     return {"data": list(dispatcher.log), "pending": dispatcher.pending()}
 
 
 @sim("POST", "/_sim/webhooks/retry_now")
 def webhook_retry_now(ctx: Ctx) -> dict[str, Any]:
     return {"due": ctx.state.runtime["dispatcher"].retry_now()}
+
+
+@sim("GET", "/_sim/requests")
+def requests(ctx: Ctx) -> dict[str, Any]:
+    """The API requests answered (the most recent 500,000), oldest first, as `[unix time, the
+    key's last 6 characters, method, path, status]`; `since` (unix time) and `key` (its last 6
+    characters) narrow it."""
+    p = ctx.params.only("since", "key")
+    since = float(p.str("since") or 0)
+    key = p.str("key")
+    log = ctx.state.runtime["simulator"].request_log
+    return {"data": [list(entry) for entry in log if entry[0] >= since and (not key or entry[1] == key)]}
+
+
+@sim("POST", "/_sim/events/forget")
+def forget_events(ctx: Ctx) -> dict[str, Any]:
+    """Drop every event kept so far (its deliveries are done or dropped with it): a benchmark
+    that built a large account keeps the account, not the hundreds of thousands of events
+    building it made."""
+    state = ctx.state
+    ids = list(state.by_type.get("event", []))
+    for event_id in ids:
+        state.objects.pop(event_id, None)
+    state.by_type["event"] = []
+    return {"forgotten": len(ids)}
 
 
 @sim("GET", "/_sim/health")

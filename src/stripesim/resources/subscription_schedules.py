@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from stripesim.billing import schedules, subscriptions
+from stripesim.billing.cancellation import cancel_now
 from stripesim.billing.periods import add_interval
+from stripesim.billing.prorations import credit_unused_time
+from stripesim.billing.subscription_items import ItemSpec
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
 from stripesim.resources._common import apply_metadata
+from stripesim.resources._item_params import proration_behavior
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
-
-_PRORATION = ("create_prorations", "always_invoice", "none")
 
 
 def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, Any]]:
@@ -59,13 +61,14 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
         explicit = None if i > 0 or start_raw is None else (state.now() if start_raw == "now" else int(start_raw))
         phase_start = start if explicit is None else explicit
         end = phase.int("end_date")
-        if end is None and phase.has("iterations") and phase_start is not None:
+        duration = phase.sub("duration")
+        # A phase always ends: without end_date or duration it lasts `iterations` (1) periods.
+        if end is None and duration is None and phase_start is not None:
             recurring = state.get(items[0]["price"], "price")["recurring"]
             cursor = phase_start
             for _ in range(phase.int("iterations", minimum=1) or 1):
                 cursor = add_interval(cursor, recurring["interval"], recurring.get("interval_count") or 1)
             end = cursor
-        duration = phase.sub("duration")
         if end is None and duration is not None and phase_start is not None:
             end = add_interval(
                 phase_start,
@@ -78,8 +81,7 @@ def _phases(state: State, p: Params, first_start: int | None) -> list[dict[str, 
                 items,
                 phase_start or 0,
                 end,
-                proration_behavior=phase.str("proration_behavior", choices=_PRORATION, default="create_prorations")
-                or "create_prorations",
+                proration_behavior=proration_behavior(phase),
                 metadata=phase.metadata() or {},
             )
         )
@@ -116,9 +118,7 @@ def create_schedule(ctx: Ctx) -> Record:
         raise InvalidRequest("stripesim starts customer schedules now (start_date=now).", param="start_date")
     phases = _phases(state, p, now)
     first = phases[0]
-    specs = [
-        subscriptions.ItemSpec(state.get(i["price"], "price"), i["quantity"], i["metadata"]) for i in first["items"]
-    ]
+    specs = [ItemSpec(state.get(i["price"], "price"), i["quantity"], i["metadata"]) for i in first["items"]]
     sub = subscriptions.create_subscription(state, customer, specs)
     schedule = schedules.from_subscription(state, sub)
     phases[0]["start_date"] = schedule["phases"][0]["start_date"]
@@ -164,12 +164,12 @@ def cancel_schedule(ctx: Ctx, schedule: str) -> Record:
     record = state.get(schedule, "subscription_schedule")
     if record["status"] not in ("active", "not_started"):
         raise InvalidRequest(f"You cannot cancel a subscription schedule that is {record['status']}.")
-    sub = state.find(record.get("subscription") or "", "subscription")
+    sub = state.find(record.get("subscription"), "subscription")
     now = state.now_for(record)
     if sub is not None:
         if p.bool("prorate", default=True):
-            subscriptions.credit_unused_time(state, sub, now)
-        subscriptions.cancel_now(state, sub, now)
+            credit_unused_time(state, sub, now)
+        cancel_now(state, sub, now)
     if record["status"] != "canceled":
         schedules.mark_canceled(state, record, now)
     return record

@@ -1,101 +1,22 @@
-"""Subscriptions and their items: /v1/subscriptions, /v1/subscription_items."""
+"""Subscriptions: /v1/subscriptions. The handlers read parameters; billing does the work."""
 
 from __future__ import annotations
 
-from stripesim.billing import changes, subscriptions
-from stripesim.billing import payment_methods as pms
-from stripesim.billing.subscriptions import ItemSpec
+from stripesim.billing import cancellation, pausing, subscriptions
+from stripesim.billing.cancellation import ENDED
+from stripesim.billing.discounts import redeem, remove_discount
+from stripesim.billing.subscription_items import ItemSpec, items_of
+from stripesim.billing.subscription_updates import SubscriptionUpdate, refuse_update
+from stripesim.billing.subscription_updates import update_subscription as update_subscription_now
 from stripesim.errors import InvalidRequest
 from stripesim.ids import new_id
-from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, filter_equal
+from stripesim.present import Keep, list_page
+from stripesim.resources._common import created_match, equal_match, every
+from stripesim.resources._item_params import item_changes, item_specs, payment_behavior, proration_behavior
 from stripesim.resources._search import search
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 from stripesim.wire import Params
-
-PRORATION = ("create_prorations", "always_invoice", "none")
-
-
-def price_param(state: State, p: Params, *, required: bool) -> Record | None:
-    price_id = p.str("price")
-    if price_id:
-        return state.get(price_id, "price", p.name("price"))
-    data = p.sub("price_data")
-    if data is not None:
-        from stripesim.resources.prices import create
-
-        data.only("currency", "product", "unit_amount", "unit_amount_decimal", "recurring", "tax_behavior")
-        return create(state, data)
-    if required:
-        raise InvalidRequest(
-            f"Missing required param: {p.name('price')}.", param=p.name("price"), code="parameter_missing"
-        )
-    return None
-
-
-def item_specs(state: State, p: Params, key: str = "items") -> list[ItemSpec]:
-    specs = []
-    for item in p.list_of(key, required=True):
-        item.only("price", "price_data", "quantity", "metadata", "tax_rates", "discounts", "billing_thresholds", "plan")
-        price = price_param(state, item, required=True)
-        assert price is not None
-        specs.append(ItemSpec(price, item.int("quantity", minimum=0, default=1), item.metadata() or {}))
-    return specs
-
-
-def item_changes(state: State, p: Params, key: str = "items") -> list[changes.ItemChange]:
-    out = []
-    for item in p.list_of(key):
-        item.only(
-            "id",
-            "price",
-            "price_data",
-            "quantity",
-            "deleted",
-            "metadata",
-            "clear_usage",
-            "tax_rates",
-            "discounts",
-            "billing_thresholds",
-            "plan",
-        )
-        out.append(
-            changes.ItemChange(
-                item_id=item.str("id"),
-                price=price_param(state, item, required=False),
-                quantity=item.int("quantity", minimum=0),
-                deleted=bool(item.bool("deleted")),
-                metadata=item.metadata(),
-            )
-        )
-    return out
-
-
-def discount_ids(
-    ctx: Ctx, p: Params, customer: Record, product_ids: list[str], *, subscription: str | None = None
-) -> list[str]:
-    specs = p.list_of("discounts")
-    if not specs:
-        return []
-    from stripesim.billing.discounts import create_discount, resolve_discounts
-
-    resolved = resolve_discounts(
-        ctx.state, specs, customer=customer, amount_subtotal=None, product_ids=product_ids, param="discounts"
-    )
-    now = ctx.state.now_for(customer)
-    return [
-        create_discount(
-            ctx.state,
-            spec,
-            customer=customer["id"],
-            subscription=subscription,
-            invoice=None,
-            checkout_session=None,
-            start=now,
-        )["id"]
-        for spec in resolved
-    ]
 
 
 def trial_end_param(ctx: Ctx, p: Params, customer: Record, specs: list[ItemSpec]) -> int | None:
@@ -164,14 +85,7 @@ def create_subscription(ctx: Ctx) -> Record:
         raise InvalidRequest(
             "Missing required param: days_until_due.", param="days_until_due", code="parameter_missing"
         )
-    behavior = (
-        p.str(
-            "payment_behavior",
-            choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
-            default="allow_incomplete",
-        )
-        or "allow_incomplete"
-    )
+    behavior = payment_behavior(p)
     if behavior == "pending_if_incomplete":
         raise InvalidRequest("payment_behavior=pending_if_incomplete is only for updates.", param="payment_behavior")
     automatic = p.sub("automatic_tax")
@@ -199,7 +113,13 @@ def create_subscription(ctx: Ctx) -> Record:
         description=p.str("description"),
         cancel_at_period_end=bool(p.bool("cancel_at_period_end")),
         cancel_at=p.int("cancel_at"),
-        discount_ids=discount_ids(ctx, p, customer, [s.price["product"] for s in specs], subscription=sub_id),
+        discount_ids=redeem(
+            state,
+            p.list_of("discounts"),
+            customer=customer,
+            product_ids=[s.price["product"] for s in specs],
+            subscription=sub_id,
+        ),
         automatic_tax=bool(automatic.bool("enabled")) if automatic else False,
         default_tax_rates=tax_rates,
         missing_payment_method=missing_pm,
@@ -244,8 +164,7 @@ def update_subscription(ctx: Ctx, sub: str) -> Record:
     p = ctx.params.only(*_UPDATE)
     state = ctx.state
     record = state.get(sub, "subscription")
-    now = state.now_for(record)
-    if record["status"] in ("canceled", "incomplete_expired"):
+    if record["status"] in ENDED:
         allowed = {"metadata", "cancellation_details"}
         extra = sorted(set(p.data) - allowed)
         if extra:
@@ -253,190 +172,110 @@ def update_subscription(ctx: Ctx, sub: str) -> Record:
                 "A canceled subscription can only update its cancellation_details and metadata.",
                 param=extra[0],
             )
-    proration = p.str("proration_behavior", choices=PRORATION, default="create_prorations") or "create_prorations"
-    behavior = (
-        p.str(
-            "payment_behavior",
-            choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
-            default="allow_incomplete",
-        )
-        or "allow_incomplete"
+    update = SubscriptionUpdate(
+        proration_behavior=proration_behavior(p),
+        payment_behavior=payment_behavior(p),
+        proration_date=p.int("proration_date"),
+        anchor_now=_anchor_now(p),
     )
-    at = p.int("proration_date") or now
-    if at > record["_period_end"] or at < record["_period_start"]:
-        at = now
-    anchor = p.sub("billing_cycle_anchor")
-    anchor_now = False
-    if anchor is not None:
-        anchor_now = anchor.str("type", required=True, choices=("now", "unchanged")) == "now"
-    elif p.raw("billing_cycle_anchor") is not None:
-        raise InvalidRequest(
-            'billing_cycle_anchor is an object on update: {"type": "now"|"unchanged"}.', param="billing_cycle_anchor"
-        )
-    if record.get("schedule") and (p.has("cancel_at_period_end") or p.has("cancel_at")):
-        raise InvalidRequest(
-            f"The subscription is managed by the subscription schedule `{record['schedule']}`, and updating "
-            "any cancelation behavior directly is not allowed. Please update the schedule instead.",
-            param="cancel_at_period_end",
-        )
-    if record["status"] == "paused" and p.has("items"):
-        raise InvalidRequest("A paused subscription's items cannot be changed; resume it first.", param="items")
-    if behavior == "pending_if_incomplete":
-        allowed = {
-            "items",
-            "proration_behavior",
-            "proration_date",
-            "payment_behavior",
-            "billing_cycle_anchor",
-            "trial_end",
-            "trial_from_plan",
-            "off_session",
-            "expand",
-        }
-        extra = sorted(set(p.data) - allowed)
+    refuse_update(
+        record,
+        changes_items=p.has("items"),
+        changes_cancellation=p.has("cancel_at_period_end") or p.has("cancel_at"),
+    )
+    if update.payment_behavior == "pending_if_incomplete":
+        extra = sorted(set(p.data) - _WITH_PENDING_IF_INCOMPLETE)
         if extra:
             raise InvalidRequest(
                 f"payment_behavior=pending_if_incomplete cannot be combined with {extra[0]}.",
                 param=extra[0],
             )
-    with state.changing(record):
-        if p.has("items") or anchor_now:
-            changes.change_items(
-                state,
-                record,
-                item_changes(state, p),
-                proration_behavior=proration,
-                payment_behavior=behavior,
-                at=at,
-                anchor_now=anchor_now,
-            )
-        _update_fields(ctx, record, p, now)
-    return record
+    if p.has("items") or update.anchor_now:
+        update.items = item_changes(state, p)
+    _read_fields(p, update)
+    return update_subscription_now(state, record, update)
 
 
-def _update_fields(ctx: Ctx, sub: Record, p: Params, now: int) -> None:
-    state = ctx.state
+_WITH_PENDING_IF_INCOMPLETE = {
+    "items",
+    "proration_behavior",
+    "proration_date",
+    "payment_behavior",
+    "billing_cycle_anchor",
+    "trial_end",
+    "trial_from_plan",
+    "off_session",
+    "expand",
+}
+
+
+def _anchor_now(p: Params) -> bool:
+    anchor = p.sub("billing_cycle_anchor")
+    if anchor is not None:
+        return anchor.str("type", required=True, choices=("now", "unchanged")) == "now"
+    if p.raw("billing_cycle_anchor") is not None:
+        raise InvalidRequest(
+            'billing_cycle_anchor is an object on update: {"type": "now"|"unchanged"}.', param="billing_cycle_anchor"
+        )
+    return False
+
+
+def _read_fields(p: Params, update: SubscriptionUpdate) -> None:
+    """Every field but the items, in the order Stripe reads them."""
     if p.has("cancel_at_period_end"):
-        flag = bool(p.bool("cancel_at_period_end"))
-        sub["cancel_at_period_end"] = flag
-        sub["cancel_at"] = sub["_period_end"] if flag else None
-        sub["canceled_at"] = now if flag else None
-        if flag:
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
-        else:
-            sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": None}
+        update.cancel_at_period_end = bool(p.bool("cancel_at_period_end"))
     if p.has("cancel_at"):
-        value = p.int("cancel_at") if not p.is_unset("cancel_at") else None
-        sub["cancel_at"] = value
-        sub["cancel_at_period_end"] = bool(value and value == sub["_period_end"])
-        sub["canceled_at"] = now if value else None
+        update.cancel_at = p.int("cancel_at") if not p.is_unset("cancel_at") else None
     details = p.sub("cancellation_details")
     if details is not None:
         details.only("comment", "feedback")
-        if details.has("comment"):
-            sub["cancellation_details"]["comment"] = details.str("comment")
-        if details.has("feedback"):
-            sub["cancellation_details"]["feedback"] = details.str("feedback")
+        update.cancellation_details = {k: details.str(k) for k in ("comment", "feedback") if details.has(k)}
     if p.has("default_payment_method"):
-        pm_id = p.str("default_payment_method")
-        if pm_id:
-            pm = state.get(pm_id, "payment_method", "default_payment_method")
-            if pm.get("customer") != sub["customer"]:
-                raise InvalidRequest(
-                    "The payment method must be attached to the customer.", param="default_payment_method"
-                )
-        sub["default_payment_method"] = pm_id or None
+        update.default_payment_method = p.str("default_payment_method")
     if p.has("description"):
-        sub["description"] = p.str("description")
-    apply_metadata(sub, p)
+        update.description = p.str("description")
+    update.metadata = p.metadata()
     automatic = p.sub("automatic_tax")
     if automatic is not None:
-        enabled = bool(automatic.bool("enabled"))
-        sub["automatic_tax"] = {
-            "disabled_reason": None,
-            "enabled": enabled,
-            "liability": {"type": "self"} if enabled else None,
-        }
+        update.automatic_tax = bool(automatic.bool("enabled"))
     if p.has("pause_collection"):
         pause = p.sub("pause_collection")
         if pause is None:
-            sub["pause_collection"] = None
+            update.pause_collection = None
         else:
             pause.only("behavior", "resumes_at")
-            sub["pause_collection"] = {
+            update.pause_collection = {
                 "behavior": pause.str(
                     "behavior", required=True, choices=("keep_as_draft", "mark_uncollectible", "void")
                 ),
                 "resumes_at": pause.int("resumes_at"),
             }
     if p.has("trial_end"):
-        trial_value = p.timestamp_or("trial_end", "now")
-        if (
-            sub["status"] != "trialing"
-            and trial_value != "now"
-            and not (isinstance(trial_value, int) and trial_value > now)
-        ):
-            raise InvalidRequest("Invalid trial_end.", param="trial_end")
-        if trial_value == "now":
-            if sub["status"] == "trialing":
-                subscriptions.end_trial_now(state, sub, now)
-        elif isinstance(trial_value, int):
-            sub["trial_end"] = trial_value
-            sub["trial_start"] = sub.get("trial_start") or now
-            sub["status"] = "trialing" if sub["status"] in ("active", "trialing") else sub["status"]
-            sub["_period_end"] = trial_value
-            for item in subscriptions.items_of(state, sub):
-                item["current_period_end"] = trial_value
+        trial_end = p.timestamp_or("trial_end", "now")
+        update.trial_end = "now" if isinstance(trial_end, str) else trial_end
     if p.has("discounts"):
-        customer = state.get(sub["customer"], "customer")
-        products = [state.get(i["price"], "price")["product"] for i in subscriptions.items_of(state, sub)]
-        sub["discounts"] = discount_ids(ctx, p, customer, products, subscription=sub["id"])
+        update.discounts = p.list_of("discounts")
     if p.has("collection_method"):
-        sub["collection_method"] = p.str("collection_method", choices=("charge_automatically", "send_invoice"))
+        update.collection_method = p.str("collection_method", choices=("charge_automatically", "send_invoice"))
     if p.has("days_until_due"):
-        sub["days_until_due"] = p.int("days_until_due")
+        update.days_until_due = p.int("days_until_due")
     if p.has("default_tax_rates"):
-        rates = p.strings("default_tax_rates")
-        sub["_default_tax_rates"] = rates
-        sub["default_tax_rates"] = [state.snapshot(state.get(r, "tax_rate")) for r in rates]
+        update.default_tax_rates = p.strings("default_tax_rates")
 
 
 @api("DELETE", "/v1/subscriptions/{sub}")
 def cancel_subscription(ctx: Ctx, sub: str) -> Record:
     p = ctx.params.only("invoice_now", "prorate", "cancellation_details")
-    state = ctx.state
-    record = state.get(sub, "subscription")
-    if record["status"] in ("canceled", "incomplete_expired"):
-        raise InvalidRequest(
-            "A canceled subscription can only update its cancellation_details and metadata.",
-            param="subscription",
-        )
-    now = state.now_for(record)
-    if p.bool("prorate"):
-        subscriptions.credit_unused_time(state, record, now)
+    record = ctx.state.get(sub, "subscription")
     details = p.sub("cancellation_details")
-    comment = details.str("comment") if details else None
-    feedback = details.str("feedback") if details else None
-    subscriptions.cancel_now(state, record, now, comment=comment, feedback=feedback)
-    if p.bool("invoice_now"):
-        _final_invoice(state, record, now)
-    return record
-
-
-def _final_invoice(state: State, sub: Record, at: int) -> None:
-    from stripesim.billing import invoices
-
-    customer = state.get(sub["customer"], "customer")
-    invoice = invoices.new_invoice(
-        state, customer, billing_reason="subscription_cycle", currency=sub["currency"], subscription=sub, at=at
+    return cancellation.cancel_subscription(
+        ctx.state,
+        record,
+        prorate=bool(p.bool("prorate")),
+        invoice_now=bool(p.bool("invoice_now")),
+        comment=details.str("comment") if details else None,
+        feedback=details.str("feedback") if details else None,
     )
-    invoices.sweep_pending_items(state, invoice, sub["id"])
-    if not invoice["_lines"]:
-        return
-    invoices.create(state, invoice)
-    invoices.finalize(state, invoice)
-    if invoice["status"] == "open":
-        invoices.attempt(state, invoice)
 
 
 @api("POST", "/v1/subscriptions/{sub}/pause")
@@ -449,31 +288,29 @@ def pause_subscription(ctx: Ctx, sub: str) -> Record:
         unused = bill_for.sub("unused_time_from")
         if unused is not None and unused.str("type") == "none":
             credit = False
-    return subscriptions.pause(ctx.state, record, ctx.state.now_for(record), credit_unused=credit)
+    return pausing.pause(ctx.state, record, ctx.state.now_for(record), credit_unused=credit)
 
 
 @api("POST", "/v1/subscriptions/{sub}/resume")
 def resume_subscription(ctx: Ctx, sub: str) -> Record:
     p = ctx.params.only("billing_cycle_anchor", "payment_behavior", "proration_behavior", "proration_date")
     record = ctx.state.get(sub, "subscription")
-    anchor = p.sub("billing_cycle_anchor")
     anchor_now = True
-    if anchor is not None:
-        anchor_now = anchor.str("type", choices=("now", "unchanged"), default="now") == "now"
-    elif isinstance(p.raw("billing_cycle_anchor"), str):
+    if isinstance(p.raw("billing_cycle_anchor"), str):
         anchor_now = p.str("billing_cycle_anchor", choices=("now", "unchanged")) == "now"
+    elif (anchor := p.sub("billing_cycle_anchor")) is not None:
+        anchor_now = anchor.str("type", choices=("now", "unchanged"), default="now") == "now"
     behavior = p.str(
         "payment_behavior",
         choices=("resume_on_payment_attempt", "resume_on_payment_success"),
         default="resume_on_payment_attempt",
     )
-    return subscriptions.resume(
+    return pausing.resume(
         ctx.state,
         record,
         ctx.state.now_for(record),
         anchor_now=anchor_now,
-        proration_behavior=p.str("proration_behavior", choices=PRORATION, default="create_prorations")
-        or "create_prorations",
+        proration_behavior=proration_behavior(p),
         on_success_only=behavior == "resume_on_payment_success",
     )
 
@@ -483,8 +320,6 @@ def delete_subscription_discount(ctx: Ctx, sub: str) -> Record:
     record = ctx.state.get(sub, "subscription")
     if not record["discounts"]:
         raise InvalidRequest("This subscription has no discount to delete.", param="subscription")
-    from stripesim.billing.discounts import remove_discount
-
     with ctx.state.changing(record):
         removed = record["discounts"]
         record["discounts"] = []
@@ -506,127 +341,33 @@ def list_subscriptions(ctx: Ctx) -> Record:
         "automatic_tax",
         "current_period_end",
     )
-    records = list(ctx.state.all("subscription"))
-    status = p.str("status")
+    state = ctx.state
+    keep = every(
+        _status_match(p.str("status")),
+        equal_match(p, "customer", "test_clock", "collection_method"),
+        _price_match(state, p.str("price")),
+        created_match(p),
+    )
+    return list_page(state, "subscription", p, "/v1/subscriptions", keep)
+
+
+def _status_match(status: str | None) -> Keep | None:
+    """The list's `status`: every one but canceled by default, `ended`, or `all`."""
     if status is None:
-        records = [r for r in records if r["status"] != "canceled"]
-    elif status == "ended":
-        records = [r for r in records if r["status"] in ("canceled", "incomplete_expired")]
-    elif status != "all":
-        records = [r for r in records if r["status"] == status]
-    records = filter_equal(records, p, "customer", "test_clock", "collection_method")
-    price = p.str("price")
-    if price:
-        records = [r for r in records if any(i["price"] == price for i in subscriptions.items_of(ctx.state, r))]
-    return paginate(created_filter(p, records), p, "/v1/subscriptions")
+        return lambda r: r["status"] != "canceled"
+    if status == "ended":
+        return lambda r: r["status"] in ENDED
+    if status == "all":
+        return None
+    return lambda r: r["status"] == status
+
+
+def _price_match(state: State, price: str | None) -> Keep | None:
+    if not price:
+        return None
+    return lambda r: any(i["price"] == price for i in items_of(state, r))
 
 
 @api("GET", "/v1/subscriptions/search")
 def search_subscriptions(ctx: Ctx) -> Record:
     return search(ctx, "subscription")
-
-
-# ----- subscription items ---------------------------------------------------------------------
-@api("GET", "/v1/subscription_items")
-def list_items(ctx: Ctx) -> Record:
-    p = ctx.params.only("subscription", "limit", "starting_after", "ending_before")
-    sub = ctx.state.get(p.str("subscription", required=True) or "", "subscription", "subscription")
-    return paginate(
-        list(reversed(subscriptions.items_of(ctx.state, sub))), p, f"/v1/subscription_items?subscription={sub['id']}"
-    )
-
-
-@api("GET", "/v1/subscription_items/{item}")
-def retrieve_item(ctx: Ctx, item: str) -> Record:
-    return ctx.state.get(item, "subscription_item")
-
-
-def _item_update(ctx: Ctx, sub: Record, change: changes.ItemChange, p: Params) -> None:
-    proration = p.str("proration_behavior", choices=PRORATION, default="create_prorations") or "create_prorations"
-    behavior = p.str("payment_behavior", default="allow_incomplete") or "allow_incomplete"
-    now = ctx.state.now_for(sub)
-    with ctx.state.changing(sub):
-        changes.change_items(
-            ctx.state,
-            sub,
-            [change],
-            proration_behavior=proration,
-            payment_behavior=behavior,
-            at=p.int("proration_date") or now,
-        )
-
-
-@api("POST", "/v1/subscription_items")
-def create_item(ctx: Ctx) -> Record:
-    p = ctx.params.only(
-        "subscription",
-        "price",
-        "price_data",
-        "quantity",
-        "metadata",
-        "proration_behavior",
-        "proration_date",
-        "payment_behavior",
-        "tax_rates",
-    )
-    sub = ctx.state.get(p.str("subscription", required=True) or "", "subscription", "subscription")
-    price = price_param(ctx.state, p, required=True)
-    before = set(sub["_items"])
-    _item_update(
-        ctx,
-        sub,
-        changes.ItemChange(price=price, quantity=p.int("quantity", minimum=0, default=1), metadata=p.metadata()),
-        p,
-    )
-    new = [i for i in sub["_items"] if i not in before]
-    return ctx.state.get(new[0], "subscription_item")
-
-
-@api("POST", "/v1/subscription_items/{item}")
-def update_item(ctx: Ctx, item: str) -> Record:
-    p = ctx.params.only(
-        "price",
-        "price_data",
-        "quantity",
-        "metadata",
-        "proration_behavior",
-        "proration_date",
-        "payment_behavior",
-        "tax_rates",
-        "off_session",
-    )
-    record = ctx.state.get(item, "subscription_item")
-    sub = ctx.state.get(record["subscription"], "subscription")
-    _item_update(
-        ctx,
-        sub,
-        changes.ItemChange(
-            item_id=item,
-            price=price_param(ctx.state, p, required=False),
-            quantity=p.int("quantity", minimum=0),
-            metadata=p.metadata(),
-        ),
-        p,
-    )
-    return ctx.state.get(item, "subscription_item")
-
-
-@api("DELETE", "/v1/subscription_items/{item}")
-def delete_item(ctx: Ctx, item: str) -> Record:
-    p = ctx.params.only("proration_behavior", "proration_date", "clear_usage")
-    record = ctx.state.get(item, "subscription_item")
-    sub = ctx.state.get(record["subscription"], "subscription")
-    if len(sub["_items"]) == 1:
-        raise InvalidRequest(
-            "A subscription must have at least one active plan. To cancel a subscription, "
-            "delete the subscription instead.",
-            param="item",
-        )
-    _item_update(ctx, sub, changes.ItemChange(item_id=item, deleted=True), p)
-    return {"id": item, "object": "subscription_item", "deleted": True}
-
-
-def attach_default_pm(state: State, customer: Record, pm_id: str) -> Record:
-    pm = pms.resolve(state, pm_id, "payment_method")
-    pms.attach(state, pm, customer)
-    return pm

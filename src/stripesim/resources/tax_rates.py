@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, created_filter, new_record
+from stripesim.resources._common import apply_metadata, created_filter
 from stripesim.routes import Ctx, api
+from stripesim.shapes import new_record
 from stripesim.state import Record
 from stripesim.wire import Params
 
@@ -42,17 +41,6 @@ TAX_TYPES = (
     "vat",
 )
 _TEXT = ("country", "description", "jurisdiction", "state")
-
-
-def tax_amount(rate: Record, amount: int) -> int:
-    """The tax a rate puts on `amount` (cents), rounded half up as Stripe does.
-
-    For an inclusive rate `amount` already contains the tax, and the result is its share.
-    """
-    pct = Decimal(str(rate["percentage"]))
-    base = Decimal(amount)
-    tax = base - base / (1 + pct / 100) if rate["inclusive"] else base * pct / 100
-    return int(tax.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def _apply(record: Record, p: Params) -> None:
@@ -94,7 +82,6 @@ def create_tax_rate(ctx: Ctx) -> Record:
     if inclusive is None:
         raise InvalidRequest("Missing required param: inclusive.", param="inclusive", code="parameter_missing")
     record = new_record(
-        ctx.state,
         "tax_rate",
         "txr",
         created=ctx.now(),
@@ -109,8 +96,8 @@ def create_tax_rate(ctx: Ctx) -> Record:
         country=None,
         description=None,
         jurisdiction=None,
+        state=None,
     )
-    record["state"] = None  # not a keyword above: new_record's first parameter is `state`
     _apply(record, p)
     ctx.state.insert(record)
     ctx.state.emit("tax_rate.created", record)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from stripesim.engine import Advance
 from stripesim.errors import InvalidRequest
 from stripesim.present import paginate
-from stripesim.resources._common import deleted, new_record
+from stripesim.resources._common import deleted
 from stripesim.routes import Ctx, api
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 
 log = logging.getLogger("stripesim.clock")
 KIND = "test_helpers.test_clock"
+# An advance works this long at a time before letting requests and deliveries through.
+SLICE_SECONDS = 0.05
 
 
 @api("POST", "/v1/test_helpers/test_clocks")
@@ -20,7 +24,6 @@ def create_clock(ctx: Ctx) -> Record:
     p = ctx.params.only("frozen_time", "name")
     frozen = p.int("frozen_time", required=True)
     record = new_record(
-        ctx.state,
         KIND,
         "clock",
         created=ctx.now(),
@@ -80,14 +83,23 @@ def advance_clock(ctx: Ctx, clock: str) -> Record:
     return record
 
 
-def _run_advance(state: State, clock: str, target: int) -> None:
+def _run_advance(state: State, clock: str, target: int, work: Advance | None = None) -> None:
+    """Work through the advance a slice at a time (the API answers and webhooks go out in
+    between, as Stripe's do while a clock advances), then mark the clock ready."""
     record = state.find(clock, KIND)
     if record is None:
+        if work is not None:
+            work.finish()
         return
     try:
-        state.runtime["engine"].run_due(clock, target)
+        work = work or state.runtime["engine"].advance(clock, target)
+        if not work.run(SLICE_SECONDS):
+            asyncio.get_running_loop().call_soon(_run_advance, state, clock, target, work)
+            return
     except Exception:
         log.exception("stripesim: advancing %s failed", clock)
+        if work is not None:
+            work.finish()
     record["frozen_time"] = target
     record["status"] = "ready"
     record["status_details"] = {}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from stripesim import API_VERSION
 from stripesim.errors import InvalidRequest
 from stripesim.ids import secret
 from stripesim.present import paginate
-from stripesim.resources._common import apply_metadata, deleted, new_record
+from stripesim.resources._common import apply_metadata, deleted
 from stripesim.routes import Ctx, api
-from stripesim.state import Record, State, renderer
+from stripesim.shapes import new_record
+from stripesim.state import Record, State, pinned_event_types, renderer
 from stripesim.wire import Params
 
 
@@ -17,6 +19,12 @@ def _events(p: Params) -> list[str]:
         raise InvalidRequest(
             "Missing required param: enabled_events.", param="enabled_events", code="parameter_missing"
         )
+    for i, event_type in enumerate(events):
+        if event_type != "*" and event_type not in pinned_event_types():
+            raise InvalidRequest(
+                f"Invalid enabled_events[{i}]: {event_type!r} is not an event type of API version {API_VERSION}.",
+                param=f"enabled_events[{i}]",
+            )
     return events
 
 
@@ -31,7 +39,6 @@ def _url(p: Params) -> str:
 def create_endpoint(ctx: Ctx) -> Record:
     p = ctx.params.only("url", "enabled_events", "description", "metadata", "api_version", "connect")
     record = new_record(
-        ctx.state,
         "webhook_endpoint",
         "we",
         created=ctx.now(),
@@ -43,6 +50,8 @@ def create_endpoint(ctx: Ctx) -> Record:
         application=None,
     )
     record["secret"] = secret("whsec")
+    # A Connect endpoint: events of connected accounts (Stripe shows no field for it).
+    record["_connect"] = bool(p.bool("connect"))
     apply_metadata(record, p)
     ctx.state.insert(record)
     shown = dict(record)

@@ -1,4 +1,5 @@
-"""Blank object shapes (field names and nesting of the pinned API), from Stripe's fixtures."""
+"""Blank object shapes (field names and nesting of the pinned API), from Stripe's fixtures,
+and new records that start from them so no field of the API is ever missing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from stripesim.ids import new_id
 
 
 @cache
@@ -21,5 +24,15 @@ def blank(object_type: str) -> dict[str, Any]:
     return orjson.loads(_shapes()[object_type])
 
 
-def simulated_types() -> list[str]:
-    return sorted(_shapes())
+def new_record(object_type: str, prefix: str, /, *, created: int, **fields: Any) -> dict[str, Any]:
+    """A record of `object_type` with every field of the API's shape, filled from `fields`."""
+    record = blank(object_type)
+    record["id"] = new_id(prefix)
+    if "created" in record:
+        record["created"] = created
+    if "livemode" in record:
+        record["livemode"] = False
+    if "metadata" in record:
+        record["metadata"] = {}
+    record.update(fields)
+    return record

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from paywire.billing.customers import get_or_create_customer
 from paywire.db.models import Subscription, SubscriptionSchedule, WebhookEvent
 from paywire.db.repositories import subscriptions, test_clocks
-from paywire.stripe import StripeGateway
+from paywire.stripe import Kind, StripeGateway
 from tests.paywire.conftest import Service
 from tests.support.stripesim import Sim
 
@@ -101,7 +101,7 @@ class Subscriber:
             return (live or list(rows))[0].id
 
     def stripe_subscription(self) -> dict[str, Any]:
-        return self.gateway.retrieve_subscription(self.subscription_id(), expand=["items.data.price"])
+        return self.gateway.retrieve(Kind.SUBSCRIPTION, self.subscription_id())
 
     def mirror(self) -> Subscription:
         with self.service.sessions() as session:
@@ -131,7 +131,7 @@ class Subscriber:
 
     def latest_invoice(self) -> dict[str, Any]:
         invoice_id = self.stripe_subscription()["latest_invoice"]
-        return self.gateway.retrieve_invoice(invoice_id)
+        return self.gateway.retrieve(Kind.INVOICE, invoice_id)
 
 
 def settled(service: Service, sim: Sim) -> bool:

@@ -54,7 +54,7 @@ def test_bad_requests_change_nothing(paywire_service: Service, sim: Sim) -> None
         ("no subscription at all", nobody, CHANGE, {"plan": "pro", "interval": "month"}, 404, "subscription"),
         ("no pending change", wes, "/api/subscription/pending-change/cancel", {}, 409, None),
         ("not canceling", wes, "/api/subscription/reactivate", {}, 409, None),
-        ("not paused", wes, "/api/subscription/resume", {}, 409, None),
+        ("not paused", wes, "/api/subscription/unpause", {}, 409, None),
         (
             "proration date in the future",
             wes,

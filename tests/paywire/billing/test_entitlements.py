@@ -13,7 +13,8 @@ from paywire.billing.entitlements import (
     entitlement_for,
 )
 from paywire.catalog import Catalog, load_catalog
-from paywire.db.repositories import customers, test_clocks
+from paywire.db.repositories import customers
+from paywire.mirror import test_clocks as mirrored_clocks
 from tests.paywire.factories import mirror_subscription, paid_pass
 
 DAY = 86400
@@ -113,6 +114,14 @@ def test_a_pass_grants_basic_until_it_ends() -> None:
     assert unfulfilled.reason == "pass_not_fulfilled" and not unfulfilled.access
 
 
+def test_passes_bought_back_to_back_grant_until_the_last_one_ends() -> None:
+    first, second = basic_pass(NOW - DAY, NOW + DAY), basic_pass(NOW + DAY, NOW + 91 * DAY)
+    during = decide(CATALOG, [], [second, first], NOW, GRACE)
+    assert (during.plan, during.access_until, during.current_period_end) == ("basic", NOW + 91 * DAY, NOW + 91 * DAY)
+    later = decide(CATALOG, [], [first, second], NOW + 2 * DAY, GRACE)
+    assert (later.access, later.access_until) == (True, NOW + 91 * DAY)
+
+
 def test_the_highest_plan_wins() -> None:
     basic_sub = sub("active", plan="basic")
     pro_sub = sub("active", plan="pro")
@@ -180,11 +189,11 @@ def test_entitlement_for_reads_the_mirror(session: Session) -> None:
 
 def test_entitlement_for_uses_the_test_clock_as_now(session: Session) -> None:
     customers.add_customer(session, user_id="u1", stripe_customer_id="cus_1", email=None, test_clock_id="clock_1")
-    test_clocks.save_clock(session, "clock_1", frozen_time=NOW, status="ready")
+    mirrored_clocks.save(session, {"id": "clock_1", "frozen_time": NOW, "status": "ready"})
     paid_pass(session, "u1", starts=NOW - DAY, ends=NOW + DAY)
     # Real time is years before NOW: with the clock's time the pass is current.
     assert entitlement_for(session, "u1", catalog=CATALOG, grace_seconds=GRACE).plan == "basic"
-    test_clocks.save_clock(session, "clock_1", frozen_time=NOW + 2 * DAY, status="ready")
+    mirrored_clocks.save(session, {"id": "clock_1", "frozen_time": NOW + 2 * DAY, "status": "ready"})
     session.commit()
     later = entitlement_for(session, "u1", catalog=CATALOG, grace_seconds=GRACE)
     assert (later.access, later.reason) == (False, "pass_expired")

@@ -1,7 +1,7 @@
 """Random sequences of lifecycle operations and test-clock advances against stripesim.
 
 Each example is a new user, subscribed to Basic monthly on their own test clock; hypothesis
-then plays a sequence of changes, cancels, reactivations, pauses, resumes, pending-change
+then plays a sequence of changes, cancels, reactivations, pauses, unpauses, pending-change
 cancellations and clock advances through paywire's HTTP API. After every step:
 - the API accepted exactly what the lifecycle table allows for the state it was in, and the
   state it reached is one the table allows (a refusal wrote nothing to Stripe);
@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 from paywire.billing import lifecycle
 from paywire.billing.lifecycle import LifecycleState, Operation, facts_from_stripe
 from paywire.catalog import load_catalog
-from paywire.events.mirror import plan_of
+from paywire.stripe import Kind
 from tests.paywire.billing.subscribers import (
     DAY,
     FEB_1,
@@ -50,7 +50,7 @@ OPERATIONS = {
     "/api/subscription/cancel": Operation.CANCEL,
     "/api/subscription/reactivate": Operation.REACTIVATE,
     "/api/subscription/pause": Operation.PAUSE,
-    "/api/subscription/resume": Operation.UNPAUSE,
+    "/api/subscription/unpause": Operation.UNPAUSE,
     "/api/subscription/pending-change/cancel": Operation.CANCEL_PENDING_CHANGE,
 }
 
@@ -132,8 +132,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.operate("/api/subscription/pause")
 
     @rule()
-    def resume(self) -> None:
-        self.operate("/api/subscription/resume")
+    def unpause(self) -> None:
+        self.operate("/api/subscription/unpause")
 
     @rule()
     def cancel_pending_change(self) -> None:
@@ -160,7 +160,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def check_billing(self) -> None:
         fresh = self.who.stripe_subscription()
-        plan, _ = plan_of(CATALOG, fresh)
+        plan, _ = CATALOG.plan_of_subscription(fresh)
         facts = facts_from_stripe(fresh, plan)
         billing = self.who.billing()
         assert billing["state"] == lifecycle.state_of(facts)
@@ -180,7 +180,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         schedule_id = fresh.get("schedule")
         if not schedule_id or fresh["status"] == "canceled":
             return None
-        schedule = self.who.gateway.retrieve_schedule(schedule_id, expand=["phases.items.price"])
+        schedule = self.who.gateway.retrieve(Kind.SUBSCRIPTION_SCHEDULE, schedule_id)
         items = fresh["items"]["data"]
         now_items = sorted((i["price"]["id"], i["quantity"]) for i in items)
         period_end = min(i["current_period_end"] for i in items)
@@ -190,7 +190,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             wanted = sorted((i["price"]["id"], i["quantity"]) for i in phase["items"])
             if wanted == now_items:
                 continue
-            plan, interval = plan_of(CATALOG, {"items": {"data": [{"price": i["price"]} for i in phase["items"]]}})
+            plan, interval = CATALOG.plan_of(i["price"] for i in phase["items"])
             quantity = sum(i["quantity"] for i in phase["items"])
             return {"plan": plan, "interval": interval, "quantity": quantity, "effective_date": phase["start_date"]}
         return None

@@ -1,5 +1,5 @@
-"""Pause and resume end to end: no access while paused, data kept, a new cycle charged at
-resume (less the unused time credited at pause); `pause_collection` where a schedule is
+"""Pause and unpause end to end: no access while paused, data kept, a new cycle charged at
+unpause (less the unused time credited at pause); `pause_collection` where a schedule is
 attached."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ FEB_20 = FEB_1 + 19 * DAY
 MAR_20 = MAR_1 + 19 * DAY
 
 
-def test_pause_withholds_access_and_resume_starts_a_new_cycle(paywire_service: Service, sim: Sim) -> None:
+def test_pause_withholds_access_and_unpause_starts_a_new_cycle(paywire_service: Service, sim: Sim) -> None:
     pam = subscribed(paywire_service, sim, "pam", "pro")
 
     paused = pam.ok("/api/subscription/pause")
@@ -37,14 +37,14 @@ def test_pause_withholds_access_and_resume_starts_a_new_cycle(paywire_service: S
     pam.advance(FEB_20)
     assert pam.billing()["access"] is False
 
-    resumed = pam.ok("/api/subscription/resume")
+    unpaused = pam.ok("/api/subscription/unpause")
 
-    assert resumed["status"] == "active"
+    assert unpaused["status"] == "active"
     billing = pam.billing()
     assert (billing["state"], billing["access"], billing["plan"]) == ("active", True, "pro")
     assert billing["current_period_end"] == MAR_20
     assert pam.latest_invoice()["amount_paid"] == 500  # $10 for the new month - $5 unused at pause
-    assert pam.post("/api/subscription/resume").status_code == 409
+    assert pam.post("/api/subscription/unpause").status_code == 409
     pam.settle()
     assert_mirror_matches_stripe(pam)
 
@@ -63,7 +63,7 @@ def test_a_subscription_with_a_schedule_pauses_its_collection(paywire_service: S
     assert billing["pending_change"]["plan"] == "basic"  # the downgrade still waits
     assert_mirror_matches_stripe(quin)
 
-    resumed = quin.ok("/api/subscription/resume")
+    resumed = quin.ok("/api/subscription/resume")  # the route's former name, kept as an alias
 
     assert resumed["how"] == "pause_collection"
     assert quin.stripe_subscription()["pause_collection"] is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from paywire.stripe import Kind
 from tests.paywire.billing.subscribers import (
     CARD_3DS,
     CARD_DECLINE,
@@ -119,7 +120,7 @@ def test_an_upgrade_needing_authentication_answers_requires_action(paywire_servi
     body = response.json()
     assert body["status"] == "requires_action" and body["hosted_invoice_url"]
     assert carol.billing()["plan"] == "basic"
-    invoice = carol.gateway.retrieve_invoice(body["invoice"]["id"])
+    invoice = carol.gateway.retrieve(Kind.INVOICE, body["invoice"]["id"])
     [payment] = carol.gateway.list_invoice_payments(invoice["id"])
     intent = payment["payment"]["payment_intent"]
     authenticated = sim.control(f"payment_intents/{intent}/authenticate", {"result": "succeed"})
@@ -191,7 +192,7 @@ def test_cancelling_the_pending_change_keeps_the_plan(paywire_service: Service, 
     assert undone["canceled_change"]["plan"] == "advanced"
     assert undone["billing"]["pending_change"] is None and fay.billing()["pending_change"] is None
     assert fay.stripe_subscription()["schedule"] is None
-    assert fay.gateway.retrieve_schedule(schedule_id)["status"] == "released"
+    assert fay.gateway.retrieve(Kind.SUBSCRIPTION_SCHEDULE, schedule_id)["status"] == "released"
     again = fay.post("/api/subscription/pending-change/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "no_pending_change"
     fay.advance(MAR_1 + 2 * HOUR)

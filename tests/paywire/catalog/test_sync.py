@@ -21,7 +21,7 @@ def test_push_creates_everything_once(
 
     again = push(catalog, gateway)
     assert {c.action for c in again} == {"unchanged"}
-    assert len(_prices(stripe_client)) == 7
+    assert len(_prices(stripe_client)) == 12  # with the marketplace's session-60
 
     pro_month = stripe_client.v1.prices.list(params={"lookup_keys": ["pro_month"]}).data[0]
     assert pro_month.unit_amount == 1000 and pro_month.recurring.interval == "month"
@@ -31,6 +31,47 @@ def test_push_creates_everything_once(
     assert pass_price.unit_amount == 400 and pass_price.recurring is None
     product = stripe_client.v1.products.retrieve(pro_month.product)
     assert product.metadata["paywire_plan"] == "pro"
+    (meter,) = stripe_client.v1.billing.meters.list().data
+    assert (meter.event_name, meter.display_name) == ("api_calls", "API calls")
+    assert meter.default_aggregation.formula == "sum"
+    usage = stripe_client.v1.prices.retrieve(
+        stripe_client.v1.prices.list(params={"lookup_keys": ["scale_api_calls_month"]}).data[0].id,
+        params={"expand": ["tiers"]},
+    )
+    assert usage.recurring.usage_type == "metered" and usage.recurring.meter == meter.id
+    assert usage.billing_scheme == "tiered" and usage.tiers_mode == "graduated"
+    assert [(t.up_to, str(t.unit_amount_decimal)) for t in usage.tiers] == [(10000, "0"), (None, "0.1")]
+
+
+def test_metered_prices_and_meters_are_checked_and_replaced(
+    catalog: Catalog, gateway: StripeGateway, stripe_client: stripe.StripeClient
+) -> None:
+    push(catalog, gateway)
+    old = stripe_client.v1.prices.list(params={"lookup_keys": ["scale_api_calls_month"]}).data[0]
+    scale = catalog.plans["scale"]
+    usage = scale.usage["api_calls"].model_copy(update={"included": 20000})
+    more = catalog.model_copy(
+        update={"plans": {**catalog.plans, "scale": scale.model_copy(update={"usage": {"api_calls": usage}})}}
+    )
+    assert {(d.key, d.problem) for d in check(more, gateway)} == {
+        ("scale_api_calls_month", "amount"),
+        ("scale_api_calls_year", "amount"),
+    }
+    changes = {c.key: c.action for c in push(more, gateway) if c.kind == "price"}
+    assert changes["scale_api_calls_month"] == "replaced" and changes["scale_month"] == "unchanged"
+    new = stripe_client.v1.prices.list(params={"lookup_keys": ["scale_api_calls_month"]}).data[0]
+    assert new.id != old.id and check(more, gateway) == []
+
+    counted = more.model_copy(
+        update={"meters": {"api_calls": more.meters["api_calls"].model_copy(update={"formula": "count"})}}
+    )
+    assert [(d.key, d.problem) for d in check(counted, gateway)] == [("api_calls", "formula")]
+    assert [c.action for c in push(counted, gateway) if c.kind == "meter"] == ["drifted"]
+    renamed = more.model_copy(
+        update={"meters": {"api_calls": more.meters["api_calls"].model_copy(update={"name": "Calls"})}}
+    )
+    assert [c.action for c in push(renamed, gateway) if c.kind == "meter"] == ["updated"]
+    assert check(renamed, gateway) == []
 
 
 def test_a_changed_amount_moves_the_lookup_key_to_a_new_price(

@@ -38,9 +38,10 @@ def test_catalog_check_push_check(sim: Sim) -> None:
     code, out = run("catalog", "check", **env)
     assert code == 1 and "pro_month: missing" in out and "catalog push" in out
     code, out = run("catalog", "push", **env)
-    assert code == 0 and "created" in out and "12 change(s)" in out  # 11 prices and products + the portal
+    # 12 prices (4 of them Scale's, 2 metered; 1 session-60's), 7 products, the api_calls meter, the portal
+    assert code == 0 and "created" in out and "21 change(s)" in out
     code, out = run("catalog", "push", **env)
-    assert code == 0 and "0 change(s), 12 already in line" in out
+    assert code == 0 and "0 change(s), 21 already in line" in out
     code, out = run("catalog", "check", **env)
     assert code == 0 and "in line" in out
 

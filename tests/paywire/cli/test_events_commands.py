@@ -12,7 +12,7 @@ from paywire.db.repositories import test_clocks
 from paywire.events.worker import build_worker
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import inbox_row, inbox_rows, wait_for
-from tests.paywire.recovery.support import run_paywire
+from tests.paywire.events.recovery_support import run_paywire
 from tests.support.stripesim import Sim
 
 CLOCK_TIME = 1_800_000_000

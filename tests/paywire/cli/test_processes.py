@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from paywire.config import DEV_AUTH_SECRET
 from paywire.db.migrate import upgrade_to_head
@@ -20,6 +21,7 @@ from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
 PAYWIRE = [sys.executable, "-m", "paywire.cli.main"]
+pytestmark = pytest.mark.e2e  # each test starts paywire (and stripesim) itself
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -131,6 +133,44 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         assert proc.wait(20) == 0
 
 
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A paywire command run in `folder` with no paywire or Stripe setting in its environment."""
+    return subprocess.run([*PAYWIRE, *args], env=_env(), cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def _the_cli_finds_the_dev_stack(folder: Path, app: str) -> None:
+    """In the folder `paywire dev` runs in, the other commands talk to that stack by themselves."""
+    settings_file = folder / "var" / "paywire-dev.env"
+    assert settings_file.stat().st_mode & 0o077 == 0, "the dev settings (a webhook secret) are readable by others"
+    for args in (["events", "list"], ["sync", "--dry-run"], ["catalog", "check"]):
+        done = _cli(folder, *args)
+        assert done.returncode == 0, f"paywire {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        assert " INFO " not in done.stdout + done.stderr, "library chatter (alembic, the SDK) stays quiet"
+    assert "in line" in _cli(folder, "catalog", "check").stdout
+    minted = _cli(folder, "token", "u1", "--email", "u1@example.com", "--ttl", "10m")
+    assert minted.returncode == 0, minted.stderr
+    billing = httpx.get(
+        f"{app}/api/billing", headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, trust_env=False
+    )
+    assert billing.status_code == 200 and billing.json()["access"] is False
+
+
+def test_a_command_without_a_database_says_so_and_creates_none(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "events", "list")
+    assert done.returncode == 2
+    assert "DATABASE_URL" in done.stderr and "does not exist" in done.stderr
+    assert not (tmp_path / "paywire.sqlite3").exists(), "a failing command left an empty database behind"
+    assert "alembic" not in done.stdout + done.stderr
+
+
+def test_token_refuses_a_bad_user_id_or_ttl(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "token", "u1", "--ttl", "forever").returncode == 2
+    assert _cli(tmp_path, "token", "bad\x07id").returncode == 2  # a control character
+    # Outside dev mode there is no secret to sign with unless one is configured.
+    refused = _cli(tmp_path, "token", "u1")
+    assert refused.returncode == 2 and "PAYWIRE_AUTH_SECRET" in refused.stderr
+
+
 def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     log = tmp_path / "dev.log"
@@ -168,12 +208,20 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             auth=("sk_test_paywire_dev_local_only", ""),
             trust_env=False,
         ).json()["data"]
-        assert [e["url"] for e in endpoints] == [f"{app}/webhooks/stripe"]
+        # The platform's endpoint, and the Connect endpoint (sellers' accounts) at the same receiver.
+        assert sorted(e["url"] for e in endpoints) == [f"{app}/webhooks/stripe", f"{app}/webhooks/stripe?connect=1"]
+        account = httpx.get(
+            f"{sim_url}/v1/account", auth=("sk_test_paywire_dev_local_only", ""), trust_env=False
+        ).json()
+        # The hosted pages name the business and lead back to the app.
+        assert account["business_profile"]["name"] == "paywire dev"
+        assert account["business_profile"]["url"] == app
         remembered_path = tmp_path / "var" / "dev-webhook-endpoint.json"
         remembered = json.loads(remembered_path.read_text())
-        assert remembered["id"] == endpoints[0]["id"]
+        assert remembered["id"] == next(e["id"] for e in endpoints if e["url"] == f"{app}/webhooks/stripe")
         assert remembered_path.stat().st_mode & 0o077 == 0, "the signing secret is readable by others"
         assert (tmp_path / "var" / "paywire-dev.sqlite3").exists()
+        _the_cli_finds_the_dev_stack(tmp_path, app)
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)

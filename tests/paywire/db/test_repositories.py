@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from paywire.db.models import SubscriptionItem, WebhookEvent
-from paywire.db.repositories import customers, invoices, orders, subscriptions, test_clocks
-from tests.paywire.fixtures import stripe_example
+from paywire.db.models import WebhookEvent
+from paywire.db.repositories import customers, orders
 
 
 def test_one_customer_row_per_user_and_per_stripe_customer(session: Session) -> None:
@@ -54,64 +51,6 @@ def test_naive_datetimes_are_refused(session: Session) -> None:
         customers.mark_trial_used(session, "u1", datetime(2030, 1, 1))
 
 
-def test_subscription_mirror_from_stripes_example(session: Session) -> None:
-    example = stripe_example("subscription")
-    row = subscriptions.save_from_stripe(session, example, user_id="u1", plan="pro", interval="month")
-    session.commit()
-    session.expire_all()
-    row = subscriptions.find(session, example["id"])  # type: ignore[assignment]
-    item = example["items"]["data"][0]
-    assert row.status == "active"
-    assert row.stripe_customer_id == example["customer"]
-    assert row.current_period_end == item["current_period_end"]  # from the item
-    assert row.current_period_start == item["current_period_start"]
-    assert row.cancel_at_period_end is True
-    assert row.pause_collection == example["pause_collection"]
-    assert row.stripe_object == example
-    assert [i.id for i in row.items] == [item["id"]]
-    assert row.items[0].price_id == item["price"]["id"]
-    assert row.items[0].product_id == item["price"]["product"]
-
-
-def test_subscription_mirror_replaces_items_and_fields(session: Session) -> None:
-    example = stripe_example("subscription")
-    subscriptions.save_from_stripe(session, example, user_id="u1", plan="pro", interval="month")
-    session.commit()
-    changed = copy.deepcopy(example)
-    changed["status"] = "canceled"
-    new_item = copy.deepcopy(changed["items"]["data"][0])
-    new_item["id"] = "si_new"
-    new_item["quantity"] = 3
-    changed["items"]["data"] = [new_item]
-    subscriptions.save_from_stripe(session, changed, user_id="u1", plan="pro", interval="month")
-    session.commit()
-    session.expire_all()
-    row = subscriptions.find(session, example["id"])
-    assert row is not None and row.status == "canceled" and row.quantity == 3
-    assert session.scalars(select(SubscriptionItem.id)).all() == ["si_new"]
-    assert subscriptions.live_for_user(session, "u1") == []
-
-
-def test_had_trial_and_live_subscriptions(session: Session) -> None:
-    example = stripe_example("subscription")
-    subscriptions.save_from_stripe(session, example, user_id="u1", plan="pro", interval="month")
-    session.commit()
-    assert subscriptions.had_trial(session, "u1")
-    assert not subscriptions.had_trial(session, "u2")
-    assert [s.id for s in subscriptions.live_for_user(session, "u1")] == [example["id"]]
-
-
-def test_invoice_mirror_reads_the_subscription_from_parent(session: Session) -> None:
-    example = stripe_example("invoice")
-    example["parent"] = {
-        "type": "subscription_details",
-        "subscription_details": {"subscription": "sub_123", "metadata": {}},
-    }
-    invoices.save_from_stripe(session, example)
-    session.commit()
-    assert [i.id for i in invoices.for_subscription(session, "sub_123")] == [example["id"]]
-
-
 def test_pending_order_is_recorded_once_per_checkout_session(session: Session) -> None:
     kwargs = dict(
         user_id="u1",
@@ -139,14 +78,6 @@ def test_order_status_is_constrained(session: Session) -> None:
     order.status = "shipped"
     with pytest.raises(IntegrityError):
         session.commit()
-
-
-def test_test_clock_only_moves_forward(session: Session) -> None:
-    test_clocks.save_clock(session, "clock_1", frozen_time=2000, status="ready")
-    test_clocks.save_clock(session, "clock_1", frozen_time=1000, status="advancing")
-    session.commit()
-    clock = test_clocks.find(session, "clock_1")
-    assert clock is not None and clock.frozen_time == 2000 and clock.status == "ready"
 
 
 def test_inbox_state_is_constrained_and_id_unique(session: Session) -> None:

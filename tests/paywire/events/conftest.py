@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,14 @@ from paywire.catalog import Catalog
 from paywire.db.models import WebhookEvent
 from paywire.events.inbox import RetryPolicy
 from paywire.events.worker import WorkerOptions, WorkerThread, build_worker
+from paywire.stripe import Kind, StripeGateway
 from tests.paywire.conftest import Service
 from tests.support.processes import Process
 from tests.support.stripesim import TEST_KEY, Sim
 
 T = TypeVar("T")
 
-DEADLINE_SECONDS = 30.0
+DEADLINE_SECONDS = 60.0  # an upper bound for a loaded machine; met conditions return at once
 # Fast retries, so a test of the backoff takes a second, not minutes.
 FAST_RETRY = WorkerOptions(batch_size=10, lease_seconds=30, poll_interval=0.05, retry=RetryPolicy(0.2, 1.0, 6))
 
@@ -185,3 +187,34 @@ def spawn_worker(tmp_path: Path) -> Iterator[WorkerSpawner]:
     yield spawn
     for process in running:
         process.stop(signal.SIGKILL)
+
+
+class CountingGateway(StripeGateway):
+    """The real gateway, counting the worker's re-reads of subscriptions and invoices."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads: Counter[str] = Counter()
+
+    def retrieve(self, kind: Kind, object_id: str) -> dict[str, Any]:
+        if kind in (Kind.SUBSCRIPTION, Kind.INVOICE):
+            self.reads[object_id] += 1
+        return super().retrieve(kind, object_id)
+
+
+@pytest.fixture
+def counted_worker(catalog: Catalog) -> Iterator[Callable[[Service], CountingGateway]]:
+    running: list[WorkerThread] = []
+
+    def start(service: Service) -> CountingGateway:
+        gateway = CountingGateway.from_settings(service.settings)
+        assert isinstance(gateway, CountingGateway)
+        worker = build_worker(
+            service.settings, engine=service.engine, gateway=gateway, catalog=catalog, options=FAST_RETRY
+        )
+        running.append(WorkerThread(worker).start())
+        return gateway
+
+    yield start
+    for thread in running:
+        thread.stop()

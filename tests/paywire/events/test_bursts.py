@@ -3,16 +3,17 @@ for a bounded time (`InboxBell.hold`, `HoldPolicy`, the wake-up socket's hold by
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from paywire.catalog import Catalog
+from paywire.config import load_settings
+from paywire.db.engine import make_engine
 from paywire.events import receiver, wakeup
 from paywire.events.bell import HOLD_SECONDS, InboxBell
-from paywire.events.worker import HoldPolicy, WorkerThread, build_worker
+from paywire.events.hold import HoldPolicy
+from paywire.events.worker import WorkerThread, build_worker
+from paywire.metrics import WORKER_HELD_SECONDS
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import FAST_RETRY, inbox_row, inbox_rows, wait_for
 from tests.support.stripesim import Sim
@@ -62,20 +63,19 @@ class RecordingBell(InboxBell):
 
 
 def test_a_burst_batch_asks_the_worker_process_to_hold_off_a_small_one_does_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     address = str(tmp_path / "bell.sock")
     remote, local = RecordingBell(), RecordingBell()
-    monkeypatch.setattr(receiver, "INBOX_BELL", local)  # the in-process bell
+    webhooks = receiver.WebhookReceiver(load_settings(_env_file=None), make_engine("sqlite://"), bell=local)
     wakeup.relay(address, remote)
-    monkeypatch.setattr(receiver, "_remote_bells", [])
-    receiver.wake_worker_at(address)
+    webhooks.wake_worker_at(address)
 
-    receiver.ring_workers(1)
+    webhooks.ring_workers(1)
     wait_for("the ring relayed", lambda: remote.wait(0.05))
     assert remote.holds == [] and local.holds == [], "one webhook at a time is no burst"
 
-    receiver.ring_workers(receiver.BURST_BATCH)
+    webhooks.ring_workers(receiver.BURST_BATCH)
     wait_for("the hold relayed", lambda: remote.holds)
     assert remote.holds == [HOLD_SECONDS] and local.holds == [HOLD_SECONDS]
 
@@ -90,9 +90,10 @@ def test_a_held_worker_claims_nothing_until_its_break_then_works_the_event_off(
     worker.bell = InboxBell()
     worker.bell.hold(3600)  # a burst that never ends
     worker.hold_policy = HoldPolicy(max_seconds=1.0, break_seconds=0.5)
+    held_before = WORKER_HELD_SECONDS._value.get()
     thread = WorkerThread(worker).start()
     try:
-        time.sleep(0.5)  # held: one second at least before the first claim
+        wait_for("the worker held off for half a second", lambda: WORKER_HELD_SECONDS._value.get() >= held_before + 0.5)
         row = inbox_row(quiet_service, stored.id)
         assert row is not None and row.state == "pending"
 

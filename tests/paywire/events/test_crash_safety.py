@@ -19,9 +19,9 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from paywire.catalog import Catalog
-from paywire.db.models import OutboxFact, ReactionRecord
+from paywire.db.models import OutboxFact, ReactionRecord, WebhookEvent
 from paywire.db.repositories import orders
-from paywire.events import outbox
+from paywire.outbox import store as outbox
 from paywire.reactions.email import message_id
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import WorkerSpawner, inbox_rows
@@ -35,39 +35,55 @@ from tests.paywire.events.scenario import (
     sim_is_quiet,
     subscribe,
 )
-from tests.paywire.events.test_reactions import Mailbox, mailbox  # noqa: F401 - the fixture
+from tests.paywire.mailbox import Mailbox, mailbox  # noqa: F401 - the fixture
 from tests.support.processes import Process
 from tests.support.stripesim import Sim
 
-CRASH_POINTS = "mirror_written_before_commit,events_committed,reaction_done_before_record"
+FIRST_DEATHS = ("mirror_written_before_commit", "events_committed", "reaction_done_before_record")
 DEADLINE_SECONDS = 150.0
 
 
 def work_everything_off(
     service: Service, sim: Sim, spawn: Callable[[], Process], rng: random.Random
 ) -> tuple[int, list[Process]]:
-    """Keep one worker alive (restarting it whenever it dies), killing it from outside now
-    and then, until every event and fact is worked off; returns (deaths, processes)."""
+    """Keep one worker alive (restarting it whenever it dies), killing it from outside at a
+    random moment of its work, until every event and fact is worked off; returns (deaths,
+    processes). A worker is killed from outside only once it has worked something off: on a
+    loaded machine starting one can take longer than a kill interval, and killing workers
+    that never got to work would stop the queue, not test it."""
     processes = [spawn()]
     deaths = 0
     deadline = time.monotonic() + DEADLINE_SECONDS
-    next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
+    born_at = worked_off(service)
+    next_kill: float | None = None
     while time.monotonic() < deadline:
         current = processes[-1]
         if current.proc.poll() is not None:
             assert current.proc.returncode == -signal.SIGKILL, current.output()[-3000:]
             deaths += 1
             processes.append(spawn())
+            born_at, next_kill = worked_off(service), None
             continue
-        if time.monotonic() > next_kill:
+        if next_kill is None and worked_off(service) > born_at:
+            next_kill = time.monotonic() + rng.uniform(0.2, 3.0)
+        if next_kill is not None and time.monotonic() > next_kill:
             current.proc.send_signal(signal.SIGKILL)
             current.proc.wait(10)
-            next_kill = time.monotonic() + rng.uniform(2.0, 5.0)
             continue
         if all_worked_off(service, sim):
             return deaths, processes
         time.sleep(0.1)
     raise AssertionError(f"not worked off in {DEADLINE_SECONDS}s after {deaths} deaths: {pending_summary(service)}")
+
+
+def worked_off(service: Service) -> int:
+    """How much the workers have done so far: events worked off, facts recorded and delivered."""
+    with service.sessions() as session:
+        events = session.scalar(
+            select(func.count()).select_from(WebhookEvent).where(WebhookEvent.state.in_(("processed", "ignored")))
+        )
+        facts = outbox.depth(session)
+    return int(events or 0) + sum(facts.values()) + facts.get("done", 0)
 
 
 def all_worked_off(service: Service, sim: Sim) -> bool:
@@ -112,8 +128,7 @@ def test_workers_killed_at_random_points_lose_nothing_and_do_nothing_twice(
     buy_pass(service, sim, activity, "user_crash_pass")
 
     env = {
-        "PAYWIRE_TEST_CRASH_AT": CRASH_POINTS,
-        "PAYWIRE_TEST_CRASH_PROBABILITY": "0.06",
+        "PAYWIRE_TEST_CRASH_AT": ",".join(FIRST_DEATHS),
         "PAYWIRE_WORKER_LEASE_SECONDS": "1.5",
         "PAYWIRE_WORKER_RETRY_BASE": "0.1",
         "PAYWIRE_WORKER_RETRY_CAP": "0.5",
@@ -122,7 +137,16 @@ def test_workers_killed_at_random_points_lose_nothing_and_do_nothing_twice(
         "PAYWIRE_SMTP_PORT": str(mailbox.port),
     }
     count = iter(range(1000))
-    deaths, processes = work_everything_off(service, sim, lambda: spawn_worker(service, f"w{next(count)}", **env), rng)
+
+    def spawn() -> Process:
+        # The first workers die for certain, one at each named point in turn, so the test kills
+        # workers however fast the rest would work everything off; then random deaths.
+        n = next(count)
+        if n < len(FIRST_DEATHS):
+            return spawn_worker(service, f"w{n}", **{**env, "PAYWIRE_TEST_CRASH_AT": FIRST_DEATHS[n]})
+        return spawn_worker(service, f"w{n}", **env, PAYWIRE_TEST_CRASH_PROBABILITY="0.06")
+
+    deaths, processes = work_everything_off(service, sim, spawn, rng)
 
     assert deaths >= 3, "the test must actually kill workers"
     # Nothing lost: every stored event was worked off, none given up on.
@@ -137,8 +161,9 @@ def test_workers_killed_at_random_points_lose_nothing_and_do_nothing_twice(
     assert {f.state for f in facts} == {"done"}
     assert set(records.values()) == {1} and set(records) == {f.id for f in facts}
     kinds = Counter(f.kind for f in facts)
-    # The two subscriptions canceled before any worker ran were never seen granting access.
-    assert kinds == {"access_granted": 4, "subscription_canceled": 2, "pass_fulfilled": 1}, kinds
+    # The two subscriptions canceled before any worker ran were never seen granting access; every
+    # paid invoice (six subscriptions' first ones, the pass's) has its receipt.
+    assert kinds == {"access_granted": 4, "subscription_canceled": 2, "pass_fulfilled": 1, "receipt": 7}, kinds
     assert order.status == "fulfilled"
     ids = Counter(m["id"] for m in mailbox.messages)
     assert set(ids) == {message_id(f.dedup_key, "email") for f in facts}, "every fact mailed"

@@ -15,15 +15,16 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from paywire.db.leases import RetryPolicy
 from paywire.db.models import WebhookEvent, utcnow
-from paywire.events import inbox
-from paywire.events.inbox import NewEvent, RetryPolicy
+from paywire.events import inbox, store
+from paywire.events.store import NewEvent
 
 POLICY = RetryPolicy(base_seconds=10, cap_seconds=100, max_attempts=3)
 
 
 def add(session: Session, event_id: str, object_id: str | None, state: str = "pending") -> None:
-    stored = inbox.store(
+    stored = store.store(
         session,
         NewEvent(
             id=event_id,
@@ -54,7 +55,7 @@ def state_of(session: Session, event_id: str) -> WebhookEvent:
 
 def test_storing_an_id_twice_keeps_the_first(session: Session) -> None:
     add(session, "evt_1", "sub_1")
-    again = inbox.store(
+    again = store.store(
         session,
         NewEvent("evt_1", "other.type", False, None, "sub_2", None, None, "{}"),
     )
@@ -160,8 +161,8 @@ def test_livemode_mismatches_are_never_claimed(session: Session) -> None:
 def test_only_the_claiming_worker_can_finish(session: Session) -> None:
     add(session, "evt_1", "sub_1")
     claim(session, "w1")
-    assert inbox.finish(session, "evt_1", worker_id="w2") is False
-    assert inbox.finish(session, "evt_1", worker_id="w1") is True
+    assert inbox.finish_group(session, [("evt_1", "processed")], worker_id="w2") is False
+    assert inbox.finish_group(session, [("evt_1", "processed")], worker_id="w1") is True
     session.commit()
     row = state_of(session, "evt_1")
     assert (row.state, row.claimed_by, row.attempts) == ("processed", None, 1)
@@ -202,7 +203,8 @@ def test_an_expired_claim_is_taken_back_and_the_late_worker_loses_it(session: Se
     assert row.state == "failed" and "lease expired" in (row.last_error or "")
     retaken = inbox.claim_batch(session, worker_id="w2", limit=5, lease_seconds=30, now=later)
     assert [e.id for e in retaken] == ["evt_1", "evt_2"] and [e.attempts for e in retaken] == [2, 1]
-    assert inbox.finish(session, "evt_1", worker_id="crashed") is False, "its result must not count"
+    late = inbox.finish_group(session, [("evt_1", "processed")], worker_id="crashed")
+    assert late is False, "its result must not count"
 
 
 def test_an_event_that_keeps_killing_workers_goes_dead(session: Session) -> None:
@@ -251,7 +253,7 @@ def test_concurrent_workers_claim_each_event_once_and_one_per_object_at_a_time(
                         threading.Event().wait(0.002)
                         with guard:
                             in_progress.discard(event.object_id or "")
-                        assert inbox.finish(session, event.id, worker_id=worker)
+                        assert inbox.finish_group(session, [(event.id, "processed")], worker_id=worker)
                         session.commit()
         except BaseException as exc:  # surfaced below, with the thread's name
             errors.append(exc)

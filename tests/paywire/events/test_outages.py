@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from paywire.catalog import Catalog
+from paywire.db.leases import RetryPolicy
 from paywire.db.repositories import test_clocks
-from paywire.events.inbox import RetryPolicy
 from paywire.events.worker import WorkerOptions, WorkerThread
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import inbox_row, inbox_rows, metric, wait_for

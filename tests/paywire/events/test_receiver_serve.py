@@ -21,7 +21,8 @@ import stripe
 from paywire.config import load_settings
 from paywire.db.migrate import upgrade_to_head
 from paywire.events.wakeup import WorkersBell
-from paywire.service import worker_processes, worker_threads
+from paywire.workers import worker_processes, worker_threads
+from tests.paywire.events.conftest import wait_for
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -47,7 +48,11 @@ def _env(database: str, sim: Sim, **values: str) -> dict[str, str]:
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        found.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        try:
+            listed = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        except FileNotFoundError:  # the thread ended since the listing: it has no children now
+            continue
+        found.extend(int(c) for c in listed.split())
     return found
 
 
@@ -109,7 +114,13 @@ class Serving:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=self.proc)
+        # Several processes each import the whole stack before the port answers: on a busy
+        # machine that takes a while, so the deadline is generous (it only bounds a failure).
+        try:
+            wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=self.proc, timeout=90)
+        except RuntimeError as exc:
+            self.proc.kill()
+            raise RuntimeError(f"{exc}; its output:\n{self.output()[-3000:]}") from exc
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)
@@ -248,7 +259,7 @@ def test_a_ring_wakes_one_idle_worker_of_the_worker_process() -> None:
     waiting = [threading.Thread(target=idle_worker) for _ in range(3)]
     for thread in waiting:
         thread.start()
-    time.sleep(0.2)  # all three are waiting
+    wait_for("all three waiting", lambda: bell.idle == 3)
     bell.ring()
     for thread in waiting:
         thread.join(5)

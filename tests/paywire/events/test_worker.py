@@ -13,9 +13,9 @@ import pytest
 import stripe
 
 from paywire.catalog import Catalog
+from paywire.db.leases import RetryPolicy
 from paywire.db.repositories import invoices, subscriptions, test_clocks
 from paywire.events import inbox
-from paywire.events.inbox import RetryPolicy
 from paywire.events.worker import WorkerOptions, WorkerThread
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import (
@@ -44,6 +44,15 @@ def worker_lines(caplog: pytest.LogCaptureFixture, event_id: str) -> list[str]:
     ]
 
 
+def wait_for_processed_line(caplog: pytest.LogCaptureFixture, event_id: str) -> None:
+    """The worker logs an event's outcome after its commit: a row seen processed may not have
+    its line yet."""
+    wait_for(
+        "the worker's line for the event",
+        lambda: any("outcome=processed" in line for line in worker_lines(caplog, event_id)),
+    )
+
+
 def clock_event_id(sim: Sim, clock_id: str) -> str:
     events = sim.client().v1.events.list(params={"type": "test_helpers.test_clock.created"})
     [event] = [e for e in events.data if e.data.object.id == clock_id]
@@ -56,6 +65,7 @@ def test_an_event_from_stripesim_is_stored_once_and_mirrored(
     with caplog.at_level(logging.INFO, logger="paywire.events.worker"):
         clock = sim.client().v1.test_helpers.test_clocks.create(params={"frozen_time": CLOCK_TIME})
         [row] = wait_for("the clock event processed", lambda: inbox_rows(paywire_service, state="processed"))
+        wait_for_processed_line(caplog, row.id)
 
     assert (row.type, row.object_id, row.attempts) == ("test_helpers.test_clock.created", clock.id, 1)
     with paywire_service.sessions() as session:
@@ -86,6 +96,7 @@ def test_an_event_delivered_five_times_is_stored_and_processed_once(
         signature = sign(payload, secret_of(paywire_service))
         answers = [post_webhook(paywire_service, payload, signature).status_code for _ in range(3)]
         wait_for("the event processed", lambda: inbox_rows(paywire_service, id=event_id, state="processed"))
+        wait_for_processed_line(caplog, event_id)
 
     assert answers == [200, 200, 200]
     [row] = inbox_rows(paywire_service, id=event_id)
@@ -141,6 +152,7 @@ def test_a_failing_re_read_is_retried_with_backoff_then_processed(
             "the event processed",
             lambda: (r := inbox_row(quiet_service, stored.id)) is not None and r.state == "processed" and r,
         )
+        wait_for_processed_line(caplog, stored.id)
 
     assert row.attempts == 4
     assert row.last_error is not None and "StripeUnavailable" in row.last_error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from paywire.db.models import Invoice, Subscription, SubscriptionItem
-from paywire.db.repositories.subscriptions import item_rows, subscription_row
+from paywire.mirror.rows import item_rows, subscription_row
 from paywire.reconcile.drift import DIFFERENT, EXTRA, Change, Drift, invoice_changes, subscription_changes
 from tests.paywire.factories import stripe_subscription
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,11 @@ from paywire.db.models import Cursor, Customer, Invoice, Subscription
 from paywire.db.repositories import customers, subscriptions
 from paywire.reconcile.resources import SyncContext
 from paywire.reconcile.sync import SyncInterrupted, sync_mirror
-from paywire.stripe import StripeGateway
+from paywire.stripe import StripeGateway, StripeUnavailable
 from tests.paywire.conftest import Service
 from tests.paywire.events.conftest import inbox_drained, wait_for
+from tests.paywire.events.recovery_support import PAYWIRE, cli_env, run_paywire, subscription_drift
 from tests.paywire.factories import mirror_subscription
-from tests.paywire.recovery.support import PAYWIRE, cli_env, run_paywire, subscription_drift
 from tests.support.stripesim import Sim
 
 
@@ -169,8 +170,9 @@ def test_an_interrupted_sync_resumes_after_its_checkpoint(
         sync_mirror(ctx, resources=["subscriptions"], page_size=5, on_object=stop_after_seven)
 
     assert isinstance(stopped.value.cause, Interrupt)
-    assert gateway.lists == [None, newest_first[4]]
-    assert mirrored_count(service) == 7, "each repair is committed as it is made"
+    # The next page is fetched while one is written: at most one page ahead.
+    assert gateway.lists[:2] == [None, newest_first[4]] and len(gateway.lists) <= 3
+    assert mirrored_count(service) == 5, "a page's repairs are committed with its checkpoint, not before"
     with service.sessions() as session:
         checkpoint = session.get(Cursor, "sync.subscriptions")
         assert checkpoint is not None and checkpoint.last_id == newest_first[4] and checkpoint.scanned_at is None
@@ -183,7 +185,7 @@ def test_an_interrupted_sync_resumes_after_its_checkpoint(
     assert part.resumed_after == newest_first[4]
     assert gateway.lists == [newest_first[4], newest_first[9]], "only the pages after the checkpoint"
     assert part.checked == 7
-    assert sorted(d.object_id for d in part.drift) == sorted(newest_first[7:]), "two were repaired before"
+    assert sorted(d.object_id for d in part.drift) == sorted(newest_first[5:]), "the interrupted page done again"
     assert mirrored_count(service) == 12
     assert "resumed after" in part.summary()
     gateway.lists.clear()
@@ -192,6 +194,31 @@ def test_an_interrupted_sync_resumes_after_its_checkpoint(
 
     assert gateway.lists == [None, newest_first[4], newest_first[9]], "a finished run is not resumed"
     assert fresh.resources[0].drift == [] and not fresh.resources[0].resumed
+
+
+def test_a_stop_asked_for_mid_page_ends_the_run_at_that_pages_checkpoint(
+    make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog
+) -> None:
+    """What Ctrl-C does to `paywire sync`: the page being written is finished and committed with
+    its checkpoint, then the run ends (never inside a transaction)."""
+    service = make_paywire_service(with_worker=False)
+    newest_first = list(reversed(make_subscriptions(sim.client(), 12)))
+    ctx = SyncContext(service.sessions, StripeGateway.from_settings(service.settings), catalog, service.settings)
+    stop = threading.Event()
+
+    def ask_on_the_seventh(resource: str, object_id: str) -> None:
+        if object_id == newest_first[6]:
+            stop.set()
+
+    with pytest.raises(SyncInterrupted) as stopped:
+        sync_mirror(ctx, resources=["subscriptions"], page_size=5, on_object=ask_on_the_seventh, stop=stop)
+
+    assert isinstance(stopped.value.cause, KeyboardInterrupt)
+    assert mirrored_count(service) == 10, "the second page, asked to stop in, was finished"
+    with service.sessions() as session:
+        checkpoint = session.get(Cursor, "sync.subscriptions")
+        assert checkpoint is not None and checkpoint.last_id == newest_first[9]
+        assert session.get(Cursor, "sync").held_by is None, "the lease is given back"  # type: ignore[union-attr]
 
 
 def test_ctrl_c_stops_the_sync_process_and_the_next_run_continues(
@@ -255,29 +282,35 @@ def test_a_second_sync_is_refused_while_one_holds_the_lease(
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
+class ListingOutage(StripeGateway):
+    """Stripe fails the third list of subscriptions (once)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lists = 0
+
+    def list_subscriptions_page(self, **kwargs: Any) -> Any:
+        self.lists += 1
+        if self.lists == 3:
+            raise StripeUnavailable("Stripe answered 500 (simulated in the test)")
+        return super().list_subscriptions_page(**kwargs)
+
+
 def test_a_stripe_outage_stops_the_sync_at_its_last_checkpoint_and_the_next_run_finishes(
     make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog
 ) -> None:
-    from paywire.stripe import StripeUnavailable
-
     service = make_paywire_service(with_worker=False)
-    made = make_subscriptions(sim.client(), 6)
-    gateway = StripeGateway("sk_test_paywire_test_suite_key", api_base=sim.url, max_network_retries=0)
+    made = make_subscriptions(sim.client(), 7)
+    gateway = ListingOutage("sk_test_paywire_test_suite_key", api_base=sim.url, max_network_retries=0)
     ctx = SyncContext(service.sessions, gateway, catalog, service.settings)
-    done: list[str] = []
-
-    def outage_after_four(resource: str, object_id: str) -> None:
-        done.append(object_id)
-        if len(done) == 4:
-            sim.control("faults", {"api": {"fail_next_500": 1}})  # the fifth object's re-read fails
 
     with pytest.raises(SyncInterrupted) as stopped:
-        sync_mirror(ctx, resources=["subscriptions"], page_size=3, on_object=outage_after_four)
+        sync_mirror(ctx, resources=["subscriptions"], page_size=3)
 
     assert isinstance(stopped.value.cause, StripeUnavailable)
-    assert mirrored_count(service) == 4
+    assert mirrored_count(service) == 6, "the two pages listed before the outage are written"
     report = sync_mirror(ctx, resources=["subscriptions"], page_size=3)
     [part] = report.resources
-    assert part.resumed and part.resumed_after == list(reversed(made))[2]
-    assert part.checked == 3 and len(part.drift) == 2
-    assert mirrored_count(service) == 6
+    assert part.resumed and part.resumed_after == list(reversed(made))[5]
+    assert part.checked == 1 and len(part.drift) == 1
+    assert mirrored_count(service) == 7

@@ -102,6 +102,35 @@ def test_an_unexpected_failure_is_a_generic_json_500(paywire_service: Service, m
     with paywire_service.http() as http:
         r = http.get("/api/billing", headers=paywire_service.headers_for("u1"))
     assert r.status_code == 500
-    assert r.json() == {"error": {"message": "Something went wrong on our side; try again.", "field": None}}
+    assert r.json() == {
+        "error": {"message": "Something went wrong on our side; try again.", "code": "internal_error", "field": None}
+    }
     assert "hunter2" not in r.text and TEST_KEY not in r.text and "Traceback" not in r.text
     assert r.headers["cache-control"] == "no-store"
+
+
+def test_every_json_error_has_one_shape_unknown_routes_and_methods_included(paywire_service: Service) -> None:
+    with paywire_service.http() as http:
+        answers = {
+            "unknown route": http.get("/api/nothing-here", headers=paywire_service.headers_for("u1")),
+            "wrong method": http.delete("/api/billing", headers=paywire_service.headers_for("u1")),
+            "no token": http.get("/api/billing"),
+            "refused checkout": http.post(
+                "/api/checkout", json={"plan": "gold"}, headers=paywire_service.headers_for("u1")
+            ),
+        }
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "unknown route": 404,
+        "wrong method": 405,
+        "no token": 401,
+        "refused checkout": 400,
+    }
+    for name, r in answers.items():
+        error = r.json()["error"]
+        assert set(error) >= {"message", "code", "field"}, name
+        assert isinstance(error["code"], str) and error["code"] and error["message"], name
+        assert "detail" not in r.json(), name
+    assert answers["unknown route"].json()["error"]["code"] == "not_found"
+    assert answers["wrong method"].json()["error"]["code"] == "method_not_allowed"
+    assert answers["no token"].json()["error"]["code"] == "unauthenticated"
+    assert answers["unknown route"].headers["cache-control"] == "no-store"

@@ -122,7 +122,8 @@ def test_a_failed_upgrade_payment_leaves_the_plan_unchanged(sim: Sim, stripe_cli
 
     assert updated["items"].data[0].price.id == catalog.pro_month.id
     assert updated.status == "active"
-    assert updated.pending_update.subscription_items[0].price == target.id
+    # Stripe shows the pending items whole, their price expanded (it was the price's id here).
+    assert updated.pending_update.subscription_items[0].price.id == target.id
     invoice = stripe_client.v1.invoices.retrieve(updated.latest_invoice)
     assert invoice.status == "open" and invoice.hosted_invoice_url
 
@@ -377,3 +378,18 @@ def test_cancel_with_proration_during_a_trial_credits_nothing(stripe_client: str
     )
     stripe_client.v1.subscriptions.cancel(sub.id, params={"prorate": True})
     assert stripe_client.v1.invoice_items.list(params={"customer": customer.id}).data == []
+
+
+def test_a_preview_for_a_customer_alone_is_their_next_renewal(sim: Sim, stripe_client: stripe.StripeClient) -> None:
+    # Stripe: without subscription (or subscription_details[items]) the preview is the next
+    # upcoming invoice among the customer's subscriptions; stripesim used to refuse it.
+    _, _, customer, sub = pro_subscriber(sim, stripe_client)
+    by_customer = stripe_client.v1.invoices.create_preview(params={"customer": customer.id})
+    by_subscription = stripe_client.v1.invoices.create_preview(params={"subscription": sub.id})
+    assert by_customer.parent.subscription_details.subscription == sub.id
+    assert by_customer.amount_due == by_subscription.amount_due > 0
+    assert [line.amount for line in by_customer.lines.data] == [line.amount for line in by_subscription.lines.data]
+    nobody = stripe_client.v1.customers.create()
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_client.v1.invoices.create_preview(params={"customer": nobody.id})
+    assert info.value.code == "invoice_upcoming_none"

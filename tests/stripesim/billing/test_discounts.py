@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stripesim.billing import discounts
+from stripesim.billing import discounts, periods, redemption
 from stripesim.errors import InvalidRequest
-from stripesim.resources import coupons, promotion_codes
-from stripesim.resources._common import new_record
+from stripesim.resources import coupons
+from stripesim.shapes import new_record
 from stripesim.state import Record, State
 from stripesim.wire import Params
 
@@ -31,7 +31,6 @@ def coupon(state: State, **params: Any) -> Record:
 
 def promo(state: State, coupon_id: str, **fields: Any) -> Record:
     record = new_record(
-        state,
         "promotion_code",
         "promo",
         created=T0,
@@ -58,7 +57,7 @@ def promo(state: State, coupon_id: str, **fields: Any) -> Record:
 
 
 def customer(state: State) -> Record:
-    record = new_record(state, "customer", "cus", created=T0, test_clock=None)
+    record = new_record("customer", "cus", created=T0, test_clock=None)
     state.insert(record)
     return record
 
@@ -67,7 +66,7 @@ def resolve(state: State, *specs: dict[str, str], **kw: Any) -> list[dict[str, A
     kw.setdefault("customer", None)
     kw.setdefault("amount_subtotal", None)
     kw.setdefault("product_ids", [])
-    return discounts.resolve_discounts(
+    return redemption.resolve_discounts(
         state, [Params(s, f"discounts[{i}]") for i, s in enumerate(specs)], param="discounts", **kw
     )
 
@@ -79,7 +78,6 @@ def rejects(match: str, param: str, fn: Any, *args: Any, **kw: Any) -> None:
     assert info.value.status == 400
 
 
-# ----- resolve_discounts -----------------------------------------------------------------
 def test_resolves_coupon_and_promotion_code() -> None:
     state = make_state()
     c = coupon(state, percent_off=10, id="TEN")
@@ -156,7 +154,7 @@ def test_inactive_expired_exhausted_codes() -> None:
 
 def test_expiry_is_judged_in_the_customers_clock_time() -> None:
     state = State()  # real time for everything without a test clock
-    clock = new_record(state, "test_helpers.test_clock", "clock", created=T0, frozen_time=T0)
+    clock = new_record("test_helpers.test_clock", "clock", created=T0, frozen_time=T0)
     state.insert(clock)
     cus = customer(state)
     cus["test_clock"] = clock["id"]
@@ -286,7 +284,7 @@ def test_customer_restricted_code() -> None:
 def test_applies_to_must_match_a_product() -> None:
     state = make_state()
     for pid in ("prod_a", "prod_b"):
-        state.insert(new_record(state, "product", "prod", created=T0, id=pid))
+        state.insert(new_record("product", "prod", created=T0, id=pid))
     coupon(state, percent_off=5, id="ONLY_A", applies_to={"products": ["prod_a"]})
     assert resolve(state, {"coupon": "ONLY_A"}, product_ids=["prod_b", "prod_a"])
     rejects(
@@ -324,19 +322,18 @@ def test_find_promotion_code_is_case_insensitive_and_active_only() -> None:
     coupon(state, percent_off=5, id="FIVE")
     promo(state, "FIVE", code="Spring25", active=False)
     live = promo(state, "FIVE", code="Spring25")
-    assert discounts.find_promotion_code(state, "spring25") is live
-    assert discounts.find_promotion_code(state, "SPRING25 ") is live
+    assert redemption.find_promotion_code(state, "spring25") is live
+    assert redemption.find_promotion_code(state, "SPRING25 ") is live
     mine = promo(state, "FIVE", code="SPRING25", customer="cus_me")
-    assert discounts.find_promotion_code(state, "spring25", customer="cus_me") is mine
-    assert discounts.find_promotion_code(state, "spring25", customer="cus_other") is live
-    assert discounts.find_promotion_code(state, "spring25") is live
+    assert redemption.find_promotion_code(state, "spring25", customer="cus_me") is mine
+    assert redemption.find_promotion_code(state, "spring25", customer="cus_other") is live
+    assert redemption.find_promotion_code(state, "spring25") is live
     live["active"] = False
-    assert discounts.find_promotion_code(state, "spring25") is None
-    assert discounts.find_promotion_code(state, "spring25", customer="cus_me") is mine
-    assert promotion_codes.active_with_code(state, "nothing") is None
+    assert redemption.find_promotion_code(state, "spring25") is None
+    assert redemption.find_promotion_code(state, "spring25", customer="cus_me") is mine
+    assert redemption.active_with_code(state, "nothing") is None
 
 
-# ----- create_discount -------------------------------------------------------------------
 def test_create_discount_redeems_and_emits() -> None:
     state = make_state()
     seen: list[Record] = []
@@ -439,7 +436,6 @@ def test_remove_discount() -> None:
     assert discounts.discount_amount(state, d, 1000, at=T0) == 0
 
 
-# ----- discount_amount -------------------------------------------------------------------
 def _discount(state: State, **coupon_params: Any) -> Record:
     c = coupon(state, **coupon_params)
     return discounts.create_discount(
@@ -501,7 +497,7 @@ def test_forever_never_ends() -> None:
 
 def test_applies_to_excludes_other_products() -> None:
     state = make_state()
-    state.insert(new_record(state, "product", "prod", created=T0, id="prod_a"))
+    state.insert(new_record("product", "prod", created=T0, id="prod_a"))
     d = _discount(state, percent_off=10, applies_to={"products": ["prod_a"]})
     assert discounts.applies_to_products(d) == ["prod_a"]
     assert discounts.discount_amount(state, d, 1000, at=T0, product_id="prod_a") == 100
@@ -551,6 +547,6 @@ def test_percent_off_never_exceeds_amount(amount: int, pct: float) -> None:
 
 def test_add_months_clamps() -> None:
     jan31 = T0
-    assert discounts.add_months(jan31, 1) == int(datetime(2026, 2, 28, tzinfo=UTC).timestamp())
-    assert discounts.add_months(jan31, 13) == int(datetime(2027, 2, 28, tzinfo=UTC).timestamp())
-    assert discounts.add_months(jan31, 12) == int(datetime(2027, 1, 31, tzinfo=UTC).timestamp())
+    assert periods.add_months(jan31, 1) == int(datetime(2026, 2, 28, tzinfo=UTC).timestamp())
+    assert periods.add_months(jan31, 13) == int(datetime(2027, 2, 28, tzinfo=UTC).timestamp())
+    assert periods.add_months(jan31, 12) == int(datetime(2027, 1, 31, tzinfo=UTC).timestamp())

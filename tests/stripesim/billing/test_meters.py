@@ -10,7 +10,7 @@ import pytest
 
 from stripesim.billing import meters
 from stripesim.errors import InvalidRequest, NotFound
-from stripesim.resources._common import new_record
+from stripesim.shapes import new_record
 from stripesim.state import State
 
 T0 = 1_767_225_600
@@ -18,12 +18,11 @@ T0 = 1_767_225_600
 
 def setup(formula: str = "sum") -> tuple[State, str, str]:
     state = State()
-    clock = new_record(state, "test_helpers.test_clock", "clock", created=T0, frozen_time=T0)
+    clock = new_record("test_helpers.test_clock", "clock", created=T0, frozen_time=T0)
     state.insert(clock)
-    cus = new_record(state, "customer", "cus", created=T0, test_clock=clock["id"])
+    cus = new_record("customer", "cus", created=T0, test_clock=clock["id"])
     state.insert(cus)
     meter = new_record(
-        state,
         "billing.meter",
         "mtr",
         created=T0,
@@ -95,7 +94,7 @@ def test_identifier_window_and_persistence() -> None:
 def test_thousands_of_events_stay_fast() -> None:
     state, meter, cus = setup()
     clock = state.find(cus)["test_clock"]
-    other = new_record(state, "customer", "cus", created=T0, test_clock=clock)
+    other = new_record("customer", "cus", created=T0, test_clock=clock)
     state.insert(other)
     started = time.perf_counter()
     for i in range(20_000):

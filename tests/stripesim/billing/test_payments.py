@@ -23,20 +23,64 @@ def test_visa_succeeds_with_a_charge(stripe_client: stripe.StripeClient) -> None
     assert charge.outcome.network_status == "approved_by_network"
 
 
-@pytest.mark.parametrize(
-    ("pm", "code", "decline"),
-    [
-        ("pm_card_chargeDeclined", "card_declined", "generic_decline"),
-        ("pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
-        ("pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card"),
-    ],
-)
-def test_declines_carry_their_codes(stripe_client: stripe.StripeClient, pm: str, code: str, decline: str) -> None:
-    intent = pay(stripe_client, pm)
-    assert intent.status == "requires_payment_method"
-    assert intent.last_payment_error.code == code
-    assert intent.last_payment_error.decline_code == decline
-    assert stripe_client.v1.charges.retrieve(intent.latest_charge).status == "failed"
+DECLINES = [
+    ("pm_card_chargeDeclined", "card_declined", "generic_decline"),
+    ("pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
+    ("pm_card_chargeDeclinedExpiredCard", "expired_card", "expired_card"),
+    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", "incorrect_cvc"),
+    ("pm_card_chargeDeclinedProcessingError", "processing_error", "processing_error"),
+]
+
+
+@pytest.mark.parametrize(("pm", "code", "decline"), DECLINES)
+def test_declines_answer_402_with_their_codes(
+    stripe_client: stripe.StripeClient, pm: str, code: str, decline: str
+) -> None:
+    # Stripe answers a declined confirmation with a 402 card_error (it used to be a 200 here).
+    with pytest.raises(stripe.CardError) as info:
+        pay(stripe_client, pm)
+    err = info.value
+    assert err.http_status == 402 and err.code == code
+    assert err.error is not None and err.error.decline_code == decline and err.error.type == "card_error"
+    failed = err.error.payment_intent
+    assert failed is not None and failed.status == "requires_payment_method"
+    assert failed.last_payment_error.code == code and failed.last_payment_error.decline_code == decline
+    assert err.error.charge == failed.latest_charge
+    assert stripe_client.v1.charges.retrieve(failed.latest_charge).status == "failed"
+    assert stripe_client.v1.payment_intents.retrieve(failed.id).status == "requires_payment_method"
+
+
+def test_an_off_session_payment_needing_authentication_declines(stripe_client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.CardError) as info:
+        pay(stripe_client, "pm_card_authenticationRequired", off_session=True)
+    assert info.value.http_status == 402 and info.value.code == "authentication_required"
+    assert info.value.error is not None and info.value.error.decline_code == "authentication_required"
+
+
+def test_a_declined_payment_retried_with_the_same_key_gets_the_same_402(stripe_client: stripe.StripeClient) -> None:
+    params = {"amount": 2000, "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": True}
+    answers = []
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as info:
+            stripe_client.v1.payment_intents.create(params=params, options={"idempotency_key": "decline-once"})  # type: ignore[arg-type]
+        answers.append(
+            info.value.error.payment_intent.id if info.value.error and info.value.error.payment_intent else None
+        )
+    assert answers[0] is not None and answers[0] == answers[1]
+    assert len(stripe_client.v1.payment_intents.list().data) == 1
+
+
+def test_a_declined_invoice_payment_answers_402(stripe_client: stripe.StripeClient) -> None:
+    customer = stripe_client.v1.customers.create()
+    stripe_client.v1.invoice_items.create(params={"customer": customer.id, "amount": 1500, "currency": "usd"})
+    invoice = stripe_client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    with pytest.raises(stripe.CardError) as info:
+        stripe_client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_chargeDeclinedInsufficientFunds"})
+    assert info.value.http_status == 402 and info.value.code == "card_declined"
+    assert info.value.error is not None and info.value.error.decline_code == "insufficient_funds"
+    assert stripe_client.v1.invoices.retrieve(invoice.id).status == "open"
 
 
 def test_authentication_required_card_asks_for_action(stripe_client: stripe.StripeClient) -> None:

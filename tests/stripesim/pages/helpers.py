@@ -31,6 +31,17 @@ def field_error(page: str, field: str) -> str | None:
     return html.unescape(found.group(1)) if found else None
 
 
+def figure(page: str, value_id: str) -> str | None:
+    """The figure a page shows in the element with this id (`amount-due`, `due-today`, …), if any."""
+    found = re.search(rf'id="{re.escape(value_id)}">([^<]*)<', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def dollars(cents: int) -> str:
+    """`-200` → `-$2.00`, as the pages write US dollars."""
+    return f"-${-cents / 100:,.2f}" if cents < 0 else f"${cents / 100:,.2f}"
+
+
 def latest_event_id(client: stripe.StripeClient) -> str | None:
     events = client.v1.events.list(params={"limit": 1}).data
     return events[0].id if events else None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import stripe
 
-from tests.stripesim.pages.helpers import events_after, latest_event_id, path_of, types
+from tests.stripesim.pages.helpers import card, events_after, latest_event_id, path_of, types
 from tests.support.billing_world import CARD_3DS, Catalog, with_card
 from tests.support.stripesim import Sim
 
@@ -134,3 +136,46 @@ def test_sim_control_can_fail_authentication(sim: Sim, stripe_client: stripe.Str
     assert answer.json()["status"] == "requires_payment_method"
     assert "payment_intent.payment_failed" in types(events_after(stripe_client, marker))
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "open"
+
+
+def merchant_cell(page: str) -> str:
+    found = re.search(r'<td>Merchant</td><td class="num">([^<]*)</td>', page)
+    assert found, page[:500]
+    return unescape(found.group(1))
+
+
+def test_challenge_names_the_merchant_by_the_accounts_business_name(
+    sim: Sim, web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, _, intent = sca_subscription(stripe_client, catalog)
+    assert merchant_cell(web.get(f"/authenticate/{intent.id}").text) == "stripesim"  # the account's default name
+    sim.control("account", {"business_profile": {"name": "Acme <Labs>"}})
+    assert stripe_client.v1.accounts.retrieve_current().business_profile.name == "Acme <Labs>"
+    page = web.get(f"/authenticate/{intent.id}").text
+    assert merchant_cell(page) == "Acme <Labs>" and "Acme &lt;Labs&gt;" in page
+    # Without a business name, the dashboard's display name is the one the account shows.
+    sim.control("account", {"business_profile": {"name": ""}, "settings": {"dashboard": {"display_name": "Acme HQ"}}})
+    assert merchant_cell(web.get(f"/authenticate/{intent.id}").text) == "Acme HQ"
+
+
+def test_checkout_challenge_names_the_merchant_too(
+    sim: Sim, web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    sim.control("account", {"business_profile": {"name": "Acme"}})
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": catalog.pro_month.id, "quantity": 1}],
+            "success_url": "http://127.0.0.1:9/done",
+        }
+    )
+    answer = web.post(path_of(session.url), data={"email": "s@example.com", **card(CARD_3DS)})
+    challenge = web.get(path_of(answer.headers["location"])).text
+    assert merchant_cell(challenge) == "Acme"
+
+
+def test_account_control_refuses_what_it_does_not_know(sim: Sim) -> None:
+    answer = httpx.post(
+        f"{sim.url}/_sim/account", json={"business_profile": {"mcc": "5734"}}, timeout=30, trust_env=False
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "business_profile[mcc]"

@@ -6,6 +6,7 @@ CI installs it, and a missing browser must not pass silently.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +15,12 @@ from typing import Any
 
 import pytest
 import stripe
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.stripesim.pages.helpers import full_features, subscribed_customer
-from tests.support.billing_world import Catalog, with_card
+from tests.support.billing_world import CARD_3DS, CARD_DECLINE, Catalog, with_card
+from tests.support.stripesim import Sim
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -30,6 +33,9 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# axe-core's impacts that fail a test, as for paywire's pages (tests/paywire/web/pages/conftest.py).
+FAILING_IMPACTS = ("serious", "critical")
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +89,18 @@ def landing() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def check_accessibility(page: Page) -> None:
+    """Run axe-core in the page; fail listing every serious or critical violation."""
+    violations = Axe().run(page, options={"resultTypes": ["violations"]}).response.get("violations", [])
+    failing = [v for v in violations if v.get("impact") in FAILING_IMPACTS]
+    if failing:
+        lines = [f"{len(failing)} serious/critical accessibility violation(s) on {page.url}:"]
+        for violation in failing:
+            targets = ", ".join(str(node.get("target")) for node in violation.get("nodes", [])[:5])
+            lines.append(f"- [{violation['impact']}] {violation['id']}: {violation['help']} ({targets})")
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 def checkout(client: stripe.StripeClient, catalog: Catalog, landing: str, **extra: Any) -> Any:
@@ -206,3 +224,89 @@ def test_portal_cancels_a_subscription(
     assert canceled.cancellation_details.feedback == "too_expensive"
     page.get_by_role("link", name="Return to").click()
     page.wait_for_url(f"{landing}/account")
+
+
+def test_three_d_secure_page_names_the_business(
+    page: Page, sim: Sim, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
+    sim.control("account", {"business_profile": {"name": "Acme Analytics"}})
+    session = checkout(stripe_client, catalog, landing)
+    page.goto(session.url)
+    expect(page.get_by_text("Acme Analytics", exact=True).first).to_be_visible()  # the summary's brand
+    page.get_by_label("Email").fill("person@example.com")
+    type_card(page, CARD_3DS)
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="3D Secure 2 test page")).to_be_visible()
+    expect(page.get_by_role("row", name="Merchant")).to_have_text("MerchantAcme Analytics")
+    check_accessibility(page)
+
+
+def test_invoice_page_leads_back_to_the_merchants_site(
+    page: Page, sim: Sim, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
+    sim.control("account", {"business_profile": {"name": "Acme Analytics", "url": f"{landing}/home"}})
+    customer = stripe_client.v1.customers.create(params={"email": "owed@example.com"})
+    with_card(stripe_client, customer, CARD_DECLINE)
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.pro_month.id}]}
+    )
+    page.goto(stripe_client.v1.invoices.retrieve(sub.latest_invoice).hosted_invoice_url)
+    expect(page.get_by_text("Invoice due", exact=True)).to_be_visible()
+    check_accessibility(page)
+    page.get_by_role("link", name="Acme Analytics").click()
+    page.wait_for_url(f"{landing}/home")
+    expect(page.get_by_role("heading", name="Thanks for subscribing")).to_be_visible()
+
+
+def test_portal_previews_a_plan_change_before_confirming_it(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
+    customer, sub = subscribed_customer(stripe_client, catalog)
+    config = stripe_client.v1.billing_portal.configurations.create(params={"features": full_features(catalog)})
+    portal = stripe_client.v1.billing_portal.sessions.create(
+        params={"customer": customer.id, "configuration": config.id, "return_url": f"{landing}/account"}
+    )
+    page.goto(portal.url)
+    page.get_by_role("link", name="Update plan").click()
+    page.get_by_label("Pro · $10.00 per month").check()
+    page.get_by_label("Quantity").fill("2")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Confirm your new plan")).to_be_visible()
+    expect(page.get_by_text("Pro × 2 · $20.00 per month ($10.00 each)")).to_be_visible()
+    due = page.locator("#due-today")
+    expect(due).to_have_text(re.compile(r"^\$1[45]\.\d\d$"))  # 2 x $10 for the rest of the month, less Basic
+    check_accessibility(page)
+    shown = due.inner_text()
+    assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == catalog.basic_month.id
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("Your plan has been updated.")).to_be_visible()
+    expect(page.get_by_text("Pro × 2 · $20.00 per month ($10.00 each)")).to_be_visible()
+    updated = stripe_client.v1.subscriptions.retrieve(sub.id)
+    paid = stripe_client.v1.invoices.retrieve(updated.latest_invoice).amount_paid
+    assert shown == f"${paid / 100:.2f}"
+
+
+def test_checkout_refuses_a_malformed_tax_id_and_keeps_the_name_on_the_card(
+    page: Page, stripe_client: stripe.StripeClient, catalog: Catalog, landing: str
+) -> None:
+    session = checkout(stripe_client, catalog, landing, tax_id_collection={"enabled": True})
+    page.goto(session.url)
+    page.get_by_label("Email").fill("person@example.com")
+    type_card(page, "4242 4242 4242 4242")
+    page.get_by_label("Name on card").fill("Grace Hopper")
+    page.get_by_label("Tax ID").fill("garbage!!")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.locator('[data-error-for="tax_id"]')).to_have_text("Invalid value for eu_vat.")
+    expect(page.get_by_label("Name on card")).to_have_value("Grace Hopper")
+    check_accessibility(page)
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    expect(page.get_by_label("Card information")).to_have_value("4242 4242 4242 4242")
+    page.get_by_label("Tax ID").fill("DE123456789")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(f"{landing}/success?session_id={session.id}")
+    done = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert [t.to_dict() for t in done.customer_details.tax_ids] == [{"type": "eu_vat", "value": "DE123456789"}]
+    card = stripe_client.v1.payment_methods.retrieve(
+        stripe_client.v1.subscriptions.retrieve(done.subscription).default_payment_method
+    )
+    assert card.billing_details.name == "Grace Hopper" and (card.card.exp_month, card.card.exp_year) == (12, 2034)

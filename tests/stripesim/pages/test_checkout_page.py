@@ -321,3 +321,69 @@ def test_an_email_the_merchant_gave_cannot_be_changed(
     done = stripe_client.v1.checkout.sessions.retrieve(session.id)
     assert done.customer_details.email == "fixed@example.com"
     assert stripe_client.v1.customers.retrieve(done.customer).email == "fixed@example.com"
+
+
+def test_a_malformed_tax_id_is_refused_with_stripes_message_and_nothing_is_saved(
+    sim: Sim, web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    session = subscription_session(stripe_client, catalog, tax_id_collection={"enabled": True})
+    marker = latest_event_id(stripe_client)
+    for typed in ("garbage!!", "DE12345678", "XX123456789"):
+        refused = web.post(path_of(session.url), data={"email": "b2b@example.com", "tax_id": typed, **card(CARD_OK)})
+        assert refused.status_code == 400
+        assert field_error(refused.text, "tax_id") == "Invalid value for eu_vat."
+        assert f'value="{typed}"' in refused.text  # kept in the field to be corrected
+    assert events_after(stripe_client, marker) == []  # no customer, no card, no subscription
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).status == "open"
+    # The browserless control checks it the same way.
+    control = pay_checkout(sim, session.id, tax_id="garbage!!")
+    error = control.json()["error"]
+    assert control.status_code == 400 and error["code"] == "tax_id_invalid" and error["param"] == "tax_id"
+    assert error["message"] == "Invalid value for eu_vat." and error["type"] == "invalid_request_error"
+    assert events_after(stripe_client, marker) == []
+    spaced = {"email": "b2b@example.com", "tax_id": "de 123 456 789"}
+    done = web.post(path_of(session.url), data={**spaced, **card(CARD_OK)})
+    assert done.status_code == 303
+    finished = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert [t.to_dict() for t in finished.customer_details.tax_ids] == [{"type": "eu_vat", "value": "DE123456789"}]
+
+
+def test_tax_ids_are_checked_by_their_type(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    for typed, kind in (("GB123456789", "gb_vat"), ("NL123456789B01", "eu_vat"), ("123456789MVA", "no_vat")):
+        session = subscription_session(stripe_client, catalog, tax_id_collection={"enabled": True})
+        web.post(path_of(session.url), data={"email": "b2b@example.com", "tax_id": typed, **card(CARD_OK)})
+        tax_ids = stripe_client.v1.checkout.sessions.retrieve(session.id).customer_details.tax_ids
+        assert [t.to_dict() for t in tax_ids] == [{"type": kind, "value": typed}]
+    session = subscription_session(stripe_client, catalog, tax_id_collection={"enabled": True})
+    refused = web.post(path_of(session.url), data={"email": "b2b@example.com", "tax_id": "GB12345", **card(CARD_OK)})
+    assert field_error(refused.text, "tax_id") == "Invalid value for gb_vat."
+
+
+def test_the_card_is_saved_as_typed_name_and_expiry_included(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    typed = {"card_expiry": "05 / 31", "name": "Grace Hopper"}
+    for number in (CARD_OK, CARD_3DS):
+        session = subscription_session(stripe_client, catalog)
+        answer = web.post(path_of(session.url), data={"email": "g@example.com", **card(number), **typed})
+        if number == CARD_3DS:
+            answer = web.post(path_of(answer.headers["location"]), data={"result": "succeed"})
+        assert answer.status_code == 303
+        finished = stripe_client.v1.checkout.sessions.retrieve(session.id)
+        sub = stripe_client.v1.subscriptions.retrieve(finished.subscription)
+        pm = stripe_client.v1.payment_methods.retrieve(sub.default_payment_method)
+        assert pm.billing_details.name == "Grace Hopper" and finished.customer_details.name == "Grace Hopper"
+        assert (pm.card.exp_month, pm.card.exp_year) == (5, 2031)
+
+
+def test_a_failed_challenge_keeps_the_name_on_the_form(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    session = subscription_session(stripe_client, catalog)
+    web.post(path_of(session.url), data={"email": "g@example.com", "name": "Grace Hopper", **card(CARD_3DS)})
+    failed = web.post(f"/c/pay/{session.id}/authenticate", data={"result": "fail"})
+    assert failed.status_code == 402
+    assert 'id="name" name="name" autocomplete="cc-name" value="Grace Hopper"' in failed.text
+    assert 'name="card_number"' in failed.text and 'value="4000002500003155"' not in failed.text  # another card

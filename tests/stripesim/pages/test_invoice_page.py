@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import stripe
 
-from tests.stripesim.pages.helpers import card, events_after, latest_event_id, path_of, types
+from tests.stripesim.pages.helpers import card, dollars, events_after, figure, latest_event_id, path_of, types
 from tests.support.billing_world import CARD_3DS, CARD_DECLINE, CARD_OK, Catalog, with_card
+from tests.support.stripesim import Sim
 
 
 def unpaid_subscription(client: stripe.StripeClient, catalog: Catalog) -> tuple[Any, Any]:
@@ -68,6 +70,8 @@ def test_open_invoice_is_paid_with_a_card_on_the_page(
     assert "invoice.payment_failed" in seen and "invoice.paid" in seen
     cards = stripe_client.v1.customers.payment_methods.list(sub.customer).data
     assert {pm.card.last4 for pm in cards} >= {"4242", "0002"}
+    paying = next(pm for pm in cards if pm.card.last4 == "4242")
+    assert paying.billing_details.name == "Owen"  # the name typed on the page is kept on the card
     assert "Invoice paid" in web.get(f"/invoices/{invoice.id}").text
 
 
@@ -140,3 +144,75 @@ def test_send_invoice_void_and_draft_invoices(web: httpx.Client, stripe_client: 
     refused = web.post(path_of(invoice.hosted_invoice_url), data=card(CARD_OK))
     assert refused.status_code == 303
     assert stripe_client.v1.invoices.retrieve(invoice.id).status == "void"
+
+
+def test_amounts_paid_are_positive_and_a_credit_is_an_applied_balance(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    customer = stripe_client.v1.customers.create(params={"email": "credit@example.com"})
+    with_card(stripe_client, customer, CARD_OK)
+    sub = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": catalog.basic_month.id}]}
+    )
+    item = sub["items"].data[0].id
+
+    def change_to(price: Any) -> Any:
+        changed = stripe_client.v1.subscriptions.update(
+            sub.id, params={"items": [{"id": item, "price": price.id}], "proration_behavior": "always_invoice"}
+        )
+        invoice = stripe_client.v1.invoices.retrieve(changed.latest_invoice)
+        return invoice, web.get(path_of(invoice.hosted_invoice_url)).text
+
+    # $5 → $7 a moment into the month: about $2.00 charged now, and paid.
+    upgrade, page = change_to(catalog.advanced_month)
+    assert upgrade.status == "paid" and 190 <= upgrade.amount_paid <= 200
+    assert figure(page, "amount-paid") == dollars(upgrade.amount_paid)
+    assert figure(page, "amount-due") == dollars(upgrade.amount_due)
+    assert "Amount paid" in page and f"-{dollars(upgrade.amount_paid)}" not in page
+    assert figure(page, "applied-balance") is None
+
+    # Back to $5: a negative invoice, nothing paid, the difference credited to the balance.
+    downgrade, page = change_to(catalog.basic_month)
+    assert downgrade.total < 0 and downgrade.amount_paid == 0 and downgrade.ending_balance == downgrade.total
+    assert figure(page, "applied-balance") == dollars(-downgrade.total)
+    assert figure(page, "amount-due") == "$0.00" and figure(page, "amount-paid") is None
+
+    # The next invoice uses the credit: what the card paid is the rest, shown positive.
+    credit = stripe_client.v1.customers.retrieve(customer.id).balance
+    assert credit == downgrade.total
+    stripe_client.v1.invoice_items.create(params={"customer": customer.id, "amount": 1000, "currency": "usd"})
+    draft = stripe_client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    stripe_client.v1.invoices.finalize_invoice(draft.id)
+    paid = stripe_client.v1.invoices.pay(draft.id)
+    assert paid.status == "paid" and paid.starting_balance == credit and paid.amount_paid == 1000 + credit
+    page = web.get(path_of(paid.hosted_invoice_url)).text
+    assert figure(page, "applied-balance") == dollars(credit)
+    assert figure(page, "amount-due") == dollars(1000 + credit) == figure(page, "amount-paid")
+    printable = web.get(path_of(paid.invoice_pdf)).text
+    assert figure(printable, "amount-paid") == dollars(1000 + credit)
+
+
+def test_the_page_leads_back_to_the_merchant(
+    sim: Sim, web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, invoice = unpaid_subscription(stripe_client, catalog)
+    plain = web.get(path_of(invoice.hosted_invoice_url)).text
+    assert 'id="merchant-link"' not in plain and 'id="support"' not in plain  # no public details yet
+    sim.control(
+        "account",
+        {
+            "business_profile": {
+                "name": "Acme",
+                "url": "https://acme.example.com/",
+                "support_email": "help@acme.example.com",
+                "support_url": "https://acme.example.com/help",
+            }
+        },
+    )
+    page = web.get(path_of(invoice.hosted_invoice_url)).text
+    link = re.search(r'<a class="brandlink" id="merchant-link" href="([^"]*)">(.*?)</a>', page)
+    assert link and link.group(1) == "https://acme.example.com/" and ">Acme<" in link.group(2)
+    assert 'href="mailto:help@acme.example.com"' in page and 'href="https://acme.example.com/help"' in page
+    assert "<title>Invoice " in page and " · Acme</title>" in page

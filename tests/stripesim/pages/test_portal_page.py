@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -10,8 +12,10 @@ import stripe
 
 from tests.stripesim.pages.helpers import (
     card,
+    dollars,
     events_after,
     field_error,
+    figure,
     follow,
     full_features,
     latest_event_id,
@@ -54,6 +58,21 @@ def open_portal(
         params={"customer": customer.id, "configuration": config.id, "return_url": RETURN, **session}
     )
     return customer, sub, portal
+
+
+def proration_date_of(page: str) -> int:
+    """The proration date a confirm form carries from its preview."""
+    found = re.search(r'name="proration_date" value="(\d+)"', page)
+    assert found, "no proration date on the page"
+    return int(found.group(1))
+
+
+def preview_of(client: stripe.StripeClient, sub: Any, behavior: str, when: int, **item: Any) -> Any:
+    """`invoices.create_preview` for a change of the subscription's one item."""
+    details = {"items": [{"id": sub["items"].data[0].id, **item}], "proration_behavior": behavior}
+    return client.v1.invoices.create_preview(
+        params={"subscription": sub.id, "subscription_details": {**details, "proration_date": when}}
+    )
 
 
 def test_homepage_lists_subscription_card_and_invoices(
@@ -153,7 +172,7 @@ def test_upgrade_is_invoiced_at_once_with_always_invoice(
     assert 1400 < invoice.amount_paid <= 1500  # 2 x $10 for the rest of the month, less unused Basic
     seen = types(events_after(stripe_client, marker))
     assert "customer.subscription.updated" in seen and "invoice.paid" in seen
-    assert "Pro × 2 · $10.00 per month" in follow(web, answer).text
+    assert "Pro × 2 · $20.00 per month ($10.00 each)" in follow(web, answer).text
 
 
 def test_upgrade_with_create_prorations_waits_for_the_next_invoice(
@@ -401,11 +420,25 @@ def test_update_confirm_flow_with_hosted_confirmation(
         }
     )
     page = follow(web, web.get(path_of(portal.url))).text
-    assert "Basic · $5.00 per month" in page and "Pro × 2 · $10.00 per month" in page
-    done = web.post(f"{path_of(portal.url)}/subscriptions/{sub.id}/confirm")
+    assert "Basic · $5.00 per month" in page and "Pro × 2 · $20.00 per month ($10.00 each)" in page
+    preview = stripe_client.v1.invoices.create_preview(
+        params={
+            "subscription": sub.id,
+            "subscription_details": {
+                "items": [{"id": sub["items"].data[0].id, "price": catalog.pro_month.id, "quantity": 2}],
+                "proration_behavior": "always_invoice",
+                "proration_date": proration_date_of(page),
+            },
+        }
+    )
+    assert figure(page, "due-today") == dollars(preview.amount_due)
+    done = web.post(
+        f"{path_of(portal.url)}/subscriptions/{sub.id}/confirm", data={"proration_date": proration_date_of(page)}
+    )
     assert done.status_code == 200 and "Enjoy &lt;Pro&gt;!" in done.text
     updated = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert updated["items"].data[0].price.id == catalog.pro_month.id and updated["items"].data[0].quantity == 2
+    assert stripe_client.v1.invoices.retrieve(updated.latest_invoice).amount_due == preview.amount_due
 
 
 def test_payment_method_flow_lands_on_the_card_form(
@@ -490,6 +523,9 @@ def test_changing_plan_during_a_trial_ends_the_trial(
     )
     home = web.get(path_of(portal.url)).text
     assert "Trial ends " in home
+    choice = {"item": trialing["items"].data[0].id, "price": catalog.pro_month.id}
+    review = web.get(f"{path_of(portal.url)}/subscriptions/{trialing.id}/update/review", params=choice).text
+    assert figure(review, "due-today") == "$10.00"  # the trial ends: a full month of Pro now
     answer = web.post(
         f"{path_of(portal.url)}/subscriptions/{trialing.id}/update",
         data={"item": trialing["items"].data[0].id, "price": catalog.pro_month.id},
@@ -514,10 +550,96 @@ def test_continue_trial_keeps_the_trial(
     portal = stripe_client.v1.billing_portal.sessions.create(
         params={"customer": customer.id, "configuration": config.id}
     )
-    web.post(
-        f"{path_of(portal.url)}/subscriptions/{trialing.id}/update",
-        data={"item": trialing["items"].data[0].id, "price": catalog.pro_month.id},
-    )
+    choice = {"item": trialing["items"].data[0].id, "price": catalog.pro_month.id}
+    review = web.get(f"{path_of(portal.url)}/subscriptions/{trialing.id}/update/review", params=choice).text
+    trial_end = datetime.fromtimestamp(trialing.trial_end, UTC).strftime("%B %-d, %Y")
+    assert figure(review, "due-today") == "$0.00" and figure(review, "next-invoice") == "$10.00"
+    assert f"Next invoice, {trial_end}" in review
+    web.post(f"{path_of(portal.url)}/subscriptions/{trialing.id}/update", data=choice)
     after = stripe_client.v1.subscriptions.retrieve(trialing.id)
     assert after.status == "trialing" and after.trial_end == trialing.trial_end
     assert after["items"].data[0].price.id == catalog.pro_month.id
+
+
+def test_an_item_shows_its_total_for_the_quantity(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(stripe_client, catalog, price=catalog.pro_month)
+    stripe_client.v1.subscriptions.update(
+        sub.id, params={"items": [{"id": sub["items"].data[0].id, "quantity": 2}], "proration_behavior": "none"}
+    )
+    home = web.get(path_of(portal.url)).text
+    assert "Pro × 2 · $20.00 per month ($10.00 each)" in home and "$10.00 per month" not in home
+    cancel = web.get(f"{path_of(portal.url)}/subscriptions/{sub.id}/cancel").text
+    assert "Pro × 2 · $20.00 per month ($10.00 each)" in cancel
+
+
+def test_an_upgrade_is_previewed_then_charged_as_previewed(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(stripe_client, catalog)
+    base = f"{path_of(portal.url)}/subscriptions/{sub.id}"
+    form = web.get(f"{base}/update").text
+    assert f'action="{base}/update/review"' in form and 'id="review-update"' in form
+    marker = latest_event_id(stripe_client)
+    choice = {"item": sub["items"].data[0].id, "price": catalog.pro_month.id, "quantity": "2"}
+    review = web.get(f"{base}/update/review", params=choice)
+    assert review.status_code == 200
+    page = review.text
+    assert "Basic · $5.00 per month" in page and "Pro × 2 · $20.00 per month ($10.00 each)" in page
+    when = proration_date_of(page)
+    preview = preview_of(stripe_client, sub, "always_invoice", when, price=catalog.pro_month.id, quantity=2)
+    assert 1400 < preview.amount_due <= 1500  # 2 x $10 for the rest of the month, less unused Basic
+    assert figure(page, "due-today") == dollars(preview.amount_due)
+    for line in preview.lines.data:
+        assert line.description in page.replace("&#x27;", "'")
+    # Looking changes nothing.
+    assert events_after(stripe_client, marker) == []
+    assert stripe_client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == catalog.basic_month.id
+    confirmed = web.post(f"{base}/update", data={**choice, "proration_date": str(when)})
+    assert path_of(confirmed.headers["location"]).endswith("?done=updated")
+    invoice = stripe_client.v1.invoices.retrieve(stripe_client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert invoice.billing_reason == "subscription_update" and invoice.amount_paid == preview.amount_due
+
+
+def test_a_change_for_the_next_invoice_previews_that_invoice(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(
+        stripe_client, catalog, features(catalog, subscription_update={"proration_behavior": "create_prorations"})
+    )
+    choice = {"item": sub["items"].data[0].id, "price": catalog.pro_month.id}
+    page = web.get(f"{path_of(portal.url)}/subscriptions/{sub.id}/update/review", params=choice).text
+    preview = preview_of(stripe_client, sub, "create_prorations", proration_date_of(page), price=catalog.pro_month.id)
+    assert figure(page, "due-today") == "$0.00"
+    assert figure(page, "next-invoice") == dollars(preview.amount_due)
+    prorations = [line for line in preview.lines.data if line.parent.subscription_item_details.proration]
+    assert len(prorations) == 2 and all(line.description in page.replace("&#x27;", "'") for line in prorations)
+    assert "The prorated difference is added to your next invoice." in page
+
+
+def test_a_downgrade_previews_the_period_end_and_charges_nothing_now(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(stripe_client, catalog, price=catalog.pro_month)
+    choice = {"item": sub["items"].data[0].id, "price": catalog.basic_month.id}
+    page = web.get(f"{path_of(portal.url)}/subscriptions/{sub.id}/update/review", params=choice).text
+    on = datetime.fromtimestamp(subscription_period(sub)[1], UTC).strftime("%B %-d, %Y")
+    assert figure(page, "due-today") == "$0.00" and figure(page, "next-invoice") == "$5.00"
+    assert f"Your new plan starts on {on};" in page and f"Next invoice, {on}" in page
+    assert "Remaining time" not in page
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).schedule is None
+
+
+def test_review_refuses_what_the_update_refuses(
+    web: httpx.Client, stripe_client: stripe.StripeClient, catalog: Catalog
+) -> None:
+    _, sub, portal = open_portal(stripe_client, catalog, price=catalog.pro_month)
+    path = f"{path_of(portal.url)}/subscriptions/{sub.id}/update/review"
+    item = sub["items"].data[0].id
+    too_many = web.get(path, params={"item": item, "quantity": "9"})
+    assert too_many.status_code == 400 and "Choose a quantity of at least 1 and 5." in too_many.text
+    outside = web.get(path, params={"item": item, "price": catalog.advanced_month.id})
+    assert outside.status_code == 400 and "That plan isn&#x27;t available." in outside.text
+    same = web.get(path, params={"item": item, "price": catalog.pro_month.id, "quantity": "1"})
+    assert "Nothing changes: this is your current plan." in same.text and 'id="confirm-update"' not in same.text

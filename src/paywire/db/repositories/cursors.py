@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from paywire.db.models import Cursor, SyncSeen, utcnow
@@ -139,6 +139,11 @@ def finish_run(session: Session, name: str, run_id: str) -> None:
 def add_seen(session: Session, run_id: str, resource: str, object_ids: Iterable[str]) -> None:
     rows = [{"run_id": run_id, "resource": resource, "object_id": i} for i in dict.fromkeys(object_ids)]
     insert_ignoring_duplicates(session, SyncSeen, rows)
+
+
+def seen_count(session: Session, run_id: str, resource: str) -> int:
+    query = select(func.count()).select_from(SyncSeen).where(SyncSeen.run_id == run_id, SyncSeen.resource == resource)
+    return int(session.scalar(query) or 0)
 
 
 def seen(session: Session, run_id: str, resource: str) -> set[str]:

@@ -45,7 +45,9 @@ def change_request(catalog: Catalog, form: dict[str, str]) -> ChangeRequest:
                 raise ApiError(400, message, field=name)
             data[name] = int(data[name])
     body = parse_body(ConfirmChangeBody, data)
-    plan = catalog.plan(body.plan) if body.plan else None
+    if not body.plan:
+        raise ApiError(400, "Choose the plan to change to.", field="plan")
+    plan = catalog.plan(body.plan)
     quantity = body.quantity if plan is None or plan.per_seat else None
     return ChangeRequest(body.plan, body.interval, quantity, body.proration_date, body.subscription)
 

@@ -30,9 +30,10 @@ from starlette.concurrency import run_in_threadpool
 
 from paywire.catalog import Catalog
 from paywire.config import Settings
+from paywire.context import PaywireContext
 from paywire.db.repositories import orders, subscriptions
-from paywire.stripe import StripeError, StripeNotFound
-from paywire.web.context import Context, PaywireContext
+from paywire.stripe import Kind, StripeError, StripeNotFound
+from paywire.web.context import Context
 from paywire.web.errors import SECURITY_HEADERS
 from paywire.web.pages.render import render
 from paywire.web.pages.routing import page_router
@@ -95,7 +96,7 @@ def confirm_checkout(context: PaywireContext, user: PageUser, session_id: str) -
     if not CHECKOUT_SESSION_ID.match(session_id):
         return CheckoutReturn(ReturnState.UNKNOWN)
     try:
-        fresh = context.gateway.retrieve_checkout_session(session_id)
+        fresh = context.gateway.retrieve(Kind.CHECKOUT_SESSION, session_id)
     except StripeNotFound:
         return CheckoutReturn(ReturnState.UNKNOWN)
     except StripeError as exc:

@@ -7,7 +7,10 @@ None), `csrf_token` (for the hidden field of each POST form) and `flash` (or Non
 Flash messages (POST-redirect-GET): `redirect_with_flash(url, text)` answers 303 and puts the
 message in a short-lived cookie (`paywire_flash`, one minute, HttpOnly, SameSite=Lax); the next
 rendered page shows it in its `role=status` area and deletes the cookie. The text is written by
-paywire's own handlers, never taken from a request, and is escaped like everything else.
+paywire's own handlers, never taken from a request, and is escaped like everything else. A
+refusal's flash carries the status the API answers it with (and its Retry-After): the page it
+leads to answers with that status, once, so a form never leaves the browser on a POST's answer
+(a reload would send it again) and a script still tells a refusal from a success.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fastapi import Request
@@ -33,12 +37,18 @@ ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$", "chf": "CHF "}
 
 
+# Catalog words that are initialisms, written as people write them.
+INITIALISMS = {"api": "API", "sso": "SSO", "saml": "SAML", "csv": "CSV", "pdf": "PDF", "url": "URL", "ip": "IP"}
+
+
 @dataclass(frozen=True)
 class Flash:
     text: str
     kind: str = "info"
     link: str | None = None
     link_text: str | None = None
+    status: int | None = None  # a refusal's status (4xx/5xx), for the page it leads to
+    retry_after: str | None = None
 
 
 def money(amount: int | None, currency: str = "usd") -> str:
@@ -53,6 +63,11 @@ def money(amount: int | None, currency: str = "usd") -> str:
     return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code.upper()}"
 
 
+def per_thousand(unit_amount_decimal: str, currency: str = "usd") -> str:
+    """A price per unit (a decimal of the smallest unit) for 1,000 units: `"0.1"` → `$1.00`."""
+    return money(int((Decimal(unit_amount_decimal) * 1000).to_integral_value(ROUND_HALF_UP)), currency)
+
+
 def date(timestamp: int | float | None) -> str:
     """A Stripe time (Unix seconds) as a day, e.g. `1 March 2026`, in UTC as Stripe shows it."""
     if timestamp is None:
@@ -62,8 +77,12 @@ def date(timestamp: int | float | None) -> str:
 
 
 def words(key: str) -> str:
-    """A catalog key as words: `email_support` → `Email support`."""
-    return key.replace("_", " ").replace("-", " ").capitalize()
+    """A catalog key as words: `email_support` → `Email support`, `api_access` → `API access`."""
+    parts = key.replace("_", " ").replace("-", " ").lower().split()
+    shown = [INITIALISMS.get(part, part) for part in parts]
+    if shown and shown[0] == parts[0]:
+        shown[0] = shown[0].capitalize()
+    return " ".join(shown)
 
 
 def _environment() -> Environment:
@@ -73,24 +92,29 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(money=money, date=date, words=words)
+    environment.filters.update(money=money, date=date, words=words, per_thousand=per_thousand)
     return environment
 
 
 templates = _environment()
 
 
-def render(request: Request, template_name: str, *, status: int = 200, **values: Any) -> HTMLResponse:
-    """A page: the template with the request's user, CSRF token and pending flash message."""
-    flash = read_flash(request)
+def render(request: Request, template_name: str, *, status: int | None = None, **values: Any) -> HTMLResponse:
+    """A page: the template with the request's user, CSRF token and pending flash message (a
+    caller may pass `flash` itself, e.g. None once it shows the message elsewhere). Its status:
+    `status`, else a refusal's flash's, else 200."""
+    pending = read_flash(request)
+    values.setdefault("flash", pending)
     values.setdefault("user", page_user(request))
     body = templates.get_template(template_name).render(
         request=request,
         csrf_token=csrf.csrf_token(request),
-        flash=flash,
         **values,
     )
-    response = HTMLResponse(body, status_code=status)
+    refused = pending.status if pending is not None else None
+    response = HTMLResponse(body, status_code=status or refused or 200)
+    if status is None and pending is not None and pending.retry_after:
+        response.headers["Retry-After"] = pending.retry_after
     csrf.remember(request, response)
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(request))
@@ -110,17 +134,22 @@ def redirect_with_flash(
     kind: str = "info",
     link: str | None = None,
     link_text: str | None = None,
+    status: int | None = None,
+    retry_after: str | None = None,
 ) -> RedirectResponse:
-    """303 to `url`, whose page then shows `text` (and a link to a path of this site)."""
+    """303 to `url`, whose page then shows `text` (and a link to a path of this site), and
+    answers with `status` if given (a refusal's)."""
     response = redirect(url)
-    set_flash(request, response, Flash(text, kind, link, link_text))
+    set_flash(request, response, Flash(text, kind, link, link_text, status, retry_after))
     return response
 
 
 def set_flash(request: Request, response: Any, flash: Flash) -> None:
     if flash.kind not in FLASH_KINDS:
         raise ValueError(f"flash kind must be one of {FLASH_KINDS}")
-    data = {"t": flash.text, "k": flash.kind, "l": flash.link, "lt": flash.link_text}
+    data = {"t": flash.text, "k": flash.kind, "l": flash.link, "lt": flash.link_text, "s": flash.status}
+    if flash.retry_after:
+        data["r"] = flash.retry_after
     value = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
     response.set_cookie(
         FLASH_COOKIE,
@@ -149,7 +178,11 @@ def read_flash(request: Request) -> Flash | None:
     if not (isinstance(link, str) and is_local_path(link)):
         link = None
     link_text = data.get("lt") if isinstance(data.get("lt"), str) else None
-    return Flash(data["t"], kind, link, link_text if link else None)
+    status = data.get("s")
+    # Only a refusal's status: the cookie is ours, but a page never answers 1xx-3xx from it.
+    refused = status if isinstance(status, int) and 400 <= status <= 599 else None
+    retry_after = data.get("r") if refused and isinstance(data.get("r"), str) and data["r"].isdigit() else None
+    return Flash(data["t"], kind, link, link_text if link else None, refused, retry_after)
 
 
 def is_local_path(target: str) -> bool:

@@ -30,8 +30,9 @@ import jwt
 from fastapi import Depends, HTTPException, Request, Response
 
 from paywire.config import DEV_AUTH_SECRET
+from paywire.context import PaywireContext
 from paywire.web.auth import ALGORITHM, valid_user_id
-from paywire.web.context import PaywireContext, get_context
+from paywire.web.context import get_context
 
 SESSION_COOKIE = "paywire_session"
 AUDIENCE = "paywire-pages"
@@ -53,8 +54,8 @@ class SignInRequired(HTTPException):
     An HTTPException, so it redirects wherever the route is mounted."""
 
     def __init__(self, next_path: str) -> None:
-        location = "/sign-in?next=" + quote(next_path, safe="/")
-        super().__init__(status_code=303, detail="Sign in first.", headers={"Location": location})
+        self.location = "/sign-in?next=" + quote(next_path, safe="/")
+        super().__init__(status_code=303, detail="Sign in first.", headers={"Location": self.location})
 
 
 def normalized_email(email: str) -> str | None:

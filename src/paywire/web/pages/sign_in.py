@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from paywire.web.access import note_access
 from paywire.web.context import Context
 from paywire.web.pages import csrf
 from paywire.web.pages.errors import PageError
@@ -54,6 +56,7 @@ async def sign_in(request: Request, context: Context) -> Response:
         )
     response = redirect_with_flash(request, target, f"Signed in as {email}.", kind="success")
     start_session(request, response, PageUser(user_id_for_email(email), email))
+    await run_in_threadpool(note_access, context, request, user_id_for_email(email), "sign_in")
     csrf.rotate(request)
     csrf.remember(request, response)
     return response

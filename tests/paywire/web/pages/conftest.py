@@ -7,7 +7,8 @@ Fixtures: `browser` (module-scoped), `page`, `no_js_page` (JavaScript off), `pag
 `check_accessibility(page)` (axe-core: fails on any serious or critical violation) and
 `screenshot(page, name)` (PNG under test-artifacts/screenshots/, kept as test artifacts).
 
-Chromium missing is a failure, never a skip: `bin/test` installs it.
+Chromium missing is a failure, never a skip: `bin/test` installs it. A test using `browser`
+(through `page` or `no_js_page` too) is marked `browser` and `e2e` by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from tests.paywire.conftest import Service
 
+# `expect(...)` waits as long as the pages' actions do (`set_default_timeout` below), not
+# Playwright's 5 s: on a loaded two-core machine Swagger UI alone took longer to render.
+EXPECT_SECONDS = 20
+expect.set_options(timeout=EXPECT_SECONDS * 1000)
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -31,8 +37,6 @@ PAID_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
 # axe-core's impacts that fail a test; "moderate" and "minor" are reported by axe but allowed.
 FAILING_IMPACTS = ("serious", "critical")
-
-pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def _new_page(browser: Browser, *, java_script: bool) -> Iterator[Page]:
         viewport={"width": 1200, "height": 900}, java_script_enabled=java_script
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(EXPECT_SECONDS * 1000)
     yield page
     context.close()
 
@@ -92,6 +96,9 @@ def pay_on_hosted_checkout(page: Page, card: str = PAID_CARD, *, name: str = "Te
     page.get_by_placeholder("MM / YY").press_sequentially("1234")
     page.get_by_placeholder("CVC").press_sequentially("123")
     page.get_by_label("Name on card").fill(name)
+    terms = page.locator("#terms")
+    if terms.count():  # the catalog asks for the terms of service (the default one does)
+        terms.check()
     page.locator("#submit").click()
 
 

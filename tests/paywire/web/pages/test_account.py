@@ -43,7 +43,7 @@ def test_the_account_page_shows_plan_status_seats_and_next_invoice(service: Serv
     expect(page.locator("#plan-period-end")).to_have_text("1 March 2026")
     expect(page.locator("#next-invoice")).to_have_text("$30.00 on 1 March 2026")
     expect(page.locator("#plan-limits")).to_contain_text("Members: 3 (1 per seat)")
-    expect(page.locator("#plan-features")).to_contain_text("Api access")
+    expect(page.locator("#plan-features")).to_contain_text("API access")
     check_accessibility(page)
     screenshot(page, "active-pro")
 
@@ -60,8 +60,13 @@ def test_an_upgrade_shows_its_preview_then_the_new_plan(service: Service, sim: S
     open_account(page, service, "alice@example.com")
     expect(page.locator("#plan-name")).to_have_text("Basic (Monthly)")
     expect(page.locator("#next-invoice")).to_have_text("$5.00 on 1 March 2026")
+    plan_menu = page.get_by_label("Plan", exact=True)
+    expect(plan_menu).to_have_value("")  # not the current plan: a preview of it would only be refused
+    page.get_by_role("button", name="Preview the change").click()
+    assert plan_menu.evaluate("menu => menu.validity.valueMissing")  # the browser asks for a choice first
+    expect(page).to_have_url(service.url + "/account")
 
-    page.get_by_label("Plan", exact=True).select_option("pro")
+    plan_menu.select_option("pro")
     page.get_by_label("Billing interval", exact=True).select_option("month")
     page.get_by_role("button", name="Preview the change").click()
 
@@ -85,11 +90,15 @@ def test_an_upgrade_shows_its_preview_then_the_new_plan(service: Service, sim: S
     expect(page.locator("#next-invoice")).to_have_text("$10.00 on 1 March 2026")
     assert alice.stripe_subscription()["items"]["data"][0]["price"]["lookup_key"] == "pro_month"
     assert alice.latest_invoice()["amount_paid"] == 250
-    rows = page.locator("#invoices tbody tr")
+    rows = page.locator("#payments tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("15 February 2026")
+    expect(rows.first).to_contain_text("Pro subscription, plan change")
     expect(rows.first).to_contain_text("$2.50")
     expect(rows.first).to_contain_text("Paid")
+    expect(rows.first.get_by_role("link", name="Invoice")).to_have_attribute(
+        "href", alice.latest_invoice()["hosted_invoice_url"]
+    )
     check_accessibility(page)
     screenshot(page, "upgraded")
 
@@ -99,6 +108,16 @@ def test_cancel_then_reactivate(service: Service, sim: Sim, page: Page) -> None:
     open_account(page, service, "bob@example.com")
 
     page.get_by_role("button", name="Cancel subscription").click()
+
+    # A confirmation first: one click changes nothing.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cancel your subscription?")
+    expect(page.locator("#confirm-cancel")).to_contain_text("Your Advanced plan stays active until 1 March 2026")
+    assert bob.stripe_subscription()["cancel_at_period_end"] is False
+    check_accessibility(page)
+    page.get_by_role("link", name="Keep my subscription").click()
+    expect(page.locator("#plan-status")).to_have_text("Active")
+    page.get_by_role("button", name="Cancel subscription").click()
+    page.get_by_role("button", name="Yes, cancel my subscription").click()
 
     page.wait_for_url(service.url + "/account")
     expect(page.get_by_role("status")).to_have_text(
@@ -129,6 +148,7 @@ def test_cancel_then_reactivate_without_javascript(service: Service, sim: Sim, n
     open_account(page, service, "carl@example.com")
 
     page.get_by_role("button", name="Cancel subscription").click()
+    page.get_by_role("button", name="Yes, cancel my subscription").click()
     page.wait_for_url(service.url + "/account")
     expect(page.locator("#plan-status")).to_have_text("Set to cancel at the end of the period")
     assert carl.stripe_subscription()["cancel_at_period_end"] is True
@@ -157,5 +177,6 @@ def test_subscribing_on_the_hosted_checkout_then_the_account_page(service: Servi
     expect(page.locator("#plan-status")).to_have_text("Active")
     expect(page.locator("#plan-period-end")).to_have_text("1 March 2026")
     expect(page.locator("#next-invoice")).to_have_text("$5.00 on 1 March 2026")
-    expect(page.locator("#invoices tbody tr")).to_have_count(1)
+    expect(page.locator("#payments tbody tr")).to_have_count(1)
+    expect(page.locator("#card-on-file")).to_have_text("Card on file: Visa •••• 4242, expires 12/2034.")
     screenshot(page, "after-checkout")

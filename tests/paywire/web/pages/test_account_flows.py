@@ -1,15 +1,18 @@
 """The account page's other flows in Chromium: a downgrade waits and is undone, seats go up now
-and down at the period end, pause and resume, a failed renewal's banner leads to paying the
+and down at the period end, pause and unpause, a failed renewal's banner leads to paying the
 invoice, an upgrade needing 3-D Secure is confirmed from its banner, a promotion code, the
 portal. Amounts are stripesim's, to the cent (subscribed on 1 Feb 2026, acting on 15 Feb).
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from paywire.billing.plan_changes import PAYMENT_PENDING_MESSAGES
+from paywire.stripe import Kind
 from tests.paywire.billing.subscribers import MAR_1, Subscriber, wait_for
 from tests.paywire.conftest import Service
 from tests.paywire.web.pages.accounts import open_account, subscriber_for
@@ -77,7 +80,7 @@ def test_a_downgrade_is_scheduled_for_the_period_end_and_undone(service: Service
     expect(page.locator("#pending-change")).to_have_count(0)
     expect(page.locator("#next-invoice")).to_have_text("$10.00 on 1 March 2026")
     assert erin.stripe_subscription()["schedule"] is None
-    assert erin.gateway.retrieve_schedule(schedule_id)["status"] == "released"
+    assert erin.gateway.retrieve(Kind.SUBSCRIPTION_SCHEDULE, schedule_id)["status"] == "released"
 
 
 def test_more_seats_are_charged_now_and_fewer_wait_for_the_period_end(service: Service, sim: Sim, page: Page) -> None:
@@ -114,31 +117,49 @@ def test_more_seats_are_charged_now_and_fewer_wait_for_the_period_end(service: S
     screenshot(page, "seats-down-pending")
 
 
-def test_pause_then_resume(service: Service, sim: Sim, page: Page) -> None:
+def test_pause_then_unpause(service: Service, sim: Sim, page: Page) -> None:
     paula = subscriber_for(service, sim, "paula@example.com", "basic")
     open_account(page, service, "paula@example.com")
 
-    page.get_by_role("button", name="Pause subscription").click()
+    page.get_by_role("button", name="Pause subscription", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pause your subscription?")
+    assert paula.stripe_subscription()["status"] == "active", "one click changes nothing"
+    page.get_by_role("button", name="Yes, pause my subscription").click()
 
     page.wait_for_url(service.url + "/account")
     expect(page.get_by_role("status")).to_have_text(
-        "Your subscription is paused: no charges and no access until you resume it."
+        "Your subscription is paused: no charges and no access until you unpause it."
     )
     expect(page.locator("#plan-status")).to_have_text("Paused")
     expect(page.locator("#next-invoice")).to_have_text("None while the subscription is paused.")
-    expect(page.get_by_role("button", name="Pause subscription")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pause subscription", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name="Cancel subscription")).to_have_count(0)
     assert paula.stripe_subscription()["status"] == "paused"
     assert paula.billing()["access"] is False
+    # No access, so no features listed as if there were.
+    expect(page.locator("#plan-features")).to_have_count(0)
+    expect(page.locator("#plan-no-access")).to_have_text(
+        "Your plan's features are off while the subscription is paused; unpause it to use them again."
+    )
     check_accessibility(page)
     screenshot(page, "paused")
 
-    page.get_by_role("button", name="Resume subscription").click()
+    # The pricing page knows: the plan marked Paused, nothing offered that would be refused.
+    page.get_by_role("link", name="Pricing").click()
+    expect(page.locator("#plan-basic #plan-state")).to_have_text("Your plan · Paused")
+    expect(page.locator("#current-plan")).to_contain_text("You are on Basic: Paused.")
+    expect(page.get_by_role("button", name=re.compile("^(Subscribe|Buy)"))).to_have_count(0)
+    expect(page.locator("#plan-pro")).to_contain_text("Plan changes wait while your subscription is paused")
+    check_accessibility(page)
+    screenshot(page, "paused-pricing")
+    page.get_by_role("link", name="Manage your plan").first.click()
+
+    page.get_by_role("button", name="Unpause subscription").click()
 
     page.wait_for_url(service.url + "/account")
-    expect(page.get_by_role("status")).to_have_text("Your subscription is resumed.")
+    expect(page.get_by_role("status")).to_have_text("Your subscription is unpaused: a new billing period starts now.")
     expect(page.locator("#plan-status")).to_have_text("Active")
-    # Resuming starts a new billing cycle now (15 Feb).
+    # Unpausing starts a new billing cycle now (15 Feb).
     expect(page.locator("#plan-period-end")).to_have_text("15 March 2026")
     assert paula.stripe_subscription()["status"] == "active"
     assert paula.billing()["access"] is True
@@ -161,12 +182,17 @@ def test_a_failed_renewal_shows_the_past_due_banner_and_its_invoice_is_paid(
     fix = banner.get_by_role("link", name="Fix payment")
     expect(fix).to_have_attribute("href", open_invoice["hosted_invoice_url"])
     expect(page.locator("#plan-status")).to_have_text("Payment overdue")
-    expect(page.locator("#invoices tbody tr").first).to_contain_text("Open")
-    expect(page.locator("#invoices tbody tr").first.get_by_role("link")).to_have_accessible_name(
-        f"Pay invoice {open_invoice['number']}"
-    )
+    due = page.locator("#payments tbody tr").first
+    expect(due).to_contain_text("Due")
+    expect(due).to_contain_text("Basic subscription, renewal")
+    expect(due.get_by_role("link")).to_have_accessible_name("Pay for Basic subscription, renewal, 1 March 2026")
+    expect(due.get_by_role("link")).to_have_attribute("href", open_invoice["hosted_invoice_url"])
     check_accessibility(page)
     screenshot(page, "past-due")
+    page.get_by_role("link", name="Pricing").click()
+    expect(page.locator("#plan-basic #plan-state")).to_have_text("Your plan · Payment overdue")
+    expect(page.get_by_role("button", name=re.compile("^(Subscribe|Buy)"))).to_have_count(0)
+    page.go_back()
 
     fix.click()
     expect(page.get_by_role("heading", name=f"Invoice {open_invoice['number']}")).to_be_visible()
@@ -193,6 +219,7 @@ def test_an_upgrade_needing_authentication_is_confirmed_from_its_banner(service:
 
     page.wait_for_url(service.url + "/account")
     expect(page.get_by_role("status")).to_have_text(PAYMENT_PENDING_MESSAGES["requires_action"])
+    expect(page.get_by_role("status")).to_contain_text("Your bank asks you to confirm the payment")
     expect(page.locator("#plan-name")).to_have_text("Basic (Monthly)")
     banner = page.get_by_role("alert").filter(has_text="Action required")
     link = banner.get_by_role("link", name="Confirm your payment")
@@ -219,11 +246,16 @@ def test_a_promotion_code_is_applied_and_a_wrong_one_explained(service: Service,
     open_account(page, service, "pia@example.com")
 
     page.get_by_label("Promotion code", exact=True).fill("NOPE")
-    with page.expect_response(service.url + "/account/discount") as answer:
+    with page.expect_response(service.url + "/account") as answer:
         page.get_by_role("button", name="Apply code").click()
-    assert answer.value.status == 400
+    assert answer.value.status == 400  # the refusal's status, on the page the form led back to
+    expect(page).to_have_url(service.url + "/account")  # not the form's POST: a reload sends nothing
     expect(page.get_by_role("alert")).to_have_text("There is no promotion code 'NOPE'.")
     assert not pia.stripe_subscription().get("discounts")
+    with page.expect_response(service.url + "/account") as reloaded:
+        page.reload()
+    assert reloaded.value.request.method == "GET" and reloaded.value.status == 200
+    expect(page.locator("#account-error")).to_have_count(0)
 
     page.get_by_label("Promotion code", exact=True).fill("SPRING20")
     page.get_by_role("button", name="Apply code").click()

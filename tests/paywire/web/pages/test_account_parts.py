@@ -3,13 +3,18 @@ change form into what `change_plan` takes (with the API's own checks)."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
+from starlette.requests import Request
 
 from paywire.billing.lifecycle import LifecycleState
 from paywire.catalog import Catalog, load_catalog
 from paywire.web.errors import ApiError
 from paywire.web.pages.account_forms import ChangeRequest, change_request, promotion_code
 from paywire.web.pages.account_view import STATE_WORDS, Limit, limits_of
+from paywire.web.pages.render import FLASH_COOKIE, Flash, read_flash, words
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +77,33 @@ def test_the_promotion_code_form(catalog: Catalog) -> None:
     assert promotion_code({"promotion_code": ""}) == ""
     with pytest.raises(ApiError):
         promotion_code({"promotion_code": "X", "percent_off": "100"})
+
+
+def test_a_change_without_a_chosen_plan_is_refused_by_name(catalog: Catalog) -> None:
+    """The plan menu starts on "Choose a plan", not on the current one."""
+    with pytest.raises(ApiError) as refused:
+        change_request(catalog, {"plan": "", "interval": "month"})
+    assert refused.value.payload["error"]["field"] == "plan"
+    assert refused.value.payload["error"]["message"] == "Choose the plan to change to."
+
+
+def test_catalog_words_keep_their_initialisms() -> None:
+    assert [words(k) for k in ("api_access", "email_support", "sso", "export-csv", "priority_support")] == [
+        "API access",
+        "Email support",
+        "SSO",
+        "Export CSV",
+        "Priority support",
+    ]
+
+
+def test_a_refusals_flash_carries_its_status_and_nothing_else_does() -> None:
+    def read(data: dict[str, object]) -> Flash | None:
+        cookie = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+        return read_flash(Request({"type": "http", "headers": [(b"cookie", f"{FLASH_COOKIE}={cookie}".encode())]}))
+
+    refused = read({"t": "No.", "k": "error", "s": 409, "r": "5"})
+    assert refused is not None and (refused.status, refused.retry_after) == (409, "5")
+    for status in (200, 302, "409", True, 600):
+        forged = read({"t": "Hi.", "k": "info", "s": status, "r": "5"})
+        assert forged is not None and (forged.status, forged.retry_after) == (None, None), status

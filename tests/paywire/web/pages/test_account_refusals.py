@@ -19,7 +19,7 @@ from tests.support.stripesim import Sim
 
 pytestmark = pytest.mark.browser
 
-NO_SUCH_PLAN = "No plan 'enterprise'; choose one of basic, advanced, pro."
+NO_SUCH_PLAN = "No plan 'enterprise'; choose one of basic, advanced, pro, scale."
 
 
 @pytest.fixture
@@ -62,10 +62,10 @@ def test_a_forged_plan_in_the_form_shows_the_error_and_changes_nothing(service: 
     page.locator("#change-plan-select option[value=pro]").evaluate("option => { option.value = 'enterprise'; }")
     page.get_by_label("Plan", exact=True).select_option("enterprise")
 
-    with page.expect_response(service.url + "/account/change/preview") as answer:
+    with page.expect_response(service.url + "/account") as answer:
         page.get_by_role("button", name="Preview the change").click()
 
-    assert answer.value.status == 400
+    assert answer.value.status == 400  # back on the account page (never the form's POST), at the API's status
     expect(page.locator("#account-error")).to_have_text(NO_SUCH_PLAN)
     expect(page.locator("#account-error")).to_have_attribute("role", "alert")
     expect(page.locator("#plan-name")).to_have_text("Basic (Monthly)")
@@ -97,10 +97,8 @@ def test_a_forged_confirmation_is_refused_by_the_same_checks_as_the_api(service:
         "interval": ({"plan": "pro", "interval": "week"}, 400, None),
     }
     for name, (fields, status, message) in forged.items():
-        answer = page.request.post(
-            service.url + "/account/change", form={"csrf_token": token, **fields}, max_redirects=0
-        )
-        assert answer.status == status, (name, answer.status)
+        answer = page.request.post(service.url + "/account/change", form={"csrf_token": token, **fields})
+        assert (answer.url, answer.status) == (service.url + "/account", status), (name, answer.status)
         if message is not None:
             assert f'id="account-error">{message}<' in html.unescape(answer.text()), name
     unchanged(jon, before, events)
@@ -126,18 +124,24 @@ def test_an_operation_the_state_does_not_allow_shows_its_message(service: Servic
     token = open_account(page, service, "lea@example.com")
     stale = page.context.new_page()
     stale.goto(service.url + "/account")
+    stale_confirmation = page.context.new_page()
+    stale_confirmation.goto(service.url + "/account/cancel")
     page.get_by_role("button", name="Cancel subscription").click()
+    page.get_by_role("button", name="Yes, cancel my subscription").click()
     expect(page.locator("#plan-status")).to_have_text("Set to cancel at the end of the period")
     lea.settle()
     before, events = snapshot(lea), event_count(sim)
 
-    with stale.expect_response(service.url + "/account/cancel") as answer:
-        stale.get_by_role("button", name="Cancel subscription").click()
+    with stale.expect_response(service.url + "/account") as answer:
+        stale.get_by_role("button", name="Cancel subscription").click()  # its confirmation is refused at once
 
     assert answer.value.status == 409
     expect(stale.locator("#account-error")).to_have_text("The subscription is already set to cancel at the period end.")
     expect(stale.locator("#plan-status")).to_have_text("Set to cancel at the end of the period")
-    again = page.request.post(service.url + "/account/resume", form={"csrf_token": token}, max_redirects=0)
+    with stale_confirmation.expect_response(service.url + "/account") as confirmed:
+        stale_confirmation.get_by_role("button", name="Yes, cancel my subscription").click()
+    assert confirmed.value.status == 409
+    again = page.request.post(service.url + "/account/unpause", form={"csrf_token": token})
     assert again.status == 409 and "The subscription is set to cancel at the period end" in again.text()
     unchanged(lea, before, events)
 
@@ -155,10 +159,11 @@ def test_when_stripe_does_not_answer_the_page_says_so(service: Service, sim: Sim
         )
         expect(page.locator("#plan-name")).to_have_text("Basic (Monthly)")  # the mirror still answers
         check_accessibility(page)
-        refused = page.request.post(service.url + "/account/cancel", form={"csrf_token": token}, max_redirects=0)
+        refused = page.request.post(service.url + "/account/cancel", form={"csrf_token": token, "confirm": "yes"})
     finally:
         sim.control("faults", {"clear": True})
     assert refused.status == 503 and refused.headers["retry-after"] == "5"
+    assert refused.url == service.url + "/account"
     assert "Billing is temporarily unavailable; try again." in refused.text()
     assert max_.stripe_subscription()["cancel_at_period_end"] is False
 

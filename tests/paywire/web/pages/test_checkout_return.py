@@ -11,9 +11,10 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from paywire.billing.entitlements import entitlement_for
-from paywire.service import start_worker_thread
 from paywire.web.pages.session import user_id_for_email
+from paywire.workers import start_worker_thread
 from tests.paywire.conftest import Service
+from tests.paywire.events.conftest import deliveries_settled, inbox_drained, wait_for
 from tests.paywire.web.pages.conftest import (
     DECLINED_CARD,
     check_accessibility,
@@ -51,7 +52,7 @@ def test_subscribing_to_pro_with_4242_ends_on_active_pro(pages_service: Service,
     screenshot(page, "return-confirmed")
     assert _access(pages_service, "ann@example.com")
     page.get_by_role("link", name="Pricing").click()
-    expect(page.locator("#plan-pro")).to_contain_text("Your current plan")
+    expect(page.locator("#plan-pro")).to_contain_text("Your plan · Active")
 
 
 def test_the_return_page_waits_for_the_webhook_not_the_redirect(
@@ -69,10 +70,11 @@ def test_the_return_page_waits_for_the_webhook_not_the_redirect(
     screenshot(page, "return-confirming")
     # Stripe has the payment; the webhook is stored but no worker processes it.
     assert sim.client().v1.checkout.sessions.retrieve(session_id).status == "complete"
-    deadline = time.monotonic() + 6  # three polls of the page's script
-    while time.monotonic() < deadline:
+    for _ in range(3):  # three polls of the page's script, each answered "not yet"
+        with page.expect_response(lambda r: "/checkout/status" in r.url, timeout=10_000) as polled:
+            pass
+        assert polled.value.ok
         assert "Pro" not in page.locator("#checkout-return").inner_text()
-        time.sleep(0.5)
     expect(heading).to_have_text("Confirming your payment…")
     assert not _access(service, "ann@example.com")
     # The worker processes the webhook: the open page turns to the plan by itself.
@@ -108,7 +110,7 @@ def test_without_javascript_the_confirming_page_refreshes_itself(
     assert "Basic" not in waiting.text.split('id="checkout-return"')[1]
 
 
-def test_a_declined_card_shows_the_error_and_gives_no_access(pages_service: Service, page: Page) -> None:
+def test_a_declined_card_shows_the_error_and_gives_no_access(pages_service: Service, page: Page, sim: Sim) -> None:
     sign_in(page, pages_service.url, "declined@example.com")
     _subscribe_on_the_page(page, pages_service, seats="1")
     pay_on_hosted_checkout(page, DECLINED_CARD)
@@ -121,7 +123,9 @@ def test_a_declined_card_shows_the_error_and_gives_no_access(pages_service: Serv
     expect(page.locator("#checkout-canceled")).to_contain_text("Nothing was charged.")
     check_accessibility(page)
     screenshot(page, "canceled")
-    time.sleep(1)  # whatever webhooks the decline caused have been processed
+    # Whatever webhooks the decline caused are delivered and worked off before looking.
+    wait_for("the decline's events processed", lambda: deliveries_settled(sim) and inbox_drained(pages_service))
+    page.reload()
     expect(page.get_by_text("Your current plan")).to_have_count(0)
     assert not _access(pages_service, "declined@example.com")
 

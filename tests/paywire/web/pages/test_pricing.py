@@ -32,6 +32,21 @@ def _wait_for_access(service: Service, email: str, timeout: float = 20) -> None:
     raise AssertionError(f"{email} got no access within {timeout}s")
 
 
+def _centres(page: Page, selector: str) -> dict[str, float]:
+    """A label's box, its vertical middle and the middle of its words."""
+    found: dict[str, float] = page.locator(selector).evaluate(
+        """label => {
+            const box = label.getBoundingClientRect();
+            const range = document.createRange();
+            range.selectNodeContents(label);
+            const words = range.getBoundingClientRect();
+            return {box: Math.round(box.top) * 10000 + Math.round(box.height),
+                    middle: box.top + box.height / 2, text: words.top + words.height / 2};
+        }"""
+    )
+    return found
+
+
 def _checkout_sessions(sim: Sim) -> list[str]:
     return [s.id for s in sim.client().v1.checkout.sessions.list(params={"limit": 100}).data]
 
@@ -71,12 +86,26 @@ def test_the_period_switch_shows_yearly_prices_with_and_without_javascript(
 
 
 def test_the_pricing_page_is_accessible_signed_out_and_signed_in(pages_service: Service, page: Page) -> None:
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(f"{pages_service.url}/pricing")
     check_accessibility(page)
     screenshot(page, "signed-out")
+    expect(page.locator("#plan-pro .features")).to_contain_text("API access")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    with pages_service.http() as http:
+        favicon, asked_for = http.get(icon or ""), http.get("/favicon.ico")
+    assert favicon.status_code == asked_for.status_code == 200
+    assert favicon.headers["content-type"] == asked_for.headers["content-type"] == "image/svg+xml"
     page.set_viewport_size({"width": 390, "height": 844})
     check_accessibility(page)
     screenshot(page, "signed-out-phone")
+    # The period switch on a phone: both halves as tall as each other, their words centred.
+    halves = [_centres(page, f"label[for=interval-{iv}]") for iv in ("month", "year")]
+    assert halves[0]["box"] == halves[1]["box"], halves
+    for half in halves:
+        assert abs(half["text"] - half["middle"]) <= 1, halves
+    assert failed == [], failed  # no favicon 404, nothing else missing
     page.set_viewport_size({"width": 1200, "height": 900})
     sign_in(page, pages_service.url, "ann@example.com")
     page.goto(f"{pages_service.url}/pricing?interval=year")
@@ -85,17 +114,27 @@ def test_the_pricing_page_is_accessible_signed_out_and_signed_in(pages_service: 
 
 
 def test_subscribe_signed_out_goes_through_sign_in_and_back(pages_service: Service, page: Page, sim: Sim) -> None:
-    page.goto(f"{pages_service.url}/pricing")
-    page.get_by_role("button", name="Subscribe to Basic, monthly").click()
-    expect(page).to_have_url(f"{pages_service.url}/sign-in?next=/pricing")
+    page.goto(f"{pages_service.url}/pricing?interval=year")
+    page.locator("#seats-pro-year").fill("3")
+    page.get_by_role("button", name="Subscribe to Pro, yearly").click()
+    expect(page).to_have_url(f"{pages_service.url}/sign-in?next=/pricing%3Fplan%3Dpro%26interval%3Dyear%26quantity%3D3")
     expect(page.get_by_role("status")).to_contain_text("Sign in to subscribe.")
     page.get_by_label("Email").fill("ann@example.com")
     page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page).to_have_url(f"{pages_service.url}/pricing")
+
+    # Back with the choice remembered, waiting for a click: nothing started from a link.
+    expect(page).to_have_url(f"{pages_service.url}/pricing?plan=pro&interval=year&quantity=3")
+    expect(page.locator("#chosen")).to_contain_text("Pro, yearly, 3 seats: $300.00 a year.")
+    expect(page.locator("#interval-year")).to_be_checked()
+    check_accessibility(page)
     assert _checkout_sessions(sim) == []
-    page.get_by_role("button", name="Subscribe to Basic, monthly").click()
-    expect(page.get_by_text("Subscribe to Basic")).to_be_visible()
+    page.get_by_role("button", name="Continue to checkout").click()
+
+    expect(page.get_by_text("Subscribe to Pro")).to_be_visible()
     assert page.url.startswith(pages_service.settings.stripe_api_base or "")
+    [session_id] = _checkout_sessions(sim)
+    [line] = sim.client().v1.checkout.sessions.line_items.list(session_id).data
+    assert (line.price.lookup_key, line.quantity) == ("pro_year", 3)
 
 
 def test_checkout_without_the_csrf_token_is_refused_and_starts_nothing(pages_service: Service, sim: Sim) -> None:
@@ -146,7 +185,7 @@ def test_a_subscriber_sees_their_plan_marked_and_is_sent_to_the_account_page(pag
         _wait_for_access(pages_service, "sub@example.com")
         pricing = http.get("/pricing")
         assert 'class="plan current" id="plan-advanced"' in pricing.text
-        assert "Your current plan" in pricing.text
+        assert "Your plan · Active" in pricing.text
         assert "Switch to Pro on your account page" in pricing.text
         assert "Subscribe to Pro" not in pricing.text
         # A stale tab still showing Subscribe: a friendly pointer, no second subscription.

@@ -1,0 +1,8 @@
+"""`payment_intent.canceled`: noted next to the order it was for, as
+`payment_intent.succeeded` (see that module); access never changes here.
+Facts: none."""
+
+from paywire.events.handlers.payment_intent_succeeded import HANDLER as NOTED
+
+EVENT_TYPE = "payment_intent.canceled"
+HANDLER = NOTED

@@ -1,0 +1,15 @@
+"""`payout.created` (Connect): Stripe started paying a seller's available balance to their bank.
+
+Re-reads: the payout, on the account it happened on. Writes: it (`payouts`, under the version
+rule) and the seller's balance.
+Facts: none.
+"""
+
+from __future__ import annotations
+
+from paywire.events.connect_appliers import mirror_payout
+from paywire.events.handling import EventHandler
+
+EVENT_TYPE = "payout.created"
+
+HANDLER = EventHandler(mirror_payout)

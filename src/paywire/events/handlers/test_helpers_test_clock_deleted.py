@@ -1,0 +1,12 @@
+"""`test_helpers.test_clock.deleted`: a test clock was deleted (with its customers).
+
+Re-reads: the clock; its mirror only moves forward, so a late event cannot turn it back.
+Facts: none.
+"""
+
+from paywire.events.appliers import refresh_test_clock
+from paywire.events.handling import EventHandler
+from paywire.stripe import Kind
+
+EVENT_TYPE = "test_helpers.test_clock.deleted"
+HANDLER = EventHandler(refresh_test_clock, reads=Kind.TEST_CLOCK)
