@@ -24,18 +24,23 @@ A_VALUE, B_VALUE, BATCH_SIZE, BATCH_VALUE = 100, 80, 200, 11
 RECORDED = SINGLE * A_VALUE + SINGLE * B_VALUE + BATCH_SIZE * BATCH_VALUE  # 13,000 API calls
 INCLUDED = 10_000
 CRASHES_AT = {"PAYWIRE_TEST_CRASH_AT": "usage_sent_before_record", "PAYWIRE_TEST_CRASH_PROBABILITY": "0.3"}
-# The senders that die are paced below the recorders' pace, so that events are still waiting when
-# the SIGKILL comes, however fast or loaded the machine; the last one sends at the quick pace.
-SLOW = {"PAYWIRE_USAGE_RATE_LIMIT": "20"}
+# The senders that die send one request a second. The pace is a token bucket holding one second,
+# so at one a second no round's requests leave together: a round's batches of 100 are marked
+# sent a second apart, and the SIGKILL from outside finds some sent and some waiting, however
+# fast or loaded the machine. (At 20 a second, a round of up to 20 requests left at once and
+# was marked sent within milliseconds: a poll could miss the whole of it.)
+SLOW = {"PAYWIRE_USAGE_RATE_LIMIT": "1"}
 
 
-def _next_sender_env(deaths: int) -> dict[str, str]:
+def _next_sender_env(deaths: int, killed: bool) -> dict[str, str]:
     """The sender after the first death dies at the crash point for certain (events are still
     pending then, so it reaches it however fast the machine drains the rest); the next two may;
-    then one that lives to finish."""
+    then one that lives: slow until the SIGKILL from outside has come, then quick, to finish."""
     if deaths == 1:
         return {**CRASHES_AT, "PAYWIRE_TEST_CRASH_PROBABILITY": "1", **SLOW}
-    return {**CRASHES_AT, **SLOW} if deaths < 4 else {}
+    if deaths < 4:
+        return {**CRASHES_AT, **SLOW}
+    return {} if killed else SLOW
 
 
 def _three_times(send: Callable[[], Any]) -> list[Any]:
@@ -87,7 +92,7 @@ def test_usage_sent_through_crashes_is_billed_exactly_once(
                 killed = True
             if sender.proc.poll() is not None:
                 deaths += 1
-                sender = spawn_sender(service, f"sender-{deaths}", **_next_sender_env(deaths))
+                sender = spawn_sender(service, f"sender-{deaths}", **_next_sender_env(deaths, killed))
             time.sleep(0.05)
         for future in recorders:
             future.result()
