@@ -24,6 +24,7 @@ from paywire.db.engine import make_engine, make_session_factory
 from paywire.db.migrate import upgrade_to_head
 from paywire.db.models import Order, Subscription, WebhookEvent
 from paywire.logs import Redact, formatter, redact
+from paywire.outbox import store as outbox
 from paywire.stripe import StripeGateway
 from paywire.web.auth import issue_token
 from tests.paywire.billing.subscribers import FEB_1, MAR_1, wait_for
@@ -156,9 +157,18 @@ def _scenario(sim: Sim, gateway: StripeGateway, database: str, port: int) -> Non
         assert bought.status_code == 200, bought.text
         assert sim.complete_checkout(bought.json()["id"]).status_code == 200
         wait_for("the pass fulfilled", lambda: failed_payment_handled() and _fulfilled(sessions))
+        # The emails (the failed payment's among them) are written to the log before their facts
+        # are marked done: wait for every fact, so the log holds them before the server stops.
+        wait_for("every notice delivered", lambda: _notices_delivered(sessions))
     engine.dispose()
 
 
 def _fulfilled(sessions: sessionmaker[Session]) -> bool:
     with sessions() as session:
         return session.scalars(select(Order.status)).all() == ["fulfilled"]
+
+
+def _notices_delivered(sessions: sessionmaker[Session]) -> bool:
+    with sessions() as session:
+        depth = outbox.depth(session)
+    return depth.get("done", 0) > 0 and not depth.get("pending")

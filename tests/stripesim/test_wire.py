@@ -237,10 +237,10 @@ def test_rate_limit_answers_429(sim: Sim, stripe_client: stripe.StripeClient) ->
     assert responses[-1].headers["retry-after"] == "1"
     with pytest.raises(stripe.RateLimitError):
         stripe_client.v1.customers.list()
-    # With the clock running the bucket refills at the configured rate: at 5/s a request is let
-    # through again within a second.
+    # With the clock running the bucket refills: a request is let through again (at 5/s, within
+    # a fifth of a second; the deadline only bounds a failure).
     sim.control("config", {"rate_limit_refill": True})
-    wait_until(lambda: get(sim, "/v1/customers").status_code == 200, timeout=1.5)
+    wait_until(lambda: get(sim, "/v1/customers").status_code == 200)
     sim.control("config", {"rate_limit_per_s": 0})
     assert all(get(sim, "/v1/customers").status_code == 200 for _ in range(30))
 

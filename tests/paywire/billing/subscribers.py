@@ -30,7 +30,7 @@ MAR_1 = FEB_1 + 28 * DAY
 CARD_OK = "4242424242424242"
 CARD_DECLINE = "4000000000000002"
 CARD_3DS = "4000002500003155"
-DEADLINE = 30.0
+DEADLINE = 60.0
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = DEADLINE) -> T:

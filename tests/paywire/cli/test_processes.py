@@ -110,7 +110,7 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         )
         assert stored.status_code == 200, stored.text
         line = 'paywire_webhooks_unhandled_total{type="paywire.metrics_probe"} 1.0'
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # the worker processes are niced: slow on a loaded machine
         while line not in httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text:
             assert time.monotonic() < deadline, "the worker's count never reached /metrics"
             time.sleep(0.2)
@@ -122,7 +122,7 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         base = _nice(proc.pid)
         assert sorted(_nice(pid) for pid in workers) == [min(base + 10, 19), 19]
         os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while (r := httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False)).status_code == 200:
             assert time.monotonic() < deadline, "readyz still ready after the worker was killed"
             time.sleep(0.1)
@@ -130,7 +130,7 @@ def test_serve_runs_until_interrupted(sim: Sim, tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        assert proc.wait(60) == 0  # a niced worker may take a while to stop on a loaded machine
 
 
 def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

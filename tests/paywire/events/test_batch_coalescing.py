@@ -61,13 +61,15 @@ def test_waiting_events_about_one_object_are_handled_with_one_re_read(
     with caplog.at_level(logging.INFO, logger="paywire.events.worker"):
         gateway = counted_worker(service)
         wait_for("the inbox worked off", lambda: settled(service, sim))
+        # The worker logs each event's outcome after its commit: a drained inbox can come first.
+        wait_for("every event's line", lambda: len(_lines_about(caplog, subscription_id)) >= len(about_subscription))
 
     # The group about the subscription, and checkout.session.completed (which also names
     # it), share one read: whichever comes second finds a read started after it arrived.
     assert gateway.reads[subscription_id] == 1
     assert {invoice: gateway.reads[invoice] for invoice in invoice_events} == dict.fromkeys(invoice_events, 1)
     assert not mirror_matches_stripe(service, client, subscription_id)
-    lines = [r.getMessage() for r in caplog.records if f"object={subscription_id} " in r.getMessage()]
+    lines = _lines_about(caplog, subscription_id)
     assert len(lines) == len(about_subscription), "one log line per event"
     assert {re.search(r"group=(\d+)", line).group(1) for line in lines} == {str(len(about_subscription))}  # type: ignore[union-attr]
     assert {r.attempts for r in inbox_rows(service)} == {1}
@@ -105,3 +107,7 @@ def test_an_older_invoice_read_never_replaces_a_newer_one(
         assert mirrored_invoices.save(ctx, fresh, newer + 1).note == f"{invoice_id} paid", (
             "an equal or newer read is written"
         )
+
+
+def _lines_about(caplog: pytest.LogCaptureFixture, object_id: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if f"object={object_id} " in r.getMessage()]

@@ -89,7 +89,8 @@ def test_a_held_worker_claims_nothing_until_its_break_then_works_the_event_off(
     worker = build_worker(quiet_service.settings, engine=quiet_service.engine, catalog=catalog, options=FAST_RETRY)
     worker.bell = InboxBell()
     worker.bell.hold(3600)  # a burst that never ends
-    worker.hold_policy = HoldPolicy(max_seconds=1.0, break_seconds=0.5)
+    # Held 3 s in a row: the look at half a second has 2.5 s to see the event still waiting.
+    worker.hold_policy = HoldPolicy(max_seconds=3.0, break_seconds=0.5)
     held_before = WORKER_HELD_SECONDS._value.get()
     thread = WorkerThread(worker).start()
     try:

@@ -137,6 +137,8 @@ def test_recovery_and_sync_cover_connected_accounts(
     assert scan.connected_accounts == 1 and scan.stored >= len(lost)
     wait_for("the recovered events applied", lambda: market.state("rita") == "restricted")
     wait_for("the payout", lambda: market.report("rita")["payouts"])
+    # Every recovered event worked off before the tampering: a late one would repair the rows.
+    wait_for("the recovered events all applied", lambda: inbox_drained(service))
 
     with service.sessions() as session:
         session.execute(update(Seller).where(Seller.id == account).values(transfers="active", requirements=[]))

@@ -38,8 +38,9 @@ def _env(database: str, sim: Sim, **values: str) -> dict[str, str]:
         DATABASE_URL=database,
         STRIPE_WEBHOOK_SECRET=SECRET,
         PAYWIRE_AUTH_SECRET="s" * 40,
-        # Polling alone would take this long: a prompt answer proves the wake-up works.
-        PAYWIRE_WORKER_POLL_INTERVAL="30",
+        # Polling alone would take this long (the most allowed): an answer well before it
+        # proves the wake-up works.
+        PAYWIRE_WORKER_POLL_INTERVAL="60",
         **values,
     )
     return env
@@ -90,7 +91,10 @@ def _states(database: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT id, state FROM webhook_events").fetchall())
 
 
-def _wait_worked_off(database: Path, ids: list[str], timeout: float = 10) -> dict[str, str]:
+def _wait_worked_off(database: Path, ids: list[str], timeout: float = 45) -> dict[str, str]:
+    """Wait until the events are worked off: well before the workers' next 60 s poll, so only a
+    wake-up from the receiver can have done it (a niced worker on a loaded machine may need
+    seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = _states(database)
@@ -117,7 +121,7 @@ class Serving:
         # Several processes each import the whole stack before the port answers: on a busy
         # machine that takes a while, so the deadline is generous (it only bounds a failure).
         try:
-            wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=self.proc, timeout=90)
+            wait_http(f"http://127.0.0.1:{self.port}/healthz", proc=self.proc, timeout=180)
         except RuntimeError as exc:
             self.proc.kill()
             raise RuntimeError(f"{exc}; its output:\n{self.output()[-3000:]}") from exc
@@ -141,7 +145,7 @@ def started() -> Iterator[list[Serving]]:
             serving.proc.wait(10)
 
 
-def _wait_for_worker(serving: Serving, timeout: float = 30) -> list[int]:
+def _wait_for_worker(serving: Serving, timeout: float = 60) -> list[int]:
     """The server's child processes once the worker has started."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,10 +167,8 @@ def test_serve_runs_the_worker_in_a_niced_child_process_woken_by_the_receiver(
     # Niceness adds up to at most 19 (the test run itself may be niced).
     assert _nice(worker) == min(_nice(serving.proc.pid) + 10, 19), "the worker yields the CPU to the receiver"
 
-    sent = time.monotonic()
     assert _deliver(serving.port, "evt_serve_1").json() == {"received": True}
-    _wait_worked_off(serving.database, ["evt_serve_1"])
-    assert time.monotonic() - sent < 10, "woken at once, not at the next 30 s poll"
+    _wait_worked_off(serving.database, ["evt_serve_1"])  # woken, not at the next 60 s poll
 
     assert serving.stop(signal.SIGTERM) == 0, serving.output()
     assert not Path(f"/proc/{worker}").exists() or "spawn_main" not in _command(worker)

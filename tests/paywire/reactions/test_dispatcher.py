@@ -161,7 +161,7 @@ def test_a_dispatcher_dying_between_effect_and_record_repeats_the_mail_but_never
 
     monkeypatch.setattr(crashpoints, "reached", die)
     # A lease long enough that a loaded machine cannot run it out before the next look.
-    first = Dispatcher(sessions=session_factory, registry=registry, worker_id="w1", retry=POLICY, lease_seconds=2.0)
+    first = Dispatcher(sessions=session_factory, registry=registry, worker_id="w1", retry=POLICY, lease_seconds=5.0)
     with pytest.raises(Died):
         first.dispatch_once()
     monkeypatch.undo()

@@ -21,7 +21,7 @@ from paywire.reconcile.resources import SyncContext
 from paywire.reconcile.sync import SyncInterrupted, sync_mirror
 from paywire.stripe import StripeGateway, StripeUnavailable
 from tests.paywire.conftest import Service
-from tests.paywire.events.conftest import inbox_drained, wait_for
+from tests.paywire.events.conftest import deliveries_settled, inbox_drained, wait_for
 from tests.paywire.events.recovery_support import PAYWIRE, cli_env, run_paywire, subscription_drift
 from tests.paywire.factories import mirror_subscription
 from tests.support.stripesim import Sim
@@ -63,7 +63,11 @@ def test_sync_reports_and_repairs_drift_while_the_worker_runs(paywire_service: S
     service, client = paywire_service, sim.client()
     made = make_subscriptions(client, 4)
     invoice_ids = stripe_invoice_ids(client)
-    wait_for("the worker to mirror everything", lambda: inbox_drained(service) and mirrored_count(service) == 4)
+    # Every delivery made and worked off before the tampering: a late one would repair a row.
+    wait_for(
+        "the worker to mirror everything",
+        lambda: deliveries_settled(sim) and inbox_drained(service) and mirrored_count(service) == 4,
+    )
     tampered, period_shifted, deleted = made[0], made[1], made[2]
     customer_of_first = str(client.v1.subscriptions.retrieve(tampered).customer)
     with service.sessions() as session:
@@ -226,7 +230,9 @@ def test_ctrl_c_stops_the_sync_process_and_the_next_run_continues(
 ) -> None:
     service = make_paywire_service(with_worker=False)
     made = make_subscriptions(sim.client(), 8)
-    sim.control("faults", {"api": {"delay_ms": 150}})  # slow enough to be stopped part way
+    # Slow enough to be stopped part way: after the first checkpoint, at least two more pages
+    # of a second each are left, however fast the machine or slow the test's polling.
+    sim.control("faults", {"api": {"delay_ms": 1000}})
     log = tmp_path / "sync.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
