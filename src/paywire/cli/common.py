@@ -7,6 +7,7 @@ missing or malformed, instead of a traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,6 +21,10 @@ from paywire.db.migrate import require_migrated
 from paywire.logs import configure as configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# A batch command's cyclic garbage collector: the youngest generation collected every 10,000
+# allocations (Python's default is 700), the older ones as by default.
+BATCH_GC_THRESHOLD = (10_000, 10, 10)
 
 
 def reports_config_errors(command: F) -> F:
@@ -61,3 +66,16 @@ def operating_settings(*, stripe: bool) -> Settings:
 
 def session_factory(found: Settings) -> sessionmaker[Session]:
     return make_session_factory(make_engine(found.database_url))
+
+
+def collect_garbage_for_batches() -> None:
+    """For a command that works through many pages (`paywire sync`), called once it has
+    started: what is loaded so far (the imported modules, the settings) is set out of the cyclic
+    collector's sight for good (`gc.freeze`: it lives as long as the process anyway), and the
+    youngest generation is collected every 10,000 allocations instead of 700. A page of 100
+    Stripe objects builds tens of thousands of dicts and lists, nearly all freed by reference
+    counting as the page ends; with the defaults the collector ran dozens of times a page and
+    went through every module's objects at each full collection. Measured on a 100,000
+    trial-subscription sync into PostgreSQL: 225 s → 204 s, peak memory unchanged (bench/README)."""
+    gc.freeze()
+    gc.set_threshold(*BATCH_GC_THRESHOLD)

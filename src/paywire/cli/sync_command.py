@@ -10,7 +10,12 @@ from pathlib import Path
 import click
 
 from paywire.catalog import load_catalog
-from paywire.cli.common import operating_settings, reports_config_errors, session_factory
+from paywire.cli.common import (
+    collect_garbage_for_batches,
+    operating_settings,
+    reports_config_errors,
+    session_factory,
+)
 from paywire.reconcile.adoption import Adoption, Users, UsersFileInvalid
 from paywire.reconcile.drift import Drift
 from paywire.reconcile.progress import ProgressBar
@@ -89,6 +94,7 @@ def sync(
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    collect_garbage_for_batches()
     try:
         report = sync_mirror(
             ctx,
