@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -187,6 +188,22 @@ def spawn_worker(tmp_path: Path) -> Iterator[WorkerSpawner]:
     yield spawn
     for process in running:
         process.stop(signal.SIGKILL)
+
+
+def wait_started(workers: list[Process]) -> None:
+    """Wait until each spawned worker has logged that it started (its signal handlers are then
+    in place): starting one takes seconds on a loaded machine, and a worker still starting takes
+    no part in a race. Fails at once, with its output, if one exits meanwhile."""
+
+    def started() -> bool:
+        dead = [w for w in workers if w.proc.poll() is not None]
+        assert not dead, [w.output()[-2000:] for w in dead]
+        return all(WORKER_STARTED.search(w.output()) for w in workers)
+
+    wait_for("every worker started", started)
+
+
+WORKER_STARTED = re.compile(r"paywire\.events\.worker worker \S+ started")
 
 
 class CountingGateway(StripeGateway):

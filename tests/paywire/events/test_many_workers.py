@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from paywire.catalog import Catalog
 from tests.paywire.conftest import Service
-from tests.paywire.events.conftest import WorkerSpawner, inbox_rows, wait_for
+from tests.paywire.events.conftest import WorkerSpawner, inbox_rows, wait_for, wait_started
 from tests.paywire.events.scenario import (
     Activity,
     buy_pass,
@@ -53,6 +53,7 @@ def test_each_event_is_processed_exactly_once_by_one_of_several_worker_processes
         spawn_worker(service, f"worker{n}", PAYWIRE_WORKER_BATCH="2", PAYWIRE_WORKER_RETRY_BASE="0.1")
         for n in range(WORKERS)
     ]
+    wait_started(workers)  # all of them in the race (starting one takes seconds on a loaded machine)
     business(4, 8)  # and events arriving while they race
 
     def drained() -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.paywire.conftest import Service
-from tests.paywire.events.conftest import PAYWIRE, Shop, WorkerSpawner, inbox_drained, wait_for
+from tests.paywire.events.conftest import PAYWIRE, Shop, WorkerSpawner, inbox_drained, wait_for, wait_started
 from tests.support.stripesim import TEST_KEY, Sim
 
 RATE = 4  # requests a second, for the whole deployment
@@ -34,6 +34,7 @@ def test_two_workers_and_a_sync_share_one_budget(
     # Every event re-read (the payload rule off), so the workers have plenty to ask.
     env = {"PAYWIRE_STRIPE_RATE_LIMIT": str(RATE), "PAYWIRE_APPLY_EVENT_PAYLOADS": "false"}
     workers = [spawn_worker(service, f"worker-{n}", **env) for n in range(2)]
+    wait_started(workers)  # both at work before the sync joins (starting one takes seconds when loaded)
     sync_env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYWIRE_", "DATABASE_URL"))}
     sync_env.update(
         STRIPE_SECRET_KEY=TEST_KEY,
