@@ -22,7 +22,7 @@ from paywire.config import load_settings
 from paywire.db.migrate import upgrade_to_head
 from paywire.events.wakeup import WorkersBell
 from paywire.workers import worker_processes, worker_threads
-from tests.paywire.events.conftest import wait_for
+from tests.paywire.events.conftest import WORKER_STARTED, wait_for
 from tests.support.processes import free_port, wait_http
 from tests.support.stripesim import TEST_KEY, Sim
 
@@ -149,7 +149,7 @@ def _wait_for_worker(serving: Serving, timeout: float = 60) -> list[int]:
     """The server's child processes once the worker has started."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "worker" in serving.output() and " started" in serving.output():
+        if WORKER_STARTED.search(serving.output()):
             return _children(serving.proc.pid)
         time.sleep(0.1)
     raise AssertionError(f"the worker never started:\n{serving.output()}")
