@@ -179,33 +179,28 @@ def pause_and_unpause(c: stripe.StripeClient, sim: Sim) -> list[str]:
     return events_since(c, mark)
 
 
-def renewal_paid(c: stripe.StripeClient, sim: Sim) -> list[str]:
-    _, clock, _, sub = _subscriber(c, sim)
+def _renewal(c: stripe.StripeClient, sim: Sim, card: str | None = None) -> list[str]:
+    """The events of a subscriber's first renewal (paid with `card` when one is given)."""
+    _, clock, customer, sub = _subscriber(c, sim)
+    if card is not None:
+        with_card(c, customer, card)
     _, end = subscription_period(sub)
     sim.control("config", {"upcoming_invoice_days": 0})
     mark = last_event(c)
     sim.advance(c, clock.id, end + 2 * 3600)
     return [t for t in events_since(c, mark) if not t.startswith("test_helpers.")]
+
+
+def renewal_paid(c: stripe.StripeClient, sim: Sim) -> list[str]:
+    return _renewal(c, sim)
 
 
 def renewal_declined(c: stripe.StripeClient, sim: Sim) -> list[str]:
-    _, clock, customer, sub = _subscriber(c, sim)
-    with_card(c, customer, CARD_DECLINE)
-    _, end = subscription_period(sub)
-    sim.control("config", {"upcoming_invoice_days": 0})
-    mark = last_event(c)
-    sim.advance(c, clock.id, end + 2 * 3600)
-    return [t for t in events_since(c, mark) if not t.startswith("test_helpers.")]
+    return _renewal(c, sim, CARD_DECLINE)
 
 
 def renewal_needs_authentication(c: stripe.StripeClient, sim: Sim) -> list[str]:
-    _, clock, customer, sub = _subscriber(c, sim)
-    with_card(c, customer, CARD_3DS_ALWAYS)
-    _, end = subscription_period(sub)
-    sim.control("config", {"upcoming_invoice_days": 0})
-    mark = last_event(c)
-    sim.advance(c, clock.id, end + 2 * 3600)
-    return [t for t in events_since(c, mark) if not t.startswith("test_helpers.")]
+    return _renewal(c, sim, CARD_3DS_ALWAYS)
 
 
 def promotion_code_applied(c: stripe.StripeClient, sim: Sim) -> list[str]:
