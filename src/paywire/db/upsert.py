@@ -6,24 +6,37 @@ not fail on the unique key: the first insert wins, the others find the row and u
 The worker's upserts (`upsert_statement`) are built once per table, columns and database and
 executed with parameters: building and compiling an `ON CONFLICT DO UPDATE` over a few dozen
 columns costs more CPU than the database takes to run it.
+
+A page of rows (a sync writes a hundred objects at once) goes to PostgreSQL as one JSON array
+in one short statement (`recordset_statement`): an executemany is a statement per row, and a
+multi-row VALUES is a long statement psycopg parses again on every call.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, or_
+from sqlalchemy import JSON, ColumnElement, Table, bindparam, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 
 def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany on the table (a statement compiled once, not rows inlined into VALUES
-    and compiled anew each call: a sync adds a page of ids per transaction)."""
+    """One statement: on PostgreSQL a `recordset_statement`, on SQLite one executemany (a
+    statement compiled once, not rows inlined into VALUES and compiled anew each call: a sync
+    adds a page of ids per transaction)."""
     if not rows:
         return
     table = cast(Table, getattr(model, "__table__", model))
+    if postgresql(session):
+        statement = recordset_statement(
+            session, table, tuple(rows[0]), "insert ignoring duplicates", lambda insert: insert.on_conflict_do_nothing()
+        )
+        session.execute(statement, recordset_rows(session, table, rows))
+        return
     session.execute(dialect_insert(session, table).on_conflict_do_nothing(), rows)
 
 
@@ -37,7 +50,7 @@ def dialect_insert(session: Session, model: Any) -> Any:
     raise NotImplementedError(f"paywire does not support {dialect}")  # pragma: no cover
 
 
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...], bool, bool, bool], Any] = {}
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...], bool, bool], Any] = {}
 # The parameter of a guarded upsert: the `stripe_version` the writer saw stored (None: no row).
 SEEN_VERSION = "seen_stripe_version"
 
@@ -49,17 +62,15 @@ def upsert_statement(
     *,
     versioned: bool,
     guarded: bool = False,
-    returning: bool = True,
 ) -> Any:
     """`INSERT (columns) … ON CONFLICT (id) DO UPDATE SET every other column`, to execute with
     a row (or rows) of parameters. `versioned`: the update happens only where the stored
     `stripe_version` is unset or not newer than the new row's, and the statement returns the
     id of a row inserted or updated (none: a newer read is stored). `guarded`: instead, only
     where the stored `stripe_version` is still the one the writer saw (parameter
-    `seen_stripe_version`), also returning the id (none: someone wrote the row meanwhile).
-    `returning=False`: no ids returned (an executemany the caller checks otherwise)."""
+    `seen_stripe_version`), also returning the id (none: someone wrote the row meanwhile)."""
     dialect = session.get_bind().dialect.name
-    key = (dialect, table.name, columns, versioned, guarded, returning)
+    key = (dialect, table.name, columns, versioned, guarded)
     statement = _STATEMENTS.get(key)
     if statement is None:
         insert = dialect_insert(session, table)
@@ -73,7 +84,103 @@ def upsert_statement(
             set_={name: insert.excluded[name] for name in columns if name != "id"},
             where=where,
         )
-        if (versioned or guarded) and returning:
+        if versioned or guarded:
             statement = statement.returning(table.c.id)
         _STATEMENTS[key] = statement
     return statement
+
+
+_RECORDSETS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+ROWS = "rows"
+
+
+def recordset_statement(session: Session, table: Table, columns: tuple[str, ...], purpose: str, finish: Any) -> Any:
+    """PostgreSQL: `INSERT INTO table (columns) SELECT columns FROM json_populate_recordset(NULL::table,
+    :rows)`, finished by `finish(insert)` (its ON CONFLICT, its RETURNING), built once per table,
+    columns and purpose. Executed with `recordset_rows`, the rows travel as one JSON array that
+    the server turns back into the table's rows (keeping a JSON column's value as written): one
+    short statement, parsed and planned once per connection, instead of a statement per row (an
+    executemany) or every row inlined into one long statement that the driver parses anew on
+    each call (it caches no statement of over 50 parameters)."""
+    key = (purpose, table.name, columns)
+    statement = _RECORDSETS.get(key)
+    if statement is None:
+        records = func.json_populate_recordset(
+            literal_column(f"NULL::{session.get_bind().dialect.identifier_preparer.format_table(table)}"),
+            bindparam(ROWS, type_=PG_JSON),
+        ).table_valued(*columns)
+        statement = finish(pg_insert(table).from_select(list(columns), select(*(records.c[name] for name in columns))))
+        _RECORDSETS[key] = statement
+    return statement
+
+
+def recordset_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a `recordset_statement`: each value as its column's type binds it, a
+    time as ISO 8601 text; a JSON column's value as it is (it goes into the array whole)."""
+    dialect = session.get_bind().dialect
+    columns = []
+    for name in rows[0]:
+        column_type = table.c[name].type
+        if not isinstance(column_type, JSON):
+            columns.append((name, column_type.bind_processor(dialect)))
+    bound = []
+    for row in rows:
+        row = dict(row)
+        for name, processor in columns:
+            value = row[name] if processor is None else processor(row[name])
+            row[name] = value.isoformat() if isinstance(value, datetime) else value
+        bound.append(row)
+    return {ROWS: bound}
+
+
+def postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert_versioned_page(session: Session, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: rows (distinct ids, the same columns) upserted under the version rule in one
+    statement (`recordset_statement`); the ids written (the others hold a newer read)."""
+
+    def finish(insert: Any) -> Any:
+        return insert.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={name: insert.excluded[name] for name in columns if name != "id"},
+            where=or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version),
+        ).returning(table.c.id)
+
+    columns = tuple(rows[0])
+    statement = recordset_statement(session, table, columns, "upsert versioned", finish)
+    return set(session.scalars(statement, recordset_rows(session, table, rows)))
+
+
+def upsert_page(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows (distinct ids, the same columns) inserted or, where the id is there, updated: on
+    PostgreSQL in one `recordset_statement`, on SQLite in one executemany."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    if not postgresql(session):
+        session.execute(upsert_statement(session, table, columns, versioned=False), rows)
+        return
+
+    def finish(insert: Any) -> Any:
+        return insert.on_conflict_do_update(
+            index_elements=[table.c.id], set_={name: insert.excluded[name] for name in columns if name != "id"}
+        )
+
+    session.execute(
+        recordset_statement(session, table, columns, "upsert", finish), recordset_rows(session, table, rows)
+    )
+
+
+def insert_page(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows (the same columns) inserted: on PostgreSQL in one `recordset_statement`, on SQLite
+    in one executemany."""
+    if not rows:
+        return
+    table = cast(Table, getattr(model, "__table__", model))
+    if not postgresql(session):
+        session.execute(table.insert(), rows)
+        return
+    statement = recordset_statement(session, table, tuple(rows[0]), "insert", lambda insert: insert)
+    session.execute(statement, recordset_rows(session, table, rows))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from paywire.catalog import Catalog
 from paywire.config import Settings
+from paywire.db.membership import among
 from paywire.db.models import Invoice, Subscription
 from paywire.metrics import OUTBOX_FACTS
 from paywire.mirror.payloads import Decision, Mark, Offer, decide
@@ -43,7 +44,7 @@ def load_marks(session: Session, kind: Kind, ids: Iterable[str]) -> dict[MarkKey
         model.stripe_time_to,
         model.stripe_event_id,
         model.stripe_object,
-    ).where(model.id.in_(wanted))
+    ).where(among(session, model.id, wanted))
     for object_id, version, time_from, time_to, event_id, state in session.execute(query):
         found[mark_key(kind, object_id)] = Mark(version, time_from, time_to, event_id is not None, state)
     return found

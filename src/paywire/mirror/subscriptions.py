@@ -9,9 +9,10 @@ from typing import Any, cast
 from sqlalchemy import Table, delete
 from sqlalchemy.orm import Session
 
+from paywire.db.membership import among, not_among
 from paywire.db.models import Subscription, SubscriptionItem
 from paywire.db.repositories import customers, entitlement_versions, subscriptions
-from paywire.db.upsert import upsert_statement
+from paywire.db.upsert import upsert_page
 from paywire.mirror import refresh as mirrored
 from paywire.mirror.context import MirrorContext
 from paywire.mirror.customers import customer_time, user_for
@@ -191,11 +192,11 @@ def write_items(session: Session, written: Sequence[dict[str, Any]]) -> None:
     items_table = cast(Table, SubscriptionItem.__table__)
     session.execute(
         delete(items_table).where(
-            items_table.c.subscription_id.in_(ids), items_table.c.id.not_in([i["id"] for i in items])
+            among(session, items_table.c.subscription_id, ids),
+            not_among(session, items_table.c.id, [i["id"] for i in items]),
         )
     )
-    if items:
-        session.execute(upsert_statement(session, items_table, tuple(items[0]), versioned=False), items)
+    upsert_page(session, items_table, items)
     expired = set(ids)
     for item in [o for o in session.identity_map.values() if isinstance(o, SubscriptionItem)]:
         if "subscription_id" not in item.__dict__ or item.subscription_id in expired:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from paywire.db.leases import RetryPolicy, claiming, fail_claim, lease_until, released
 from paywire.db.models import OutboxFact, ReactionRecord, utcnow
-from paywire.db.upsert import dialect_insert
+from paywire.db.upsert import dialect_insert, postgresql, recordset_rows, recordset_statement
 from paywire.outbox.facts import Fact
 
 OUTBOX = cast(Table, OutboxFact.__table__)
@@ -114,17 +114,24 @@ def record(
     ]
     # One statement for all of them (a sync records a page's facts at once); the keys returned
     # are the rows inserted, a key already there returns nothing.
-    statement = (
-        dialect_insert(session, OUTBOX)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(OUTBOX.c.dedup_key)
-    )
-    inserted = set(session.scalars(statement, rows))
+    inserted = set(session.scalars(*_insert_new(session, rows)))
     added = [fact.key for fact in wanted if fact.key in inserted]
     if known is not None:
         for fact in wanted:
             known.add_pending(fact.key, new=fact.key in inserted)  # added now or already there: known once committed
     return added
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """The statement adding the rows whose key is new, returning their keys, and its parameters."""
+
+    def finish(insert: Any) -> Any:
+        return insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OUTBOX.c.dedup_key)
+
+    if postgresql(session):
+        statement = recordset_statement(session, OUTBOX, tuple(rows[0]), "outbox record", finish)
+        return statement, recordset_rows(session, OUTBOX, rows)
+    return finish(dialect_insert(session, OUTBOX)), rows
 
 
 def _due(now: datetime) -> Any:

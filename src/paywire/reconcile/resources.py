@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from paywire.catalog import Catalog
 from paywire.config import Settings
+from paywire.db.membership import among
 from paywire.db.models import Customer, Invoice, Seller, Subscription, SyncSeen, utcnow
 from paywire.db.repositories import connect as connect_rows
 from paywire.db.repositories import customers, entitlement_versions
@@ -268,7 +269,9 @@ class Subscriptions(_Kept):
         return int(session.scalar(select(func.count()).select_from(Subscription)) or 0)
 
     def rows(self, session: Session, ids: list[str]) -> dict[str, Any]:
-        query = select(Subscription).where(Subscription.id.in_(ids)).options(selectinload(Subscription.items))
+        query = (
+            select(Subscription).where(among(session, Subscription.id, ids)).options(selectinload(Subscription.items))
+        )
         return {row.id: row for row in session.scalars(query)}
 
     def users(self, session: Session, objs: Sequence[dict[str, Any]]) -> list[str | None]:
@@ -305,7 +308,7 @@ class Invoices(_Kept):
         return int(session.scalar(select(func.count()).select_from(Invoice)) or 0)
 
     def rows(self, session: Session, ids: list[str]) -> dict[str, Any]:
-        return {row.id: row for row in session.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
+        return {row.id: row for row in session.scalars(select(Invoice).where(among(session, Invoice.id, ids)))}
 
     def changes(self, ctx: SyncContext, row: Any, obj: dict[str, Any], user_id: str | None) -> list[Change]:
         return invoice_changes(row, obj)
@@ -355,7 +358,7 @@ class Customers(Resource):
         ids = [listed.obj["id"] for listed in page]
         rows = {
             r.stripe_customer_id: r
-            for r in session.scalars(select(Customer).where(Customer.stripe_customer_id.in_(ids)))
+            for r in session.scalars(select(Customer).where(among(session, Customer.stripe_customer_id, ids)))
         }
         return [self._check(ctx, listed, rows.get(listed.obj["id"])) for listed in page]
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from paywire.db.membership import among
 from paywire.db.models import Customer, utcnow
 from paywire.db.repositories import entitlement_versions
 from paywire.db.upsert import dialect_insert
@@ -28,7 +29,9 @@ def linked_customers(session: Session, user_ids: Collection[str]) -> dict[str, s
     """The Stripe customer of each of these users that has one (user → customer), in one query."""
     if not user_ids:
         return {}
-    query = select(Customer.user_id, Customer.stripe_customer_id).where(Customer.user_id.in_(sorted(user_ids)))
+    query = select(Customer.user_id, Customer.stripe_customer_id).where(
+        among(session, Customer.user_id, sorted(user_ids))
+    )
     return {user_id: customer_id for user_id, customer_id in session.execute(query)}
 
 
@@ -37,7 +40,7 @@ def users_of_customers(session: Session, stripe_customer_ids: Collection[str]) -
     if not stripe_customer_ids:
         return {}
     query = select(Customer.stripe_customer_id, Customer.user_id).where(
-        Customer.stripe_customer_id.in_(sorted(stripe_customer_ids))
+        among(session, Customer.stripe_customer_id, sorted(stripe_customer_ids))
     )
     return {customer_id: user_id for customer_id, user_id in session.execute(query)}
 
@@ -107,7 +110,7 @@ def mark_trials_used(session: Session, user_ids: Collection[str], at: datetime |
         entitlement_versions.bump(session, user=user_id)  # every write to customers moves the version
     session.execute(
         update(Customer)
-        .where(Customer.user_id.in_(sorted(user_ids)), Customer.trial_used.is_(False))
+        .where(among(session, Customer.user_id, sorted(user_ids)), Customer.trial_used.is_(False))
         .values(trial_used=True, trial_used_at=at or utcnow(), updated_at=utcnow())
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from paywire.db.membership import among
 from paywire.db.models import DunningCase, Invoice, utcnow
 from paywire.db.upsert import insert_ignoring_duplicates
 
@@ -19,7 +20,9 @@ def open_cases(session: Session, invoice_ids: Collection[str]) -> dict[str, Dunn
     """The open case of each of these invoices that has one, in one query."""
     if not invoice_ids:
         return {}
-    query = select(DunningCase).where(DunningCase.invoice_id.in_(sorted(invoice_ids)), DunningCase.outcome == "open")
+    query = select(DunningCase).where(
+        among(session, DunningCase.invoice_id, sorted(invoice_ids)), DunningCase.outcome == "open"
+    )
     return {case.invoice_id: case for case in session.scalars(query.execution_options(populate_existing=True))}
 
 

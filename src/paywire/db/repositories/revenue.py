@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from paywire.db.membership import among
 from paywire.db.models import Invoice, RevenueChange, Subscription
+from paywire.db.upsert import insert_page
 
 
 def last_for_subscription(session: Session, subscription_id: str) -> RevenueChange | None:
@@ -32,7 +34,7 @@ def last_for_subscriptions(session: Session, subscription_ids: Sequence[str]) ->
         return {}
     last = (
         select(RevenueChange.subscription_id, func.max(RevenueChange.seq).label("seq"))
-        .where(RevenueChange.subscription_id.in_(subscription_ids))
+        .where(among(session, RevenueChange.subscription_id, subscription_ids))
         .group_by(RevenueChange.subscription_id)
         .subquery()
     )
@@ -49,7 +51,7 @@ def for_subscriptions(session: Session, subscription_ids: Sequence[str]) -> dict
         return found
     query = (
         select(RevenueChange)
-        .where(RevenueChange.subscription_id.in_(subscription_ids))
+        .where(among(session, RevenueChange.subscription_id, subscription_ids))
         .order_by(RevenueChange.subscription_id, RevenueChange.seq)
     )
     for row in session.scalars(query):
@@ -69,8 +71,7 @@ def until(session: Session, until_at: int | None = None) -> Sequence[RevenueChan
 
 def add(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert rows, all in one statement (no ORM objects: a sync adds a page's worth at once)."""
-    if rows:
-        session.execute(insert(RevenueChange), rows)
+    insert_page(session, RevenueChange, rows)
 
 
 def forget_subscription(session: Session, subscription_id: str) -> None:
@@ -79,7 +80,7 @@ def forget_subscription(session: Session, subscription_id: str) -> None:
 
 def forget_subscriptions(session: Session, subscription_ids: Sequence[str]) -> None:
     if subscription_ids:
-        session.execute(delete(RevenueChange).where(RevenueChange.subscription_id.in_(subscription_ids)))
+        session.execute(delete(RevenueChange).where(among(session, RevenueChange.subscription_id, subscription_ids)))
 
 
 def stored_subscription(session: Session, subscription_id: str) -> dict[str, Any] | None:
@@ -102,7 +103,7 @@ def stored_subscriptions(session: Session, subscription_ids: Sequence[str]) -> d
     """`stored_subscription` of each of these that the mirror holds, in one query."""
     if not subscription_ids:
         return {}
-    query = select(Subscription.id, Subscription.stripe_object).where(Subscription.id.in_(subscription_ids))
+    query = select(Subscription.id, Subscription.stripe_object).where(among(session, Subscription.id, subscription_ids))
     return {i: dict(obj) for i, obj in session.execute(query) if isinstance(obj, dict)}
 
 
@@ -111,7 +112,9 @@ def invoices_of_subscriptions(session: Session, subscription_ids: Sequence[str])
     found: dict[str, list[dict[str, Any]]] = {i: [] for i in subscription_ids}
     if not subscription_ids:
         return found
-    query = select(Invoice.subscription_id, Invoice.stripe_object).where(Invoice.subscription_id.in_(subscription_ids))
+    query = select(Invoice.subscription_id, Invoice.stripe_object).where(
+        among(session, Invoice.subscription_id, subscription_ids)
+    )
     for subscription_id, obj in session.execute(query):
         if isinstance(obj, dict) and subscription_id in found:
             found[subscription_id].append(dict(obj))
