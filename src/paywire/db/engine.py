@@ -70,6 +70,10 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def require_reachable_database(settings: Settings, *, create: bool = False) -> None:
     """Connect once, so a wrong URL stops a command at start rather than on a request. A
     SQLite file that does not exist is refused (connecting would create an empty one as a side

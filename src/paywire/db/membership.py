@@ -15,20 +15,18 @@ from sqlalchemy import ColumnElement, all_, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from paywire.db.engine import on_postgresql
+
 
 def among(session: Session, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
     """`column IN values`."""
-    if _postgresql(session):
+    if on_postgresql(session):
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
 
 
 def not_among(session: Session, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
     """`column NOT IN values` (true for every row when there are none)."""
-    if _postgresql(session):
+    if on_postgresql(session):
         return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.not_in(list(values))
-
-
-def _postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"

@@ -8,7 +8,7 @@ executed with parameters: building and compiling an `ON CONFLICT DO UPDATE` over
 columns costs more CPU than the database takes to run it.
 
 A page of rows (a sync writes a hundred objects at once) goes to PostgreSQL as one JSON array
-in one short statement (`recordset_statement`): an executemany is a statement per row, and a
+in one short statement (`page_statement`): an executemany is a statement per row, and a
 multi-row VALUES is a long statement psycopg parses again on every call.
 """
 
@@ -23,21 +23,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from paywire.db.engine import on_postgresql
+
 
 def insert_ignoring_duplicates(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """One statement: on PostgreSQL a `recordset_statement`, on SQLite one executemany (a
-    statement compiled once, not rows inlined into VALUES and compiled anew each call: a sync
-    adds a page of ids per transaction)."""
-    if not rows:
-        return
-    table = cast(Table, getattr(model, "__table__", model))
-    if postgresql(session):
-        statement = recordset_statement(
-            session, table, tuple(rows[0]), "insert ignoring duplicates", lambda insert: insert.on_conflict_do_nothing()
-        )
-        session.execute(statement, recordset_rows(session, table, rows))
-        return
-    session.execute(dialect_insert(session, table).on_conflict_do_nothing(), rows)
+    """Rows (the same columns) inserted, those whose key is there already left out: one
+    `page_statement` (a statement built once, not rows inlined into VALUES and compiled anew
+    each call: a sync adds a page of ids per transaction)."""
+    if rows:
+        table = cast(Table, getattr(model, "__table__", model))
+        statement = page_statement(session, table, tuple(rows[0]), "ignoring duplicates", _ignoring_duplicates)
+        session.execute(statement, page_params(session, table, rows))
 
 
 def dialect_insert(session: Session, model: Any) -> Any:
@@ -78,45 +74,64 @@ def upsert_statement(
         if guarded:
             where = table.c.stripe_version.is_not_distinct_from(bindparam(SEEN_VERSION))
         elif versioned:
-            where = or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version)
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.id],
-            set_={name: insert.excluded[name] for name in columns if name != "id"},
-            where=where,
-        )
+            where = _not_newer_stored(insert, table)
+        statement = _updating_on_conflict(insert, table, columns, where)
         if versioned or guarded:
             statement = statement.returning(table.c.id)
         _STATEMENTS[key] = statement
     return statement
 
 
-_RECORDSETS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+def _not_newer_stored(insert: Any, table: Table) -> ColumnElement[bool]:
+    """The version rule: a stored row is replaced unless it holds a newer read."""
+    return or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version)
+
+
+def _updating_on_conflict(insert: Any, table: Table, columns: tuple[str, ...], where: Any = None) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.id], set_={name: insert.excluded[name] for name in columns if name != "id"}, where=where
+    )
+
+
+def _ignoring_duplicates(insert: Any) -> Any:
+    return insert.on_conflict_do_nothing()
+
+
+_PAGE_STATEMENTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
 ROWS = "rows"
 
 
-def recordset_statement(session: Session, table: Table, columns: tuple[str, ...], purpose: str, finish: Any) -> Any:
-    """PostgreSQL: `INSERT INTO table (columns) SELECT columns FROM json_populate_recordset(NULL::table,
-    :rows)`, finished by `finish(insert)` (its ON CONFLICT, its RETURNING), built once per table,
-    columns and purpose. Executed with `recordset_rows`, the rows travel as one JSON array that
-    the server turns back into the table's rows (keeping a JSON column's value as written): one
-    short statement, parsed and planned once per connection, instead of a statement per row (an
-    executemany) or every row inlined into one long statement that the driver parses anew on
-    each call (it caches no statement of over 50 parameters)."""
-    key = (purpose, table.name, columns)
-    statement = _RECORDSETS.get(key)
+def page_statement(session: Session, table: Table, columns: tuple[str, ...], purpose: str, finish: Any) -> Any:
+    """An INSERT of a page of rows (these columns), finished by `finish(insert)` (its ON
+    CONFLICT, its RETURNING), built once per database, purpose, table and columns; executed
+    with `page_params`. SQLite: `INSERT … VALUES`, an executemany. PostgreSQL: `INSERT INTO
+    table (columns) SELECT columns FROM json_populate_recordset(NULL::table, :rows)`, the rows
+    as one JSON array that the server turns back into the table's rows (a JSON column's value
+    kept as written): one short statement, parsed and planned once per connection, instead of a
+    statement per row (an executemany) or every row inlined into one long statement that the
+    driver parses anew on each call (it caches no statement of over 50 parameters)."""
+    key = (session.get_bind().dialect.name, purpose, table.name, columns)
+    statement = _PAGE_STATEMENTS.get(key)
     if statement is None:
-        records = func.json_populate_recordset(
-            literal_column(f"NULL::{session.get_bind().dialect.identifier_preparer.format_table(table)}"),
-            bindparam(ROWS, type_=PG_JSON),
-        ).table_valued(*columns)
-        statement = finish(pg_insert(table).from_select(list(columns), select(*(records.c[name] for name in columns))))
-        _RECORDSETS[key] = statement
+        if on_postgresql(session):
+            records = func.json_populate_recordset(
+                literal_column(f"NULL::{session.get_bind().dialect.identifier_preparer.format_table(table)}"),
+                bindparam(ROWS, type_=PG_JSON),
+            ).table_valued(*columns)
+            insert = pg_insert(table).from_select(list(columns), select(*(records.c[name] for name in columns)))
+        else:
+            insert = dialect_insert(session, table)
+        statement = finish(insert)
+        _PAGE_STATEMENTS[key] = statement
     return statement
 
 
-def recordset_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parameters of a `recordset_statement`: each value as its column's type binds it, a
-    time as ISO 8601 text; a JSON column's value as it is (it goes into the array whole)."""
+def page_params(session: Session, table: Table, rows: list[dict[str, Any]]) -> Any:
+    """The parameters of a `page_statement`: the rows themselves (SQLite), or (PostgreSQL) the
+    one JSON array, each value as its column's type binds it, a time as ISO 8601 text, a JSON
+    column's value as it is (it goes into the array whole)."""
+    if not on_postgresql(session):
+        return rows
     dialect = session.get_bind().dialect
     columns = []
     for name in rows[0]:
@@ -133,54 +148,32 @@ def recordset_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -
     return {ROWS: bound}
 
 
-def postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def upsert_versioned_page(session: Session, table: Table, rows: list[dict[str, Any]]) -> set[str]:
-    """PostgreSQL: rows (distinct ids, the same columns) upserted under the version rule in one
-    statement (`recordset_statement`); the ids written (the others hold a newer read)."""
+    """Rows (distinct ids, the same columns) upserted under the version rule in one
+    `page_statement`; the ids written (the others hold a newer read)."""
+    columns = tuple(rows[0])
 
     def finish(insert: Any) -> Any:
-        return insert.on_conflict_do_update(
-            index_elements=[table.c.id],
-            set_={name: insert.excluded[name] for name in columns if name != "id"},
-            where=or_(table.c.stripe_version.is_(None), table.c.stripe_version <= insert.excluded.stripe_version),
-        ).returning(table.c.id)
+        return _updating_on_conflict(insert, table, columns, _not_newer_stored(insert, table)).returning(table.c.id)
 
-    columns = tuple(rows[0])
-    statement = recordset_statement(session, table, columns, "upsert versioned", finish)
-    return set(session.scalars(statement, recordset_rows(session, table, rows)))
+    statement = page_statement(session, table, columns, "upsert versioned", finish)
+    return set(session.scalars(statement, page_params(session, table, rows)))
 
 
 def upsert_page(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows (distinct ids, the same columns) inserted or, where the id is there, updated: on
-    PostgreSQL in one `recordset_statement`, on SQLite in one executemany."""
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    if not postgresql(session):
-        session.execute(upsert_statement(session, table, columns, versioned=False), rows)
-        return
-
-    def finish(insert: Any) -> Any:
-        return insert.on_conflict_do_update(
-            index_elements=[table.c.id], set_={name: insert.excluded[name] for name in columns if name != "id"}
+    """Rows (distinct ids, the same columns) inserted or, where the id is there, updated: one
+    `page_statement`."""
+    if rows:
+        columns = tuple(rows[0])
+        statement = page_statement(
+            session, table, columns, "upsert", lambda insert: _updating_on_conflict(insert, table, columns)
         )
-
-    session.execute(
-        recordset_statement(session, table, columns, "upsert", finish), recordset_rows(session, table, rows)
-    )
+        session.execute(statement, page_params(session, table, rows))
 
 
 def insert_page(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Rows (the same columns) inserted: on PostgreSQL in one `recordset_statement`, on SQLite
-    in one executemany."""
-    if not rows:
-        return
-    table = cast(Table, getattr(model, "__table__", model))
-    if not postgresql(session):
-        session.execute(table.insert(), rows)
-        return
-    statement = recordset_statement(session, table, tuple(rows[0]), "insert", lambda insert: insert)
-    session.execute(statement, recordset_rows(session, table, rows))
+    """Rows (the same columns) inserted: one `page_statement`."""
+    if rows:
+        table = cast(Table, getattr(model, "__table__", model))
+        statement = page_statement(session, table, tuple(rows[0]), "insert", lambda insert: insert)
+        session.execute(statement, page_params(session, table, rows))

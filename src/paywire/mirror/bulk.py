@@ -4,11 +4,10 @@ effects as `subscriptions.save` and `invoices.save` one by one, in a few stateme
 One object at a time costs a dozen statements (its link, its stored state, the upsert, its
 items, its facts, its revenue rows); a page of a hundred written that way spends its time on
 round trips. Here each step is one statement for the whole page: the links and stored states
-are read in one query each, the rows upserted in one statement under the version rule (on
-PostgreSQL the page as one JSON array, `paywire.db.upsert.upsert_versioned_page`; on SQLite an
-executemany; the ids it returns are the rows written; a newer stored read is left alone, as
-one by one), the
-items, facts, trial marks and revenue rows of the written ones written together. The values
+are read in one query each, the rows upserted in one statement under the version rule
+(`paywire.db.upsert.upsert_versioned_page`: the ids it returns are the rows written; a newer
+stored read is left alone, as one by one), the items, facts, trial marks and revenue rows of
+the written ones written together. The values
 come from the same functions the one-by-one writers use (`subscriptions.row_values`,
 `state_facts`, `invoices.row_values`), so the two paths cannot drift apart.
 
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 from paywire.db.models import Invoice, Subscription
 from paywire.db.repositories import customers, entitlement_versions
 from paywire.db.repositories import revenue as stored_revenue
-from paywire.db.upsert import upsert_statement, upsert_versioned_page
+from paywire.db.upsert import upsert_versioned_page
 from paywire.mirror import dunning
 from paywire.mirror import invoices as mirrored_invoices
 from paywire.mirror import subscriptions as mirrored_subscriptions
@@ -159,12 +158,7 @@ def _upsert(session: Session, model: Any, rows: list[dict[str, Any]]) -> set[str
     """The rows in one statement under the version rule; the ids inserted or updated. ORM
     objects of those rows the session holds are expired, as `write.write_versioned` does."""
     session.flush()  # pending ORM changes first, so they cannot overwrite these writes later
-    table = cast(Table, model.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        written = upsert_versioned_page(session, table, rows)
-    else:
-        statement = upsert_statement(session, table, tuple(rows[0]), versioned=True)
-        written = set(session.scalars(statement, rows))
+    written = upsert_versioned_page(session, cast(Table, model.__table__), rows)
     expire_loaded(session, model, written)
     return written
 

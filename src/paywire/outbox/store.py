@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from paywire.db.leases import RetryPolicy, claiming, fail_claim, lease_until, released
 from paywire.db.models import OutboxFact, ReactionRecord, utcnow
-from paywire.db.upsert import dialect_insert, postgresql, recordset_rows, recordset_statement
+from paywire.db.upsert import dialect_insert, page_params, page_statement
 from paywire.outbox.facts import Fact
 
 OUTBOX = cast(Table, OutboxFact.__table__)
@@ -114,7 +114,8 @@ def record(
     ]
     # One statement for all of them (a sync records a page's facts at once); the keys returned
     # are the rows inserted, a key already there returns nothing.
-    inserted = set(session.scalars(*_insert_new(session, rows)))
+    statement = page_statement(session, OUTBOX, tuple(rows[0]), "outbox record", _new_keys_returned)
+    inserted = set(session.scalars(statement, page_params(session, OUTBOX, rows)))
     added = [fact.key for fact in wanted if fact.key in inserted]
     if known is not None:
         for fact in wanted:
@@ -122,16 +123,9 @@ def record(
     return added
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
-    """The statement adding the rows whose key is new, returning their keys, and its parameters."""
-
-    def finish(insert: Any) -> Any:
-        return insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OUTBOX.c.dedup_key)
-
-    if postgresql(session):
-        statement = recordset_statement(session, OUTBOX, tuple(rows[0]), "outbox record", finish)
-        return statement, recordset_rows(session, OUTBOX, rows)
-    return finish(dialect_insert(session, OUTBOX)), rows
+def _new_keys_returned(insert: Any) -> Any:
+    """Only the rows whose key is new are added, and their keys returned."""
+    return insert.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(OUTBOX.c.dedup_key)
 
 
 def _due(now: datetime) -> Any:
