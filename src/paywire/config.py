@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     # under a burst; or a thread of the server process (`thread`: one process, less memory).
     worker_mode: str = Field("process", pattern="^(process|thread)$", validation_alias=_alias("PAYWIRE_WORKER_MODE"))
     worker_nice: int = Field(10, ge=0, le=19, validation_alias=_alias("PAYWIRE_WORKER_NICE"))
+    # `paywire serve --workers N`: how long a server process may leave uvicorn's supervisor's
+    # liveness ping unanswered before it is killed and replaced. The clock runs from the
+    # process's start, while it still imports the stack (2 s on an idle small machine, several
+    # times that under load), so uvicorn's own 5 s would kill healthy processes as they start,
+    # again and again, and the port would never answer.
+    server_healthcheck_timeout: int = Field(
+        60, ge=1, le=600, validation_alias=_alias("PAYWIRE_SERVER_HEALTHCHECK_TIMEOUT")
+    )
     # Workers in that process (threads: most of a worker's time is spent waiting on Stripe and
     # the database, so a few overlap their waits). None: 1 (service.DEFAULT_WORKER_THREADS).
     worker_threads: int | None = Field(None, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_THREADS"))

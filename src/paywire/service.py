@@ -96,7 +96,7 @@ def serve(
         if workers > 1:
             if on_started is not None:
                 on_started()  # every check passed; uvicorn's supervisor takes it from here
-            _serve_processes(host, port, workers, addresses)
+            _serve_processes(host, port, workers, addresses, settings.server_healthcheck_timeout)
             return
         context = PaywireContext.build(settings)
         app = create_app(settings, context=context)
@@ -171,13 +171,20 @@ def uvicorn_server(app: Any, host: str, port: int) -> Any:
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS))
 
 
-def _serve_processes(host: str, port: int, workers: int, wakeup_addresses: list[str]) -> None:
+def _serve_processes(host: str, port: int, workers: int, wakeup_addresses: list[str], healthcheck_timeout: int) -> None:
     """`--workers N`: uvicorn's supervisor runs N server processes on one socket, each
-    building its app with `app_from_environment`."""
+    building its app with `app_from_environment`, and replaces one that leaves its liveness
+    ping unanswered for `healthcheck_timeout` seconds (PAYWIRE_SERVER_HEALTHCHECK_TIMEOUT)."""
     if wakeup_addresses:
         os.environ[WAKEUP_ENV] = os.pathsep.join(wakeup_addresses)
     uvicorn.run(
-        "paywire.service:app_from_environment", host=host, port=port, workers=workers, factory=True, **UVICORN_OPTIONS
+        "paywire.service:app_from_environment",
+        host=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        timeout_worker_healthcheck=healthcheck_timeout,
+        **UVICORN_OPTIONS,
     )
 
 

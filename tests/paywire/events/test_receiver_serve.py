@@ -186,10 +186,30 @@ def test_serve_with_the_worker_in_a_thread_is_one_process(sim: Sim, tmp_path: Pa
     assert serving.stop(signal.SIGINT) == 0, serving.output()
 
 
+SLOW_START_SECONDS = 12
+
+
+def _slow_starting_children(tmp_path: Path) -> str:
+    """A PYTHONPATH whose sitecustomize makes every process that multiprocessing spawns sleep
+    before it runs anything, as a loaded machine slows their start. uvicorn's supervisor pings
+    its processes in turn, each given its default 5 s: two that need over 11 s to answer would
+    be killed and replaced forever."""
+    folder = tmp_path / "slow_start"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        f"import sys, time\nif '--multiprocessing-fork' in sys.argv:\n    time.sleep({SLOW_START_SECONDS})\n"
+    )
+    return os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
 def test_serve_with_several_server_processes_shares_the_port_and_one_worker(
     sim: Sim, tmp_path: Path, started: list[Serving]
 ) -> None:
-    serving = Serving(["--workers", "2"], tmp_path, sim, PAYWIRE_LOG_LEVEL="INFO")
+    """Even when each server process takes longer to start than uvicorn's own liveness timeout
+    (its supervisor would kill and replace them forever: the port would never answer)."""
+    serving = Serving(
+        ["--workers", "2"], tmp_path, sim, PAYWIRE_LOG_LEVEL="INFO", PYTHONPATH=_slow_starting_children(tmp_path)
+    )
     started.append(serving)
     assert "2 server processes" in serving.output()
     _wait_for_worker(serving)
