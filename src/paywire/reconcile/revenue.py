@@ -52,16 +52,13 @@ def rebuild_histories(
     checked. `prices`: where Stripe's prices come from (default: listed once, here)."""
     known = prices() if prices is not None else _listed_prices(ctx)
     checked, after = 0, ""
+    unless_seen = (run_id, NAME) if run_id is not None else None
     while True:
         with ctx.sessions() as session:
-            ids = stored.subscription_ids_after(session, after, PAGE)
-            if not ids:
+            found = stored.subscriptions_after(session, after, PAGE, unless_seen=unless_seen)
+            if not found:
                 return checked
-            after = ids[-1]
-            if run_id is not None:
-                rebuilt = cursors.seen_among(session, run_id, NAME, ids)
-                ids = [i for i in ids if i not in rebuilt]
-            found = stored.subscriptions_by_id(session, ids)
+            after = found[-1][0]
             checked += len(found)
             changed = _rebuild(session, found, known, dry_run=dry_run)
             if changed and not dry_run:

@@ -7,14 +7,13 @@ simply lets its lease run out. Every function leaves committing to the caller.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from paywire.db.membership import among
 from paywire.db.models import Cursor, SyncSeen, utcnow
 from paywire.db.upsert import insert_ignoring_duplicates
 
@@ -151,17 +150,6 @@ def seen(session: Session, run_id: str, resource: str) -> set[str]:
     return set(
         session.scalars(select(SyncSeen.object_id).where(SyncSeen.run_id == run_id, SyncSeen.resource == resource))
     )
-
-
-def seen_among(session: Session, run_id: str, resource: str, object_ids: Sequence[str]) -> set[str]:
-    """Which of these ids the run has seen: looked up by its key, whatever the table's statistics
-    say (an anti-join planned on stale ones can compare every row with every row)."""
-    if not object_ids:
-        return set()
-    query = select(SyncSeen.object_id).where(
-        SyncSeen.run_id == run_id, SyncSeen.resource == resource, among(session, SyncSeen.object_id, object_ids)
-    )
-    return set(session.scalars(query))
 
 
 def forget_seen(

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from paywire.db.membership import among
-from paywire.db.models import Invoice, RevenueChange, Subscription
+from paywire.db.models import Invoice, RevenueChange, Subscription, SyncSeen
 from paywire.db.upsert import insert_page
 
 
@@ -131,16 +131,24 @@ _MIRRORED = (
 )
 
 
-def subscription_ids_after(session: Session, after: str, limit: int) -> list[str]:
-    """The next `limit` mirrored subscriptions' ids after `after`: keyset pages, so a walk over
-    all of them keeps one page in memory."""
-    query = select(Subscription.id).where(Subscription.id > after).order_by(Subscription.id).limit(limit)
-    return list(session.scalars(query))
+def subscriptions_after(
+    session: Session, after: str, limit: int, *, unless_seen: tuple[str, str] | None = None
+) -> list[MirroredSubscription]:
+    """The next `limit` mirrored subscriptions by id after `after`, as (id, user_id, plan,
+    interval, stripe_object): keyset pages, so a walk over all of them keeps one page in memory.
+    `unless_seen` (a sync run's id and a resource): not those the run marked as seen for it."""
+    query = select(*_MIRRORED).where(Subscription.id > after)
+    if unless_seen is not None:
+        run_id, resource = unless_seen
+        marked = select(SyncSeen.object_id).where(
+            SyncSeen.run_id == run_id, SyncSeen.resource == resource, SyncSeen.object_id == Subscription.id
+        )
+        query = query.where(~marked.exists())
+    return [tuple(row) for row in session.execute(query.order_by(Subscription.id).limit(limit))]
 
 
 def subscriptions_by_id(session: Session, ids: Sequence[str]) -> list[MirroredSubscription]:
-    """These subscriptions (those the mirror holds), by id, as (id, user_id, plan, interval,
-    stripe_object)."""
+    """These mirrored subscriptions (those the mirror holds), as `subscriptions_after` gives them, by id."""
     if not ids:
         return []
     query = select(*_MIRRORED).where(among(session, Subscription.id, ids)).order_by(Subscription.id)
