@@ -40,12 +40,10 @@ from paywire.reconcile.drift import Drift
 from paywire.reconcile.progress import ProgressBar
 from paywire.reconcile.resources import RESOURCES, Listed, Resource, SyncContext
 from paywire.reconcile.revenue import NAME as REVENUE
-from paywire.reconcile.revenue import AsInvoicesGo, rebuild_histories
-from paywire.revenue.ledger import Rebuilt
+from paywire.reconcile.revenue import rebuild_histories
 from paywire.stripe import Priority, StripeGateway, at_priority, current_priority
 
 LEASE = "sync"
-INVOICES = "invoices"
 LEASE_SECONDS = 300.0
 PAGE_SIZE = 100
 
@@ -154,7 +152,7 @@ def sync_mirror(
             run.take_lease()
         try:
             run.sync([RESOURCES[name] for name in resources])
-            if INVOICES in resources:  # the ledger's history is read from the invoices
+            if "invoices" in resources:  # the ledger's history is read from the invoices
                 run.rebuild_revenue()
         except (KeyboardInterrupt, Exception) as exc:
             if isinstance(exc, SyncBusy):
@@ -201,8 +199,6 @@ class _Run:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = SyncReport(dry_run=dry_run)
         self.stop: threading.Event | None = None
-        self.revenue = ResourceReport(REVENUE)  # the ledger's backfill, reported after the resources
-        self.backfill: AsInvoicesGo | None = None  # its part done as the invoices are listed
 
     def stop_if_asked(self) -> None:
         """At a checkpoint: end the run here if it was asked to stop."""
@@ -244,8 +240,6 @@ class _Run:
                 cursors.forget_seen(session, keep_run=run_id)
                 session.commit()
         self.report.run_id = run_id
-        if any(resource.name == INVOICES for resource in selected):
-            self.backfill = AsInvoicesGo(self.ctx, run_id, self.found_in_revenue)
         for resource in selected:
             row = rows[resource.name]
             report = ResourceReport(resource.name)
@@ -263,8 +257,6 @@ class _Run:
                     cursors.start_run(session, checkpoint_name(resource.name), run_id)
                     session.commit()
             self.sync_resource(resource, report, run_id, done)
-            if self.backfill is not None and resource.name == INVOICES:
-                self.backfill.finish()
 
     def sync_resource(self, resource: Resource, report: ResourceReport, run_id: str | None, done: int) -> None:
         self.report.resources.append(report)
@@ -325,9 +317,7 @@ class _Run:
         checkpoint: tuple[str, list[Listed]] | None = None,
     ) -> None:
         """Repair drifts in one transaction (a dry run: say what it would do), with the
-        checkpoint past their page (and, for invoices, the revenue backfill's share of it),
-        then report them."""
-        rebuilt: list[Rebuilt] = []
+        checkpoint past their page, then report them."""
         for drift in drifts:
             SYNC_DRIFT.labels(resource=resource.name, kind=drift.kind).inc()
         if self.dry_run:
@@ -343,11 +333,7 @@ class _Run:
                     cursors.add_seen(session, run_id, resource.name, ids)
                     cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
                     cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
-                    if self.backfill is not None and resource.name == INVOICES:
-                        rebuilt = self.backfill.page_written(session, [listed.obj for listed in page])
                 session.commit()
-            if self.backfill is not None:
-                self.backfill.tell(rebuilt)
         for drift in drifts:
             drift.listed = None  # the object is done with: keep what is reported only
             report.found(drift)
@@ -357,27 +343,18 @@ class _Run:
             if self.on_drift is not None:
                 self.on_drift(drift)
 
-    def found_in_revenue(self, drift: Drift) -> None:
-        SYNC_DRIFT.labels(resource=REVENUE, kind=drift.kind).inc()
-        self.revenue.found(drift)
-        if self.on_drift is not None:
-            self.on_drift(drift)
-
     def rebuild_revenue(self) -> None:
-        """The revenue ledger's backfill, from the mirror the resources left (reconcile.revenue):
-        the subscriptions not already rebuilt as the invoices were listed."""
-        self.report.resources.append(self.revenue)
-        run_id = self.report.run_id
-        backfill = self.backfill
-        prices = backfill.prices if backfill is not None else None
-        checked = rebuild_histories(
-            self.ctx, dry_run=self.dry_run, on_drift=self.found_in_revenue, run_id=run_id, prices=prices
-        )
-        self.revenue.checked = checked + (backfill.checked if backfill is not None else 0)
-        if run_id is not None:
-            with self.ctx.sessions() as session:
-                cursors.forget_seen(session, run_id=run_id, resource=REVENUE)
-                session.commit()
+        """The revenue ledger's backfill, from the mirror the resources left (reconcile.revenue)."""
+        report = ResourceReport(REVENUE)
+        self.report.resources.append(report)
+
+        def found(drift: Drift) -> None:
+            SYNC_DRIFT.labels(resource=REVENUE, kind=drift.kind).inc()
+            report.found(drift)
+            if self.on_drift is not None:
+                self.on_drift(drift)
+
+        report.checked = rebuild_histories(self.ctx, dry_run=self.dry_run, on_drift=found)
 
 
 class _Pages:

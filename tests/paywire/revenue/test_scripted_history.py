@@ -240,10 +240,7 @@ def test_a_scripted_history_gives_mrr_and_movements_by_hand_and_sync_rebuilds_th
     engine = make_engine(rebuilt_url)
     sessions = make_session_factory(engine)
     settings = paywire_service.settings.model_copy(update={"database_url": rebuilt_url})
-    # Pages of 2: the histories are rebuilt as the invoices are listed, each with the page after
-    # its first invoice (paywire.reconcile.revenue.AsInvoicesGo), across many page boundaries.
-    ctx = SyncContext(sessions, world.people["alice"].gateway, load_catalog(), settings)
-    sync_report = sync_mirror(ctx, page_size=2)
+    sync_report = sync_mirror(SyncContext(sessions, world.people["alice"].gateway, load_catalog(), settings))
     assert {r.name for r in sync_report.resources} >= {"subscriptions", "invoices", "revenue"}
     rebuilt = report(sessions)
     engine.dispose()

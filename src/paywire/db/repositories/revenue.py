@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from paywire.db.membership import among
-from paywire.db.models import Invoice, RevenueChange, Subscription, SyncSeen
+from paywire.db.models import Invoice, RevenueChange, Subscription
 from paywire.db.upsert import insert_page
 
 
@@ -121,35 +121,17 @@ def invoices_of_subscriptions(session: Session, subscription_ids: Sequence[str])
     return found
 
 
-MirroredSubscription = tuple[str, str | None, str | None, str | None, Any]
-_MIRRORED = (
-    Subscription.id,
-    Subscription.user_id,
-    Subscription.plan,
-    Subscription.interval,
-    Subscription.stripe_object,
-)
-
-
 def subscriptions_after(
-    session: Session, after: str, limit: int, *, unless_seen: tuple[str, str] | None = None
-) -> list[MirroredSubscription]:
+    session: Session, after: str, limit: int
+) -> list[tuple[str, str | None, str | None, str | None, Any]]:
     """The next `limit` mirrored subscriptions by id after `after`, as (id, user_id, plan,
-    interval, stripe_object): keyset pages, so a walk over all of them keeps one page in memory.
-    `unless_seen` (a sync run's id and a resource): not those the run marked as seen for it."""
-    query = select(*_MIRRORED).where(Subscription.id > after)
-    if unless_seen is not None:
-        run_id, resource = unless_seen
-        marked = select(SyncSeen.object_id).where(
-            SyncSeen.run_id == run_id, SyncSeen.resource == resource, SyncSeen.object_id == Subscription.id
+    interval, stripe_object): keyset pages, so a walk over all of them keeps one page in memory."""
+    query = (
+        select(
+            Subscription.id, Subscription.user_id, Subscription.plan, Subscription.interval, Subscription.stripe_object
         )
-        query = query.where(~marked.exists())
-    return [tuple(row) for row in session.execute(query.order_by(Subscription.id).limit(limit))]
-
-
-def subscriptions_by_id(session: Session, ids: Sequence[str]) -> list[MirroredSubscription]:
-    """These mirrored subscriptions (those the mirror holds), as `subscriptions_after` gives them, by id."""
-    if not ids:
-        return []
-    query = select(*_MIRRORED).where(among(session, Subscription.id, ids)).order_by(Subscription.id)
+        .where(Subscription.id > after)
+        .order_by(Subscription.id)
+        .limit(limit)
+    )
     return [tuple(row) for row in session.execute(query)]
