@@ -13,6 +13,7 @@ from paywire.db.repositories import revenue as stored
 from paywire.reconcile.drift import DIFFERENT, Change, Drift
 from paywire.reconcile.resources import SyncContext
 from paywire.revenue import ledger
+from paywire.revenue.history import WITHOUT_HISTORY
 
 NAME = "revenue"
 # Subscriptions rebuilt per transaction: a page's rows, invoices and ledger rows are read in
@@ -27,11 +28,16 @@ def rebuild_histories(ctx: SyncContext, *, dry_run: bool, on_drift: Callable[[Dr
     checked, after = 0, ""
     while True:
         with ctx.sessions() as session:
-            found = stored.subscriptions_after(session, after, PAGE)
-            if not found:
+            listed = stored.subscription_statuses_after(session, after, PAGE)
+            if not listed:
                 return checked
-            after = found[-1][0]
-            checked += len(found)
+            after = listed[-1][0]
+            checked += len(listed)
+            # One in its trial has no history whatever its invoices say: if the ledger holds no
+            # row of it, it is right as it is, and neither it nor its invoices need reading back.
+            in_trial = [i for i, status in listed if status in WITHOUT_HISTORY]
+            right = set(in_trial) - set(stored.last_for_subscriptions(session, in_trial))
+            found = stored.subscriptions_by_id(session, [i for i, _ in listed if i not in right])
             page = [
                 (dict(state), ledger.Owner(user_id, plan, interval))
                 for _, user_id, plan, interval, state in found

@@ -35,6 +35,9 @@ ENDED_STATUSES = ("canceled", "incomplete_expired")
 # `cancellation_details.reason` values that mean the customer did not choose to leave.
 INVOLUNTARY_REASONS = ("payment_failed", "payment_disputed")
 INVOICE_REASONS = ("subscription_create", "subscription_cycle", "subscription_update")
+# A subscription in one of these has no history, whatever its invoices say: still in its
+# trial, it has been worth nothing so far.
+WITHOUT_HISTORY = ("trialing",)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ def history(
     prorations appear at the renewal that billed them; a forever discount counts from its
     `start` (one removed since is not known); an `unpaid` or paused subscription counts 0
     from its current period's start."""
+    if subscription.get("status") in WITHOUT_HISTORY:
+        return []
     known = dict(prices)
     for item in (subscription.get("items") or {}).get("data") or []:
         price = item.get("price")
@@ -147,12 +152,9 @@ def history(
     ended = trial = stopped = None
     if subscription.get("status") in ENDED_STATUSES:
         ended = int(subscription.get("ended_at") or subscription.get("canceled_at") or start)
-    elif not counts(subscription) and subscription.get("status") != "trialing":
+    elif not counts(subscription):
         stopped = period_start(subscription) or start
     trial = trial_end(subscription)
-    if subscription.get("status") == "trialing":
-        trial = None  # still in its trial: worth nothing yet
-        stopped = start
     discounts = forever_discounts(subscription)
     moments = {start, *(at for at, _ in configs), *(int(d.get("start") or start) for d in discounts)}
     moments |= {m for m in (ended, trial, stopped) if m is not None}

@@ -99,3 +99,44 @@ def test_the_backfill_by_pages_is_the_rebuild_one_by_one(
     assert {d.action for d in told} == {"would rebuild"}
     with session_factory() as session:
         assert ledger_rows(session) == tampered
+
+
+def test_a_subscription_in_its_trial_without_rows_is_not_read_back(
+    session_factory: sessionmaker[Session],
+    gateway: StripeGateway,
+    catalog: Catalog,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In its trial a subscription has no history whatever its invoices say: one the ledger
+    holds no row of is right, and neither it nor its invoices are read back; one with a row
+    (gone wrong) is still rebuilt, to none."""
+    ctx = SyncContext(session_factory, gateway, catalog, settings)
+    with session_factory() as session:
+        for sub_id in ("sub_t0", "sub_t1", "sub_a0"):
+            status = "active" if sub_id == "sub_a0" else "trialing"
+            state = subscription(sub_id, f"cus_{sub_id}", status, metadata={"user_id": f"u_{sub_id}"})
+            if status == "trialing":
+                state.update(trial_start=1_799_000_000, trial_end=1_801_600_000)
+            mirrored_subscriptions.save(ctx.mirror(session), state, OLD, TIMES)
+        session.commit()
+        rows = ledger_rows(session)
+        assert {row["subscription_id"] for row in rows} == {"sub_a0"}, "a trial has no history"
+        stored.add(session, [{**row, "subscription_id": "sub_t1"} for row in rows])
+        session.commit()
+    read_back: list[str] = []
+    reading = stored.subscriptions_by_id
+
+    def recorded(session: Session, ids: list[str]) -> Any:
+        read_back.extend(ids)
+        return reading(session, ids)
+
+    monkeypatch.setattr(stored, "subscriptions_by_id", recorded)
+    told: list[Drift] = []
+
+    assert revenue.rebuild_histories(ctx, dry_run=False, on_drift=told.append) == 3
+
+    assert read_back == ["sub_a0", "sub_t1"]
+    assert [d.object_id for d in told] == ["sub_t1"]
+    with session_factory() as session:
+        assert {row["subscription_id"] for row in ledger_rows(session)} == {"sub_a0"}

@@ -104,6 +104,14 @@ def test_history_of_a_trial() -> None:
     assert history(converted, [], {}) == [Step(T0 + 14 * DAY, 500, "trial_converted")]
     assert history(lost, [], {}) == []
     assert history(sub(BASIC, trial_start=T0, trial_end=T0 + 14 * DAY, status="trialing"), [], {}) == []
+    # Still in its trial, whatever its invoices say (the backfill of `paywire sync` relies on it).
+    billed = [
+        invoice("subscription_update", T0 + DAY, line("price_pro", 1, T0 + DAY, T0 + 28 * DAY, 900, proration=True)),
+        invoice("subscription_create", T0, line("price_basic", 2, T0, T0 + 28 * DAY, 1000)),
+    ]
+    in_trial = sub(PRO, 2, trial_start=T0, trial_end=T0 + 30 * DAY, status="trialing")
+    assert history(in_trial, billed, {"price_basic": BASIC}) == []
+    assert history({**in_trial, "status": "active"}, billed, {"price_basic": BASIC}) != []
 
 
 def test_movements_per_customer() -> None:

@@ -121,17 +121,25 @@ def invoices_of_subscriptions(session: Session, subscription_ids: Sequence[str])
     return found
 
 
-def subscriptions_after(
-    session: Session, after: str, limit: int
+def subscription_statuses_after(session: Session, after: str, limit: int) -> list[tuple[str, str]]:
+    """The next `limit` mirrored subscriptions by id after `after`, as (id, status), without
+    their Stripe objects: keyset pages, so a walk over all of them keeps one page in memory."""
+    query = select(Subscription.id, Subscription.status).where(Subscription.id > after)
+    return [(i, status) for i, status in session.execute(query.order_by(Subscription.id).limit(limit))]
+
+
+def subscriptions_by_id(
+    session: Session, subscription_ids: Sequence[str]
 ) -> list[tuple[str, str | None, str | None, str | None, Any]]:
-    """The next `limit` mirrored subscriptions by id after `after`, as (id, user_id, plan,
-    interval, stripe_object): keyset pages, so a walk over all of them keeps one page in memory."""
+    """These mirrored subscriptions (those the mirror holds), by id, as (id, user_id, plan,
+    interval, stripe_object)."""
+    if not subscription_ids:
+        return []
     query = (
         select(
             Subscription.id, Subscription.user_id, Subscription.plan, Subscription.interval, Subscription.stripe_object
         )
-        .where(Subscription.id > after)
+        .where(among(session, Subscription.id, subscription_ids))
         .order_by(Subscription.id)
-        .limit(limit)
     )
     return [tuple(row) for row in session.execute(query)]
