@@ -21,6 +21,7 @@ One sync at a time: the run holds a lease (`cursors` row `sync`), renewed after 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -29,9 +30,13 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import OperationalError
+
+from paywire.db.engine import on_postgresql
 from paywire.db.models import utcnow
 from paywire.db.repositories import cursors
 from paywire.metrics import SYNC_DRIFT
@@ -46,6 +51,14 @@ from paywire.stripe import Priority, StripeGateway, at_priority, current_priorit
 LEASE = "sync"
 LEASE_SECONDS = 300.0
 PAGE_SIZE = 100
+# Page writers on PostgreSQL (on SQLite, one: its writes queue on one lock). A subscriptions
+# page takes a writer longer than the request budget allows a page (a dozen statements, about
+# half of the time waiting on the server); two overlap those waits.
+POSTGRESQL_WRITERS = 2
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a deadlock (one side's transaction is ended)
+# How long a page writer holding its page's locks waits for the page before it to commit, before
+# it gives way (`_Run.write_in_turn`). A page takes a fraction of a second.
+GIVE_WAY_SECONDS = 2.0
 
 
 def checkpoint_name(resource: str) -> str:
@@ -139,13 +152,17 @@ def sync_mirror(
     on_drift: Callable[[Drift], None] | None = None,
     on_object: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
+    writers: int | None = None,
 ) -> SyncReport:
     """Compare and (unless `dry_run`) repair the mirror of each resource. Raises `SyncBusy`,
     or `SyncInterrupted` when stopped part way (the checkpoints let the next run continue).
     `stop`, once set, ends the run at its next checkpoint (a Ctrl-C then never lands inside a
-    transaction being closed)."""
+    transaction being closed). `writers`: pages written side by side (default: POSTGRESQL_WRITERS
+    on PostgreSQL, one on SQLite)."""
     run = _Run(ctx, dry_run=dry_run, page_size=page_size, progress=progress, on_drift=on_drift, on_object=on_object)
     run.stop = stop
+    if writers is not None:
+        run.writers = writers
     # Background work: a person's requests and the events worker's go first (paywire.stripe.budget).
     with at_priority(Priority.BACKGROUND):
         if not dry_run:
@@ -199,6 +216,8 @@ class _Run:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.report = SyncReport(dry_run=dry_run)
         self.stop: threading.Event | None = None
+        with ctx.sessions() as session:
+            self.writers = POSTGRESQL_WRITERS if on_postgresql(session) else 1
 
     def stop_if_asked(self) -> None:
         """At a checkpoint: end the run here if it was asked to stop."""
@@ -268,6 +287,8 @@ class _Run:
         seen: set[str] | None = set() if run_id is None else None
         pages = _Pages(resource, self.ctx.gateway, report.resumed_after, self.page_size)
         with pages as listed_pages:
+            if run_id is not None and self.writers > 1:
+                self.sync_pages_side_by_side(resource, report, run_id, listed_pages)
             for page in listed_pages:
                 self.stop_if_asked()
                 self.sync_page(resource, report, run_id, page)
@@ -298,6 +319,13 @@ class _Run:
         another writer committed)."""
         with self.ctx.sessions() as session:
             checked = resource.check_page(self.ctx, session, page)
+        drifts = self.count_page(resource, report, page, checked)
+        self.settle(resource, report, drifts, checkpoint=(run_id, page) if run_id and page else None)
+
+    def count_page(
+        self, resource: Resource, report: ResourceReport, page: list[Listed], checked: list[Drift | None]
+    ) -> list[Drift]:
+        """A page compared: counted, shown, and its differences."""
         drifts = []
         for listed, drift in zip(page, checked, strict=True):
             if drift is not None:
@@ -307,7 +335,85 @@ class _Run:
                 self.progress.advance()
             if self.on_object is not None:
                 self.on_object(resource.name, listed.obj["id"])
-        self.settle(resource, report, drifts, checkpoint=(run_id, page) if run_id and page else None)
+        return drifts
+
+    def sync_pages_side_by_side(
+        self, resource: Resource, report: ResourceReport, run_id: str, pages: Iterator[list[Listed]]
+    ) -> None:
+        """`sync_page` for `self.writers` pages at once (PostgreSQL), each by a writer thread, so
+        one page's waits on the database overlap another's work. The pages still commit in their
+        order, each with its checkpoint, and are reported in it (`_Turns`): what a run stopped
+        here leaves is what `sync_page` one at a time leaves. Returns when the pages run out or
+        the run is asked to stop (the caller's next page then ends it)."""
+        priority, turns = current_priority(), _Turns()
+        flight: collections.deque[Future[None]] = collections.deque()
+        with ThreadPoolExecutor(self.writers, thread_name_prefix=f"paywire-sync-{resource.name}") as writers:
+            try:
+                for n, page in enumerate(pages):
+                    if self.stop is not None and self.stop.is_set():
+                        break
+                    writing = writers.submit(self.write_in_turn, resource, report, run_id, page, n, turns, priority)
+                    flight.append(writing)
+                    if len(flight) >= self.writers:
+                        flight.popleft().result()
+                while flight:
+                    flight.popleft().result()
+            except BaseException:
+                turns.abandon()  # the writers still waiting for their turn give up
+                raise
+
+    def write_in_turn(
+        self,
+        resource: Resource,
+        report: ResourceReport,
+        run_id: str,
+        page: list[Listed],
+        n: int,
+        turns: _Turns,
+        priority: Priority,
+    ) -> None:
+        """A writer thread's page, the `n`th: compared, repaired, then (its turn come: the page
+        before committed) counted, checkpointed, committed and reported. While it waits for its
+        turn it holds what its repairs locked; should the page before need one of those rows (a
+        user with subscriptions on both pages), it would wait for this one, which waits for it:
+        so after GIVE_WAY_SECONDS this one rolls back, lets it commit, and does its page again.
+        A deadlock PostgreSQL finds between the two is handled the same way."""
+        try:
+            with at_priority(priority):
+                while True:
+                    with self.ctx.sessions() as session:
+                        checked = resource.check_page(self.ctx, session, page)
+                    drifts = [drift for drift in checked if drift is not None]
+                    with self.ctx.sessions() as session:
+                        try:
+                            actions = resource.repair_page(self.ctx, session, drifts)
+                        except OperationalError as exc:
+                            if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+                                raise
+                            session.rollback()
+                            turns.wait(n)
+                            continue
+                        if not turns.wait(n, timeout=GIVE_WAY_SECONDS):
+                            session.rollback()
+                            turns.wait(n)
+                            continue
+                        self.stop_if_asked()  # asked before this page's turn: it is not written
+                        self.count_page(resource, report, page, checked)
+                        for drift, action in zip(drifts, actions, strict=True):
+                            drift.action = action
+                        ids = [listed.obj["id"] for listed in page]
+                        cursors.add_seen(session, run_id, resource.name, ids)
+                        cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
+                        cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
+                        session.commit()
+                    for drift in drifts:
+                        SYNC_DRIFT.labels(resource=resource.name, kind=drift.kind).inc()
+                    self.report_drifts(report, drifts)
+                    turns.done(n)
+                    return
+        except BaseException:
+            turns.abandon()
+            raise
 
     def settle(
         self,
@@ -334,6 +440,9 @@ class _Run:
                     cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
                     cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
                 session.commit()
+        self.report_drifts(report, drifts)
+
+    def report_drifts(self, report: ResourceReport, drifts: list[Drift]) -> None:
         for drift in drifts:
             drift.listed = None  # the object is done with: keep what is reported only
             report.found(drift)
@@ -355,6 +464,38 @@ class _Run:
                 self.on_drift(drift)
 
         report.checked = rebuild_histories(self.ctx, dry_run=self.dry_run, on_drift=found)
+
+
+class _Turns:
+    """The order in which side-by-side page writers commit: page `n` once page `n - 1` has."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._abandoned = False
+        self._changed = threading.Condition()
+
+    def wait(self, n: int, timeout: float | None = None) -> bool:
+        """Until it is page `n`'s turn (True) or `timeout` has passed (False). Raises
+        `TurnsAbandoned` once a page before it failed or the run stopped."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == n or self._abandoned, timeout)
+            if self._abandoned:
+                raise TurnsAbandoned
+            return self._next == n
+
+    def done(self, n: int) -> None:
+        with self._changed:
+            self._next = n + 1
+            self._changed.notify_all()
+
+    def abandon(self) -> None:
+        with self._changed:
+            self._abandoned = True
+            self._changed.notify_all()
+
+
+class TurnsAbandoned(Exception):
+    """A page before this one failed, or the run stopped: this one is not committed."""
 
 
 class _Pages:

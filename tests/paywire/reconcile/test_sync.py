@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy import func, select, update
 from paywire.catalog import Catalog
 from paywire.db.models import Cursor, Customer, Invoice, Subscription
 from paywire.db.repositories import customers, subscriptions
-from paywire.reconcile.resources import SyncContext
+from paywire.reconcile import sync as sync_module
+from paywire.reconcile.resources import RESOURCES, SyncContext
 from paywire.reconcile.sync import SyncInterrupted, sync_mirror
 from paywire.stripe import StripeGateway, StripeUnavailable
 from tests.paywire.conftest import Service
@@ -320,3 +322,55 @@ def test_a_stripe_outage_stops_the_sync_at_its_last_checkpoint_and_the_next_run_
     assert part.resumed and part.resumed_after == list(reversed(made))[5]
     assert part.checked == 1 and len(part.drift) == 1
     assert mirrored_count(service) == 7
+
+
+def test_pages_written_side_by_side_commit_in_their_order_and_give_way_to_the_page_before(
+    make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers, pages of one subscription, one user's two trials on neighbouring pages: the
+    later page's writer, done first, holds the user's customer row (its trial mark) while it
+    waits for the page before, whose writer needs that row. It gives way (rolls back, lets the
+    page before commit, writes its page again) instead of both waiting for ever, and every page
+    commits with its checkpoint in the list's order."""
+    service = make_paywire_service(with_worker=False)
+    client = sim.client()
+    price = pro_month_price(client)
+    customer = client.v1.customers.create(params={"email": "two@example.com"})
+    with service.sessions() as session:
+        customers.add_customer(session, user_id="u_two", stripe_customer_id=customer.id, email=None)
+        session.commit()
+    trial = {"customer": customer.id, "items": [{"price": price}], "trial_period_days": 14}
+    made = [str(client.v1.subscriptions.create(params=trial).id) for _ in range(2)]
+    made += make_subscriptions(client, 2)
+    newest_first = list(reversed(made))
+    monkeypatch.setattr(sync_module, "GIVE_WAY_SECONDS", 0.3)
+    subscriptions_resource = RESOURCES["subscriptions"]
+    repairing = subscriptions_resource.repair_page
+    repairs: list[str] = []
+    checkpoints: list[str | None] = []
+
+    def repair_page(self: Any, ctx: Any, session: Any, drifts: Any) -> Any:
+        [drift] = drifts
+        repairs.append(drift.object_id)
+        if drift.object_id == newest_first[2]:  # the older of the two: the page before
+            time.sleep(1.0)  # the next page's writer repairs first and holds the user's rows
+        return repairing(ctx, session, drifts)
+
+    def at_commit(resource: str, object_id: str) -> None:
+        with service.sessions() as session:
+            row = session.get(Cursor, "sync.subscriptions")
+            checkpoints.append(row.last_id if row else None)
+
+    monkeypatch.setattr(type(subscriptions_resource), "repair_page", repair_page)
+    ctx = SyncContext(service.sessions, StripeGateway.from_settings(service.settings), catalog, service.settings)
+
+    report = sync_mirror(ctx, resources=["subscriptions"], page_size=1, writers=2, on_object=at_commit)
+
+    [part] = report.resources
+    assert [d.object_id for d in part.drift] == newest_first, "reported in the list's order"
+    assert mirrored_count(service) == 4
+    # Each page is counted in its turn, when the page before has committed with its checkpoint.
+    assert checkpoints == [None, *newest_first[:3]]
+    assert repairs.count(newest_first[3]) >= 2, "the later page gave way and was written again"
+    with service.sessions() as session:
+        assert session.get(Cursor, "sync.subscriptions").scanned_at is not None  # type: ignore[union-attr]
