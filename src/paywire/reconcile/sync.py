@@ -347,6 +347,7 @@ class _Run:
         the run is asked to stop (the caller's next page then ends it)."""
         priority, turns = current_priority(), _Turns()
         flight: collections.deque[Future[None]] = collections.deque()
+        failures: list[BaseException] = []
         with ThreadPoolExecutor(self.writers, thread_name_prefix=f"paywire-sync-{resource.name}") as writers:
             try:
                 for n, page in enumerate(pages):
@@ -354,13 +355,16 @@ class _Run:
                         break
                     writing = writers.submit(self.write_in_turn, resource, report, run_id, page, n, turns, priority)
                     flight.append(writing)
-                    if len(flight) >= self.writers:
-                        flight.popleft().result()
-                while flight:
-                    flight.popleft().result()
-            except BaseException:
-                turns.abandon()  # the writers still waiting for their turn give up
-                raise
+                    if len(flight) >= self.writers and (failed := _failure(flight.popleft())) is not None:
+                        failures.append(failed)  # a writer failed: the pages after it give up
+                        break
+            except BaseException as exc:  # the listing failed (or Ctrl-C came)
+                failures.append(exc)
+            # The pages handed out are written first, as one writer would have written them
+            # before it saw the listing fail (unless a writer failed: then they give up).
+            failures += [failed for failed in map(_failure, flight) if failed is not None]
+        if failures:
+            raise next((f for f in failures if not isinstance(f, TurnsAbandoned)), failures[0])
 
     def write_in_turn(
         self,
@@ -464,6 +468,15 @@ class _Run:
                 self.on_drift(drift)
 
         report.checked = rebuild_histories(self.ctx, dry_run=self.dry_run, on_drift=found)
+
+
+def _failure(future: Future[None]) -> BaseException | None:
+    """What a page writer raised, once it is done (None: its page is committed)."""
+    try:
+        future.result()
+    except BaseException as exc:
+        return exc
+    return None
 
 
 class _Turns:

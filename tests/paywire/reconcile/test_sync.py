@@ -374,3 +374,41 @@ def test_pages_written_side_by_side_commit_in_their_order_and_give_way_to_the_pa
     assert repairs.count(newest_first[3]) >= 2, "the later page gave way and was written again"
     with service.sessions() as session:
         assert session.get(Cursor, "sync.subscriptions").scanned_at is not None  # type: ignore[union-attr]
+
+
+def test_a_page_writer_failing_side_by_side_stops_the_run_at_the_page_before(
+    make_paywire_service: Callable[..., Service], sim: Sim, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure is the run's (not the other writer's giving up), no page after it commits,
+    and the next run resumes from the last page committed."""
+    service = make_paywire_service(with_worker=False)
+    newest_first = list(reversed(make_subscriptions(sim.client(), 4)))
+    subscriptions_resource = RESOURCES["subscriptions"]
+    repairing = subscriptions_resource.repair_page
+    failed: list[str] = []
+
+    def repair_page(self: Any, ctx: Any, session: Any, drifts: Any) -> Any:
+        [drift] = drifts
+        if drift.object_id == newest_first[1] and not failed:
+            failed.append(drift.object_id)
+            time.sleep(0.3)  # the next page's writer is done with its repairs by then
+            raise RuntimeError("the database went away (simulated in the test)")
+        return repairing(ctx, session, drifts)
+
+    monkeypatch.setattr(type(subscriptions_resource), "repair_page", repair_page)
+    ctx = SyncContext(service.sessions, StripeGateway.from_settings(service.settings), catalog, service.settings)
+
+    with pytest.raises(SyncInterrupted) as stopped:
+        sync_mirror(ctx, resources=["subscriptions"], page_size=1, writers=2)
+
+    assert isinstance(stopped.value.cause, RuntimeError)
+    assert mirrored_count(service) == 1, "the page after the failed one is not committed"
+    with service.sessions() as session:
+        assert session.get(Cursor, "sync.subscriptions").last_id == newest_first[0]  # type: ignore[union-attr]
+
+    report = sync_mirror(ctx, resources=["subscriptions"], page_size=1, writers=2)
+
+    [part] = report.resources
+    assert part.resumed_after == newest_first[0]
+    assert [d.object_id for d in part.drift] == newest_first[1:]
+    assert mirrored_count(service) == 4
