@@ -3,8 +3,9 @@ with its mirror rows and repaired, then the mirror's rows the list did not show.
 
 At scale: a page is 100 objects with the expansions their rows need (a subscription's prices,
 coupons and test clock), so no object costs a request of its own; the next page is fetched while
-this one is written (one page ahead, no more), each page's comparison is one query and its
-repairs one transaction; memory stays flat (the ids seen are kept in the database, the report
+this one is written (one page ahead, no more; on PostgreSQL two pages are written side by side,
+committed in their order), each page's comparison is one query and its repairs one transaction;
+memory stays flat (the ids seen are kept in the database, the report
 keeps counts and the first DRIFT_KEPT differences). Every request is background work for the
 deployment's request budget (`paywire.stripe.budget`): a person waiting, and the events worker,
 go first.
