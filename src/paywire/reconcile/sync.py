@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from paywire.db.engine import on_postgresql
 from paywire.db.models import utcnow
@@ -290,11 +291,12 @@ class _Run:
         with pages as listed_pages:
             if run_id is not None and self.writers > 1:
                 self.sync_pages_side_by_side(resource, report, run_id, listed_pages)
-            for page in listed_pages:
-                self.stop_if_asked()
-                self.sync_page(resource, report, run_id, page)
-                if seen is not None:
-                    seen.update(listed.obj["id"] for listed in page)
+            else:
+                for page in listed_pages:
+                    self.stop_if_asked()
+                    self.sync_page(resource, report, run_id, page)
+                    if seen is not None:
+                        seen.update(listed.obj["id"] for listed in page)
         self.stop_if_asked()
         report.list_calls += pages.calls
         with self.ctx.sessions() as session:
@@ -345,7 +347,7 @@ class _Run:
         one page's waits on the database overlap another's work. The pages still commit in their
         order, each with its checkpoint, and are reported in it (`_Turns`): what a run stopped
         here leaves is what `sync_page` one at a time leaves. Returns when the pages run out or
-        the run is asked to stop (the caller's next page then ends it)."""
+        the run is asked to stop (the caller then ends it at this checkpoint)."""
         priority, turns = current_priority(), _Turns()
         flight: collections.deque[Future[None]] = collections.deque()
         failures: list[BaseException] = []
@@ -406,10 +408,7 @@ class _Run:
                         self.count_page(resource, report, page, checked)
                         for drift, action in zip(drifts, actions, strict=True):
                             drift.action = action
-                        ids = [listed.obj["id"] for listed in page]
-                        cursors.add_seen(session, run_id, resource.name, ids)
-                        cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
-                        cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
+                        self.move_checkpoint(session, resource, run_id, page)
                         session.commit()
                     for drift in drifts:
                         SYNC_DRIFT.labels(resource=resource.name, kind=drift.kind).inc()
@@ -439,13 +438,16 @@ class _Run:
                 for drift, action in zip(drifts, resource.repair_page(self.ctx, session, drifts), strict=True):
                     drift.action = action
                 if checkpoint is not None:
-                    run_id, page = checkpoint
-                    ids = [listed.obj["id"] for listed in page]
-                    cursors.add_seen(session, run_id, resource.name, ids)
-                    cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
-                    cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
+                    self.move_checkpoint(session, resource, *checkpoint)
                 session.commit()
         self.report_drifts(report, drifts)
+
+    def move_checkpoint(self, session: Session, resource: Resource, run_id: str, page: list[Listed]) -> None:
+        """In the page's transaction: its ids seen, the checkpoint past it, the lease renewed."""
+        ids = [listed.obj["id"] for listed in page]
+        cursors.add_seen(session, run_id, resource.name, ids)
+        cursors.checkpoint(session, checkpoint_name(resource.name), run_id, ids[-1])
+        cursors.renew_lease(session, LEASE, holder=self.holder, seconds=LEASE_SECONDS)
 
     def report_drifts(self, report: ResourceReport, drifts: list[Drift]) -> None:
         for drift in drifts:

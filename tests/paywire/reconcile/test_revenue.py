@@ -33,6 +33,13 @@ def settings(database_url: str) -> Settings:
     return load_settings(STRIPE_SECRET_KEY=TEST_KEY, DATABASE_URL=database_url, _env_file=None)
 
 
+@pytest.fixture
+def ctx(
+    session_factory: sessionmaker[Session], gateway: StripeGateway, catalog: Catalog, settings: Settings
+) -> SyncContext:
+    return SyncContext(session_factory, gateway, catalog, settings)
+
+
 def ledger_rows(session: Session) -> list[dict[str, Any]]:
     """The ledger as rows to insert again (without its own id and clock)."""
     rows = session.scalars(select(RevenueChange).order_by(RevenueChange.subscription_id, RevenueChange.seq))
@@ -48,13 +55,8 @@ def restore(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None
 
 
 def test_the_backfill_by_pages_is_the_rebuild_one_by_one(
-    session_factory: sessionmaker[Session],
-    gateway: StripeGateway,
-    catalog: Catalog,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: SyncContext, session_factory: sessionmaker[Session], gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = SyncContext(session_factory, gateway, catalog, settings)
     with session_factory() as session:
         for n, sub_id in enumerate(IDS):
             state = subscription(sub_id, f"cus_r{n}", "active", metadata={"user_id": f"u_r{n}"})
@@ -102,16 +104,11 @@ def test_the_backfill_by_pages_is_the_rebuild_one_by_one(
 
 
 def test_a_subscription_in_its_trial_without_rows_is_not_read_back(
-    session_factory: sessionmaker[Session],
-    gateway: StripeGateway,
-    catalog: Catalog,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: SyncContext, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In its trial a subscription has no history whatever its invoices say: one the ledger
     holds no row of is right, and neither it nor its invoices are read back; one with a row
     (gone wrong) is still rebuilt, to none."""
-    ctx = SyncContext(session_factory, gateway, catalog, settings)
     with session_factory() as session:
         for sub_id in ("sub_t0", "sub_t1", "sub_a0"):
             status = "active" if sub_id == "sub_a0" else "trialing"
