@@ -47,21 +47,31 @@ def paginate(records: Iterable[Record], params: Params, url: str) -> dict[str, A
     return {"object": "list", "data": page, "has_more": has_more, "url": url}
 
 
-def list_page(state: State, object_type: str, params: Params, url: str, keep: Keep | None = None) -> dict[str, Any]:
+def list_page(
+    state: State,
+    object_type: str,
+    params: Params,
+    url: str,
+    keep: Keep | None = None,
+    *,
+    among: list[int] | None = None,
+) -> dict[str, Any]:
     """`paginate` over a type's live records that `keep` accepts, newest first, read from the
     cursor on and only until one record past the page: a page costs about its length, not the
-    whole collection (`starting_after` and `ending_before` are found by position)."""
+    whole collection (`starting_after` and `ending_before` are found by position). `among`:
+    the positions that may pass `keep` at all (an index's answer), so that a filter few
+    records pass does not cost a pass over the type."""
     limit, after, before = _cursor(params)
     if after:
         start = _anchor(state, object_type, after, keep, "starting_after")
-        found = _take(state.walk(object_type, start), keep, limit + 1)
+        found = _take(state.walk(object_type, start, among=among), keep, limit + 1)
         page = found[:limit]
     elif before:
         start = _anchor(state, object_type, before, keep, "ending_before")
-        found = _take(state.walk(object_type, start, newer=True), keep, limit + 1)
+        found = _take(state.walk(object_type, start, newer=True, among=among), keep, limit + 1)
         page = found[:limit][::-1]
     else:
-        found = _take(state.walk(object_type), keep, limit + 1)
+        found = _take(state.walk(object_type, among=among), keep, limit + 1)
         page = found[:limit]
     return {"object": "list", "data": page, "has_more": len(found) > limit, "url": url}
 

@@ -7,9 +7,10 @@ always embeds (a subscription item's price, an invoice's lines) when an object i
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -117,6 +118,20 @@ class SimConfig:
     account_link_expires_s: int = 300
 
 
+@dataclass
+class _FieldIndex:
+    ids: list[str]  # the `by_type` list indexed (replaced: index again)
+    count: int = 0  # how many of its ids are indexed
+    found: dict[Any, list[str]] = field(default_factory=dict)  # value -> ids, oldest first
+
+
+@dataclass
+class _CreatedIndex:
+    ids: list[str]
+    count: int = 0
+    entries: list[tuple[int, int]] = field(default_factory=list)  # (created, position), sorted
+
+
 class State:
     def __init__(self) -> None:
         self.config = SimConfig()
@@ -140,6 +155,10 @@ class State:
         # searching for it); rebuilt when the list it indexes is replaced or loses an id.
         # Never persisted.
         self.positions: dict[str, tuple[list[str], dict[str, int]]] = {}
+        # Lookups by a field that never changes once a record is made (`having`, `created_between`),
+        # kept up to date lazily: each use indexes the ids added since the last. Never persisted.
+        self._field_indexes: dict[tuple[str, str], _FieldIndex] = {}
+        self._created_indexes: dict[str, _CreatedIndex] = {}
 
     def now(self, clock: str | None = None) -> int:
         if clock:
@@ -219,7 +238,11 @@ class State:
             ids = self.by_type.get(found["object"], [])
             with suppress(ValueError):
                 ids.remove(object_id)
+            # The positions after it moved: index the type again at its next use.
             self.positions.pop(found["object"], None)
+            self._created_indexes.pop(found["object"], None)
+            for key in [key for key in self._field_indexes if key[0] == found["object"]]:
+                del self._field_indexes[key]
 
     def all(self, object_type: str) -> Iterator[Record]:
         """Every live record of a type, newest first."""
@@ -240,12 +263,57 @@ class State:
             return self.position(object_type, object_id)
         return found
 
-    def walk(self, object_type: str, start: int | None = None, *, newer: bool = False) -> Iterator[Record]:
+    def having(self, object_type: str, field_name: str, value: Any) -> list[Record]:
+        """Live records of a type whose `field_name` (set at creation, never changed) is
+        `value`, newest first, without a pass over the type: an invoice's payments at a
+        renewal storm."""
+        ids = self.by_type.get(object_type, [])
+        index = self._field_indexes.get((object_type, field_name))
+        if index is None or index.ids is not ids or index.count > len(ids):
+            index = self._field_indexes[(object_type, field_name)] = _FieldIndex(ids)
+        for object_id in ids[index.count :]:
+            found = self.objects.get(object_id)
+            if found is not None:
+                index.found.setdefault(found.get(field_name), []).append(object_id)
+        index.count = len(ids)
+        records = (self.objects.get(object_id) for object_id in reversed(index.found.get(value, [])))
+        return [r for r in records if r is not None and not r.get("deleted") and r.get(field_name) == value]
+
+    def created_between(self, object_type: str, low: int | None, high: int | None) -> list[int]:
+        """The positions in `by_type` (ascending) of a type's records created from `low` to
+        `high` (both included; None: open), found without a pass over the type: the events of
+        a recovery scan's window among a storm's hundred thousand."""
+        ids = self.by_type.get(object_type, [])
+        index = self._created_indexes.get(object_type)
+        if index is None or index.ids is not ids or index.count > len(ids):
+            index = self._created_indexes[object_type] = _CreatedIndex(ids)
+        entries = index.entries
+        for position in range(index.count, len(ids)):
+            found = self.objects.get(ids[position])
+            entry = (int((found or {}).get("created") or 0), position)
+            if not entries or entry >= entries[-1]:
+                entries.append(entry)
+            else:
+                bisect.insort(entries, entry)
+        index.count = len(ids)
+        start = 0 if low is None else bisect.bisect_left(entries, (low, -1))
+        end = len(entries) if high is None else bisect.bisect_right(entries, (high, len(ids)))
+        return sorted(position for _, position in entries[start:end])
+
+    def walk(
+        self, object_type: str, start: int | None = None, *, newer: bool = False, among: list[int] | None = None
+    ) -> Iterator[Record]:
         """Live records of a type one by one from the position `start` (not included): the older
         ones, newest first, or with `newer` the newer ones, oldest first. Without `start`: from
-        the newest (or the oldest)."""
+        the newest (or the oldest). `among`: only those positions (ascending; `created_between`)."""
         ids = self.by_type.get(object_type, [])
-        if newer:
+        positions: Iterable[int]
+        if among is not None:
+            if newer:
+                positions = among if start is None else among[bisect.bisect_right(among, start) :]
+            else:
+                positions = reversed(among if start is None else among[: bisect.bisect_left(among, start)])
+        elif newer:
             positions = range(-1 if start is None else start, len(ids))[1:]
         else:
             positions = range(len(ids) if start is None else start, -1, -1)[1:]

@@ -133,6 +133,19 @@ CASES: list[tuple[str, str, dict[str, Any], Callable[[World], Oracle]]] = [
     ("invoices", "invoice", {}, lambda w: lambda r: True),
     ("events", "event", {"type": "customer.subscription.*"}, lambda w: lambda r: r["type"].startswith("customer.subs")),
     ("events", "event", {"type": "invoice.created"}, lambda w: lambda r: r["type"] == "invoice.created"),
+    # A recovery scan's windows (found through the `created` index, not a pass over the events).
+    (
+        "events",
+        "event",
+        {"created[gte]": T0 + 200, "created[lt]": T0 + 900},
+        lambda w: lambda r: T0 + 200 <= r["created"] < T0 + 900,
+    ),
+    (
+        "events",
+        "event",
+        {"created[gt]": T0, "created[lte]": T0 + 900, "type": "invoice.created"},
+        lambda w: lambda r: T0 < r["created"] <= T0 + 900 and r["type"] == "invoice.created",
+    ),
     ("payment_methods", "payment_method", {"type": "card"}, lambda w: lambda r: r["type"] == "card"),
     ("invoices", "invoice", {"status": "paid"}, lambda w: lambda r: r["status"] == "paid"),
     ("invoices", "invoice", {"customer": "{customer}"}, lambda w: lambda r: r["customer"] == w.names["customer"]),

@@ -48,6 +48,23 @@ def created_match(params: Params, key: str = "created") -> Keep | None:
     return within
 
 
+def created_bounds(params: Params, key: str = "created") -> tuple[int | None, int | None] | None:
+    """The `created` filter as the lowest and highest value it lets through (None: open;
+    no filter at all: None)."""
+    spec = params.raw(key)
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        value = params.int(key)
+        return value, value
+    sub = params.sub(key)
+    assert sub is not None
+    gt, gte, lt, lte = (sub.int(op) for op in ("gt", "gte", "lt", "lte"))
+    lows = [v for v in (gte, None if gt is None else gt + 1) if v is not None]
+    highs = [v for v in (lte, None if lt is None else lt - 1) if v is not None]
+    return (max(lows) if lows else None), (min(highs) if highs else None)
+
+
 def filter_equal(records: list[Record], params: Params, *keys: str) -> list[Record]:
     """List filters that compare a field with the parameter of the same name."""
     keep = equal_match(params, *keys)

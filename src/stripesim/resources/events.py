@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stripesim.present import Keep, list_page
-from stripesim.resources._common import created_match, every
+from stripesim.resources._common import created_bounds, created_match, every
 from stripesim.routes import Ctx, api
 from stripesim.state import Record, State
 
@@ -40,7 +40,9 @@ def list_events(ctx: Ctx) -> Record:
         None if not p.has("delivery_success") else lambda e: (e["pending_webhooks"] == 0) == success,
         created_match(p),
     )
-    return list_page(ctx.state, "event", p, "/v1/events", keep)
+    bounds = created_bounds(p)
+    among = None if bounds is None else ctx.state.created_between("event", *bounds)
+    return list_page(ctx.state, "event", p, "/v1/events", keep, among=among)
 
 
 def _type_match(wanted: str | None) -> Keep | None:

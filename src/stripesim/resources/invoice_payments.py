@@ -15,10 +15,11 @@ def retrieve_invoice_payment(ctx: Ctx, payment: str) -> Record:
 @api("GET", "/v1/invoice_payments")
 def list_invoice_payments(ctx: Ctx) -> Record:
     p = ctx.params.only("invoice", "payment", "status", "limit", "starting_after", "ending_before", "created")
-    records = list(ctx.state.all("invoice_payment"))
     invoice = p.str("invoice")
     if invoice:
-        records = [r for r in records if r["invoice"] == invoice]
+        records = ctx.state.having("invoice_payment", "invoice", invoice)
+    else:
+        records = list(ctx.state.all("invoice_payment"))
     status = p.str("status")
     if status:
         records = [r for r in records if r["status"] == status]
@@ -31,5 +32,5 @@ def list_invoice_payments(ctx: Ctx) -> Record:
 
 @includable("invoice", "payments")
 def invoice_payments_included(state: State, invoice: Record) -> Record:
-    payments = [p for p in state.all("invoice_payment") if p["invoice"] == invoice["id"]]
+    payments = state.having("invoice_payment", "invoice", invoice["id"])
     return list_of(payments, f"/v1/invoice_payments?invoice={invoice['id']}")
