@@ -387,8 +387,9 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             "every delivery made",
             lambda: sim_get(sim, "webhooks/attempts", summary="true")["pending"] == 0,
             opts.timeout,
-            2,
+            1,
         )
+        delivered = time.time() - t0
         wait(
             "the inbox worked off",
             lambda: (
@@ -427,6 +428,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         row.update(
             events=events,
             clock_advanced_s=round(advanced, 1),
+            delivered_s=round(delivered, 1),
             converged_s=round(converged, 1),
             requests=figures["requests"],
             requests_per_event=round(figures["requests"] / events, 3) if events else None,

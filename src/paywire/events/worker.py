@@ -8,10 +8,10 @@ about an object together; they are handled as one group (`paywire.events.batch`)
 of `customer.subscription.updated` costs one re-read. Under a backlog a claim takes more
 objects at once (up to PAYWIRE_WORKER_MAX_BATCH).
 
-After the events, the same loop delivers the outbox's facts to their reactions
-(`paywire.reactions.dispatcher`), so a fact committed with the mirror is acted upon soon, and
-at least once, by whichever worker claims it. Each event leaves exactly one log line
-(`paywire.events.report`).
+Beside the loop, a thread of the same worker delivers the outbox's facts to their reactions
+(`paywire.reactions.reactor`), so a fact committed with the mirror is acted upon soon, and at
+least once, by whichever worker claims it, and a reaction's mail or request to Stripe never
+holds back the next events. Each event leaves exactly one log line (`paywire.events.report`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from paywire.metrics import INBOX_DEPTH, OUTBOX_DEPTH, WORKER_HELD_SECONDS
 from paywire.outbox import store as outbox
 from paywire.reactions.dispatcher import Dispatcher
 from paywire.reactions.email import sender_from_settings
+from paywire.reactions.reactor import Reactor
 from paywire.reactions.registry import Registry, default_registry
 from paywire.stripe import Priority, StripeGateway, at_priority
 
@@ -50,11 +51,6 @@ log = logging.getLogger("paywire.events.worker")
 
 # After an unexpected error in the loop itself (the database is down), wait this long.
 LOOP_ERROR_PAUSE_SECONDS = 2.0
-# An idle worker looks for due reactions (retries, facts other processes recorded) this often.
-REACTIONS_IDLE_INTERVAL = 0.5
-# While a line of events waits, reactions (mails, and the requests to Stripe some make) wait
-# for it, but never longer than this at a time: the mirror first, what follows from it after.
-REACTIONS_MAX_DEFER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -124,21 +120,20 @@ class Worker:
             lease_seconds=self.options.lease_seconds,
             reread_threads=self.options.reread_threads,
         )
+        # The reactor's thread has its own sessions: the held connection is the loop's.
         self.dispatcher = Dispatcher(
-            sessions=self.sessions,
+            sessions=sessions,
             registry=reactions or default_registry(sender_from_settings(settings), settings, catalog, gateway),
             worker_id=self.worker_id,
             retry=self.options.retry,
             batch_size=self.options.reaction_batch_size,
             lease_seconds=self.options.reaction_lease_seconds,
         )
+        self.reactor = Reactor(self.dispatcher, held_for=self.bell.held_for)
         self._depth_at = float("-inf")
         self._reclaimed_at = float("-inf")
-        self._reactions_at = float("-inf")
         self._disputes_at = float("-inf")
         self._claim_limit = self.options.batch_size
-        self._line_waiting = False  # the last claim was full
-        self._facts_waiting = False  # the last claim of facts was full
         self.hold_policy = HoldPolicy()
         # Lost deliveries are found in /v1/events on a schedule shared by all workers.
         self.recovery = ScheduledRecovery(settings, sessions, gateway, holder=self.worker_id, on_stored=self.bell.ring)
@@ -146,8 +141,14 @@ class Worker:
     def run(self, stop_event: threading.Event) -> None:
         log.info("worker %s started", self.worker_id)
         # Its requests to Stripe come after a person's, before background work (paywire.stripe.budget).
-        with at_priority(Priority.MIRROR):
-            self._loop(stop_event)
+        reactions = threading.Event()
+        self.reactor.start(reactions)
+        try:
+            with at_priority(Priority.MIRROR):
+                self._loop(stop_event)
+        finally:
+            reactions.set()
+            self.reactor.join()
         log.info("worker %s stopped", self.worker_id)
 
     def _loop(self, stop_event: threading.Event) -> None:
@@ -160,7 +161,7 @@ class Worker:
                     continue
                 try:
                     worked = self.run_once()
-                    worked += self.react()
+                    self.react()
                     self._update_depth()
                     with at_priority(Priority.BACKGROUND):
                         self.recovery.tick()
@@ -202,37 +203,25 @@ class Worker:
         ceiling = self.options.max_batch_size or 5 * self.options.batch_size
         full = len(groups) >= limit
         self._claim_limit = min(ceiling, limit * 2) if full else self.options.batch_size
-        self._line_waiting = full
         if groups:
             self.batches.process(groups)
         return len(batch)
 
-    def react(self) -> int:
-        """Deliver due outbox facts to their reactions; how many were claimed. Facts this
-        worker just recorded, and a line of facts (the last claim was full: a sync's, or a
-        storm's receipts), go at once, unless a line of events waits (then at most every
-        REACTIONS_MAX_DEFER_SECONDS); otherwise, every REACTIONS_IDLE_INTERVAL (a claim is a
-        write), for retries and the facts of other processes."""
-        since = time.monotonic() - self._reactions_at
-        if self._line_waiting and since < REACTIONS_MAX_DEFER_SECONDS:
-            return 0
-        if not (self.batches.facts_recorded or self._facts_waiting) and since < REACTIONS_IDLE_INTERVAL:
-            return 0
-        self._reactions_at = time.monotonic()
-        self.batches.facts_recorded = False
-        claimed = self.dispatcher.dispatch_once()
-        self._facts_waiting = claimed >= self.dispatcher.batch_size
-        return claimed
+    def react(self) -> None:
+        """Facts this worker just recorded go to the reactor's thread at once."""
+        if self.batches.facts_recorded:
+            self.batches.facts_recorded = False
+            self.reactor.nudge()
 
     def watch_disputes(self) -> None:
         """Every `PAYWIRE_DISPUTE_WATCH_INTERVAL` seconds: the disputes' deadline reminders now
-        due (`paywire.billing.disputes`), delivered at the next turn of the loop."""
+        due (`paywire.billing.disputes`), delivered by the reactor at once."""
         if time.monotonic() - self._disputes_at < self.settings.dispute_watch_interval:
             return
         self._disputes_at = time.monotonic()
         with self.sessions() as session:
             if watch_deadlines(session):
-                self.batches.facts_recorded = True
+                self.reactor.nudge()
 
     def _update_depth(self) -> None:
         now = time.monotonic()

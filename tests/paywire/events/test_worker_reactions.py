@@ -1,30 +1,104 @@
-"""The worker's turn at reactions: a line of facts (a sync's, a storm's receipts, another
-process's) is worked off a claim after another, not one claim per idle interval. On a real
-database (SQLite, and PostgreSQL when configured); no server."""
+"""The worker's reactions, delivered beside its loop (`paywire.reactions.reactor`): a
+reaction that takes long (a receipt's request waiting for its slot) does not hold back the
+next events, and a line of facts (a sync's, a storm's receipts, another process's) is worked
+off a claim after another, not one claim per idle interval. On a real database (SQLite, and
+PostgreSQL when configured); no server."""
 
 from __future__ import annotations
 
+import json
+import threading
+
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from paywire.catalog import Catalog
-from paywire.config import load_settings
-from paywire.events.worker import Worker, WorkerOptions
+from paywire.config import Settings, load_settings
+from paywire.events.store import new_event, store
+from paywire.events.worker import Worker, WorkerOptions, WorkerThread
 from paywire.outbox import ClaimedFact, Fact
 from paywire.outbox import store as outbox
 from paywire.reactions.registry import ReactionContext, Registry
 from paywire.stripe import StripeGateway
 from tests.paywire.conftest import AUTH_SECRET
+from tests.paywire.events.conftest import event_payload, wait_for
 from tests.support.stripesim import TEST_KEY
 
 BATCH = 20
 
 
+def settings_for(database_url: str) -> Settings:
+    return load_settings(
+        _env_file=None, STRIPE_SECRET_KEY=TEST_KEY, DATABASE_URL=database_url, PAYWIRE_AUTH_SECRET=AUTH_SECRET
+    )
+
+
+def worker_with(
+    registry: Registry, session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
+) -> Worker:
+    return Worker(
+        sessions=session_factory,
+        # Never called: the reactions and events here make no request.
+        gateway=StripeGateway(TEST_KEY, api_base="http://127.0.0.1:9", max_network_retries=0),
+        catalog=catalog,
+        settings=settings_for(database_url),
+        options=WorkerOptions(reaction_batch_size=BATCH, poll_interval=0.05),
+        reactions=registry,
+    )
+
+
+def event_state(session_factory: sessionmaker[Session], event_id: str) -> str | None:
+    with session_factory() as session:
+        row = session.execute(text("SELECT state FROM webhook_events WHERE id = :id"), {"id": event_id}).first()
+    return None if row is None else str(row[0])
+
+
+def test_a_reaction_that_takes_long_does_not_hold_back_the_next_events(
+    session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(ctx: ReactionContext, fact: ClaimedFact) -> str:
+        started.set()
+        assert release.wait(60), "the test never released the reaction"
+        return "sent at last"
+
+    registry = Registry()
+    registry.register("receipt", "slow", slow)
+    worker = worker_with(registry, session_factory, catalog, database_url)
+    with session_factory() as session:
+        outbox.record(session, [Fact("receipt", "receipt:in_slow", "user_1", "in_slow", {})])
+        session.commit()
+    thread = WorkerThread(worker).start()
+    try:
+        wait_for("the reaction under way", started.is_set)
+        # An event arrives while the reaction still waits (as a receipt waits for its request slot).
+        body = event_payload("evt_while_reacting", "paywire.test.unknown")
+        with session_factory() as session:
+            store(session, new_event(body.decode(), json.loads(body), expected_livemode=False))
+            session.commit()
+        worker.bell.ring()
+        wait_for(
+            "the event worked off while the reaction waits",
+            lambda: event_state(session_factory, "evt_while_reacting") == "ignored",
+        )
+        assert not release.is_set() and started.is_set()
+        release.set()
+        wait_for("the fact done", lambda: _fact_state(session_factory, "receipt:in_slow") == "done")
+    finally:
+        release.set()
+        thread.stop()
+
+
+def _fact_state(session_factory: sessionmaker[Session], key: str) -> str | None:
+    with session_factory() as session:
+        row = session.execute(text("SELECT state FROM outbox WHERE dedup_key = :key"), {"key": key}).first()
+    return None if row is None else str(row[0])
+
+
 def test_a_line_of_facts_is_worked_off_claim_after_claim(
     session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
 ) -> None:
-    settings = load_settings(
-        _env_file=None, STRIPE_SECRET_KEY=TEST_KEY, DATABASE_URL=database_url, PAYWIRE_AUTH_SECRET=AUTH_SECRET
-    )
     reacted: list[str] = []
 
     def note(ctx: ReactionContext, fact: ClaimedFact) -> str:
@@ -33,22 +107,14 @@ def test_a_line_of_facts_is_worked_off_claim_after_claim(
 
     registry = Registry()
     registry.register("noted", "note", note)
-    worker = Worker(
-        sessions=session_factory,
-        # Never called: the reaction here makes no request.
-        gateway=StripeGateway(TEST_KEY, api_base="http://127.0.0.1:9", max_network_retries=0),
-        catalog=catalog,
-        settings=settings,
-        options=WorkerOptions(reaction_batch_size=BATCH),
-        reactions=registry,
-    )
+    worker = worker_with(registry, session_factory, catalog, database_url)
     # Recorded by another process (a sync): this worker was not told of them.
     with session_factory() as session:
         facts = [Fact("noted", f"noted:{n}", f"user_{n}", f"sub_{n}", {}) for n in range(5 * BATCH)]
         outbox.record(session, facts)
         session.commit()
 
-    claims = [worker.react() for _ in range(6)]
+    waits = [worker.reactor.step() for _ in range(6)]
 
-    assert claims == [BATCH] * 5 + [0], "each full claim is followed at once by the next"
+    assert waits == [0.0] * 5 + [worker.reactor.idle_interval], "each full claim is followed at once by the next"
     assert sorted(reacted) == sorted(f.key for f in facts)
