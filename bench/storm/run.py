@@ -29,6 +29,7 @@ Nothing is asserted; the report is printed and written to results/<timestamp>.{j
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -252,7 +253,7 @@ def request_figures(sim: Server, key: str, since: float, until: float) -> dict[s
     sent = [e for e in sim_get(sim, "requests", since=since)["data"] if e[1] == tail and e[0] <= until]
     times = sorted(e[0] for e in sent)
     buckets = Counter(int(t) for t in times)
-    sliding = max((sum(1 for t in times[i:] if t < start + 1) for i, start in enumerate(times)), default=0)
+    sliding = max((bisect.bisect_left(times, start + 1) - i for i, start in enumerate(times)), default=0)
     return {
         "requests": len(sent),
         "lists": sum(1 for e in sent if e[3] in LISTS),
@@ -406,6 +407,15 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             sync_seconds = time.time() - t0
         except subprocess.TimeoutExpired:
             sync.kill()
+        # The storm's reactions (a receipt each, with its request to Stripe) go on beside the
+        # mirror: the storm is settled once they are delivered too.
+        wait(
+            "the storm's facts delivered",
+            lambda: pw.query("SELECT count(*) FROM outbox WHERE state = 'pending'")[0][0] == 0,
+            opts.timeout,
+            1,
+        )
+        settled = max(unix(pw.query("SELECT max(done_at) FROM outbox")[0][0]) - t0, sync_seconds or 0.0)
         after = pw.metrics()
         since = datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         received = pw.query(f"SELECT count(*), max(processed_at) FROM webhook_events WHERE received_at >= '{since}'")[0]
@@ -417,7 +427,10 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             )
         )
         sim_control(sim, "config", {"rate_limit_per_s": 0})  # the checks are the bench's, not paywire's
-        figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)
+        # Every request the storm caused (the mirror's, the receipts', the upgrades', the sync's),
+        # and those made before the mirror converged.
+        figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, t0 + settled)
+        until_converged = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)["requests"]
         mirror = {
             key.replace("paywire_stripe_requests_total", "requests").replace(
                 "paywire_stripe_rate_limited_total", "429"
@@ -439,6 +452,8 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             peak_any_second=figures["peak_any_second"],
             rate_limited=figures["rate_limited"],
             convergence_bound_s=round(1.2 * figures["requests"] / budget, 1),
+            settled_s=round(settled, 1),
+            requests_until_converged=until_converged,
             upgrades=len(upgrades.latencies),
             upgrade_p50_s=round(percentile(upgrades.latencies, 0.5) or 0, 3),
             upgrade_p99_s=round(percentile(upgrades.latencies, 0.99) or 0, 3),

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # PAYWIRE_WORKER_REREAD_THREADS threads, then the batch is applied in one transaction.
     worker_max_batch: int | None = Field(None, ge=1, le=5000, validation_alias=_alias("PAYWIRE_WORKER_MAX_BATCH"))
     worker_reread_threads: int = Field(8, ge=1, le=64, validation_alias=_alias("PAYWIRE_WORKER_REREAD_THREADS"))
+    # Each worker delivers the outbox's facts beside its loop on this many threads (a receipt
+    # waits for its request to Stripe; several keep the request budget busy at a storm).
+    worker_reaction_threads: int = Field(4, ge=1, le=32, validation_alias=_alias("PAYWIRE_WORKER_REACTION_THREADS"))
     worker_lease_seconds: float = Field(300.0, gt=0, le=86400, validation_alias=_alias("PAYWIRE_WORKER_LEASE_SECONDS"))
     worker_retry_base: float = Field(2.0, gt=0, le=3600, validation_alias=_alias("PAYWIRE_WORKER_RETRY_BASE"))
     worker_retry_cap: float = Field(3600.0, gt=0, le=7 * 86400, validation_alias=_alias("PAYWIRE_WORKER_RETRY_CAP"))

@@ -66,6 +66,7 @@ class WorkerOptions:
     depth_interval: float = 5.0  # how often the inbox-depth gauge is refreshed
     max_events_per_claim: int | None = None  # default: batch_size * inbox.MAX_EVENTS_PER_OBJECT
     reaction_batch_size: int = 20
+    reaction_threads: int = 4  # facts delivered side by side, beside the loop
     reaction_lease_seconds: float = 120.0
 
     @classmethod
@@ -75,6 +76,7 @@ class WorkerOptions:
             batch_size=settings.worker_batch_size,
             max_batch_size=settings.worker_max_batch,
             reread_threads=settings.worker_reread_threads,
+            reaction_threads=settings.worker_reaction_threads,
             lease_seconds=settings.worker_lease_seconds,
             poll_interval=settings.worker_poll_interval,
             retry=RetryPolicy(
@@ -129,7 +131,7 @@ class Worker:
             batch_size=self.options.reaction_batch_size,
             lease_seconds=self.options.reaction_lease_seconds,
         )
-        self.reactor = Reactor(self.dispatcher, held_for=self.bell.held_for)
+        self.reactor = Reactor(self.dispatcher, held_for=self.bell.held_for, threads=self.options.reaction_threads)
         self._depth_at = float("-inf")
         self._reclaimed_at = float("-inf")
         self._disputes_at = float("-inf")

@@ -1,16 +1,18 @@
-"""Reactions beside the events: a thread of the worker's process delivers the outbox's facts.
+"""Reactions beside the events: threads of the worker's process deliver the outbox's facts.
 
 The worker's loop applies events to the mirror; what follows from them (mails, and the
 requests to Stripe some make: a receipt's link) must not stand between the next events and
 the mirror. At a renewal storm each receipt waits ~50 ms for its request slot; in the loop,
-10,000 of them held the mirror back by minutes. So facts are delivered here, in a thread of
-their own with their own database sessions, while the loop goes on claiming events.
+10,000 of them held the mirror back by minutes. So facts are delivered here, on threads of
+their own (PAYWIRE_WORKER_REACTION_THREADS, 4: a receipt waits for its request, and several
+keep the request budget busy) with their own database sessions, while the loop goes on
+claiming events. Each thread claims its own facts (claims are exclusive).
 
 The loop nudges the reactor when a commit recorded facts (they go at once); a full claim of
 facts (a sync's, a storm's receipts, another process's) is followed at once by the next;
-otherwise the reactor looks every `idle_interval` seconds (a claim is a write) for retries
-now due and facts other processes recorded. While the receiver holds the workers (a burst
-of webhooks being acknowledged), the reactor pauses between claims as the loop does
+otherwise a thread looks every `idle_interval` seconds (a claim is a write) for retries now
+due and facts other processes recorded. While the receiver holds the workers (a burst of
+webhooks being acknowledged), the threads pause between claims as the loop does
 (`paywire.events.hold`).
 """
 
@@ -34,8 +36,8 @@ ERROR_PAUSE_SECONDS = 2.0
 
 
 class Reactor:
-    """Runs `dispatcher` until stopped: `start(stop_event)` in a daemon thread, or `step()`
-    one claim at a time (tests)."""
+    """Runs `dispatcher` until stopped: `start(stop_event)` on `threads` daemon threads, or
+    `step()` one claim at a time (tests)."""
 
     def __init__(
         self,
@@ -43,13 +45,14 @@ class Reactor:
         *,
         held_for: Callable[[], float] = lambda: 0.0,
         idle_interval: float = IDLE_INTERVAL_SECONDS,
+        threads: int = 1,
     ) -> None:
         self.dispatcher = dispatcher
         self.held_for = held_for
         self.idle_interval = idle_interval
-        self.hold_policy = HoldPolicy()
+        self.threads = threads
         self._nudged = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def nudge(self) -> None:
         """Facts were recorded: deliver them now, not at the next look."""
@@ -63,20 +66,23 @@ class Reactor:
         return 0.0 if claimed >= self.dispatcher.batch_size else self.idle_interval
 
     def start(self, stop_event: threading.Event) -> Reactor:
-        self._thread = threading.Thread(target=self.run, args=(stop_event,), name="paywire-reactions", daemon=True)
-        self._thread.start()
+        for n in range(self.threads):
+            thread = threading.Thread(target=self.run, args=(stop_event,), name=f"paywire-reactions-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._nudged.set()
-            self._thread.join(timeout)
+        self._nudged.set()
+        for thread in self._threads:
+            thread.join(timeout)
 
     def run(self, stop_event: threading.Event) -> None:
+        hold_policy = HoldPolicy()
         # A receipt's request goes with the mirror's reads: after a person's, before background work.
         with at_priority(Priority.MIRROR):
             while not stop_event.is_set():
-                pause = self.hold_policy.pause(self.held_for(), time.monotonic())
+                pause = hold_policy.pause(self.held_for(), time.monotonic())
                 if pause:
                     stop_event.wait(pause)
                     continue

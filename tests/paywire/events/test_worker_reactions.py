@@ -118,3 +118,45 @@ def test_a_line_of_facts_is_worked_off_claim_after_claim(
 
     assert waits == [0.0] * 5 + [worker.reactor.idle_interval], "each full claim is followed at once by the next"
     assert sorted(reacted) == sorted(f.key for f in facts)
+
+
+def test_facts_are_delivered_side_by_side_on_the_reactors_threads(
+    session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
+) -> None:
+    """Two receipts waiting for their requests at once, not one after the other: so the
+    request budget stays busy when a storm's receipts each wait for a slot."""
+    waiting: list[str] = []
+    both, release = threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def slow(ctx: ReactionContext, fact: ClaimedFact) -> str:
+        with lock:
+            waiting.append(fact.dedup_key)
+            if len(waiting) == 2:
+                both.set()
+        assert release.wait(60), "the test never released the reactions"
+        return "sent"
+
+    registry = Registry()
+    registry.register("receipt", "slow", slow)
+    worker = Worker(
+        sessions=session_factory,
+        gateway=StripeGateway(TEST_KEY, api_base="http://127.0.0.1:9", max_network_retries=0),
+        catalog=catalog,
+        settings=settings_for(database_url),
+        # One fact per claim: a thread holding one fact leaves the other to the second thread.
+        options=WorkerOptions(reaction_batch_size=1, reaction_threads=2, poll_interval=0.05),
+        reactions=registry,
+    )
+    with session_factory() as session:
+        outbox.record(session, [Fact("receipt", f"receipt:in_{n}", "user_1", f"in_{n}", {}) for n in range(2)])
+        session.commit()
+    thread = WorkerThread(worker).start()
+    try:
+        wait_for("both reactions under way at once", both.is_set)
+        release.set()
+        for n in range(2):
+            wait_for("the fact done", lambda n=n: _fact_state(session_factory, f"receipt:in_{n}") == "done")
+    finally:
+        release.set()
+        thread.stop()
