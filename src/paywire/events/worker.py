@@ -9,7 +9,7 @@ of `customer.subscription.updated` costs one re-read. Under a backlog a claim ta
 objects at once (up to PAYWIRE_WORKER_MAX_BATCH).
 
 Beside the loop, a thread of the same worker delivers the outbox's facts to their reactions
-(`paywire.reactions.reactor`), so a fact committed with the mirror is acted upon soon, and at
+(`paywire.events.reactor`), so a fact committed with the mirror is acted upon soon, and at
 least once, by whichever worker claims it, and a reaction's mail or request to Stripe never
 holds back the next events. Each event leaves exactly one log line (`paywire.events.report`).
 """
@@ -38,12 +38,12 @@ from paywire.events.batch import BatchProcessor
 from paywire.events.bell import InboxBell
 from paywire.events.connection import PinnedSessions
 from paywire.events.hold import HoldPolicy
+from paywire.events.reactor import Reactor
 from paywire.events.recovery import ScheduledRecovery
 from paywire.metrics import INBOX_DEPTH, OUTBOX_DEPTH, WORKER_HELD_SECONDS
 from paywire.outbox import store as outbox
 from paywire.reactions.dispatcher import Dispatcher
 from paywire.reactions.email import sender_from_settings
-from paywire.reactions.reactor import Reactor
 from paywire.reactions.registry import Registry, default_registry
 from paywire.stripe import Priority, StripeGateway, at_priority
 

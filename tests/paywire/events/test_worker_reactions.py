@@ -1,4 +1,4 @@
-"""The worker's reactions, delivered beside its loop (`paywire.reactions.reactor`): a
+"""The worker's reactions, delivered beside its loop (`paywire.events.reactor`): a
 reaction that takes long (a receipt's request waiting for its slot) does not hold back the
 next events, and a line of facts (a sync's, a storm's receipts, another process's) is worked
 off a claim after another, not one claim per idle interval. On a real database (SQLite, and
