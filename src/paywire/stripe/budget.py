@@ -13,9 +13,10 @@ up to half a slot late (later than that, it books again). Priorities decide who 
 book ahead: a caller books the next free slot only while it is at most its priority's
 *horizon* away. A person waiting (`Priority.INTERACTIVE`: checkout, portal, previews, plan
 changes) may book far ahead; the events worker's reads (`MIRROR`) a quarter of a second;
-recovery scans, `paywire sync`, backfills and the usage sender (`BACKGROUND`) only a free
-slot now. So whatever the others have booked, a person's request waits at most a quarter of
-a second behind them, and background work only uses what is left over. A slot that passed
+recovery scans, `paywire sync`, backfills, the usage sender and the reactions' requests (a
+receipt's link; `BACKGROUND`) only a free slot now. So whatever the others have booked, a
+person's request waits at most a quarter of a second behind them, and background work only
+uses what is left over. A slot that passed
 less than half a slot ago, unbooked, is still free: whoever waited for it and woke late takes
 it, so a caller that only takes free slots keeps the rate instead of losing its lateness.
 
@@ -71,7 +72,7 @@ class Priority(IntEnum):
 
     INTERACTIVE = 0  # a person waits for the answer (checkout, portal, preview, plan change)
     MIRROR = 1  # the events worker's reads of what an event announced
-    BACKGROUND = 2  # recovery scans, `paywire sync`, backfills, the usage sender
+    BACKGROUND = 2  # recovery scans, `paywire sync`, backfills, the usage sender, reactions
 
     @property
     def label(self) -> str:

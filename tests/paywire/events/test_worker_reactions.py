@@ -19,7 +19,7 @@ from paywire.events.worker import Worker, WorkerOptions, WorkerThread
 from paywire.outbox import ClaimedFact, Fact
 from paywire.outbox import store as outbox
 from paywire.reactions.registry import ReactionContext, Registry
-from paywire.stripe import StripeGateway
+from paywire.stripe import Priority, StripeGateway, current_priority
 from tests.paywire.conftest import AUTH_SECRET
 from tests.paywire.events.conftest import event_payload, wait_for
 from tests.support.stripesim import TEST_KEY
@@ -57,8 +57,10 @@ def test_a_reaction_that_takes_long_does_not_hold_back_the_next_events(
     session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
 ) -> None:
     started, release = threading.Event(), threading.Event()
+    priorities: list[Priority] = []
 
     def slow(ctx: ReactionContext, fact: ClaimedFact) -> str:
+        priorities.append(current_priority())
         started.set()
         assert release.wait(60), "the test never released the reaction"
         return "sent at last"
@@ -83,6 +85,8 @@ def test_a_reaction_that_takes_long_does_not_hold_back_the_next_events(
             lambda: event_state(session_factory, "evt_while_reacting") == "ignored",
         )
         assert not release.is_set() and started.is_set()
+        # A receipt's request to Stripe takes only a slot that a person or the mirror does not need.
+        assert priorities == [Priority.BACKGROUND]
         release.set()
         wait_for("the fact done", lambda: _fact_state(session_factory, "receipt:in_slow") == "done")
     finally:
