@@ -54,10 +54,21 @@ Entry = tuple[int, int, int, int, str]
 class Advance:
     """The work due on `clock` (None: objects on no clock) up to `until`, fired in time order."""
 
-    def __init__(self, state: State, clock: str | None, until: int, *, max_steps: int = MAX_STEPS) -> None:
+    def __init__(
+        self,
+        state: State,
+        clock: str | None,
+        until: int,
+        *,
+        max_steps: int = MAX_STEPS,
+        clocks: dict[str, str] | None = None,
+    ) -> None:
         self.state = state
         self.clock = clock
         self.until = until
+        # Records seen on a test clock, and which (`Engine.clocks`): a record's clock never
+        # changes once it has one, so the others' advances pass them by without looking.
+        self._clocks = clocks
         self.max_steps = max_steps
         self.fired = 0
         self.done = False
@@ -67,8 +78,12 @@ class Advance:
         self._order: dict[str, int] = {}  # record id -> insertion order within its type
         self._touched: set[str] = set()
         state.trackers.append(self._touched)
+        on_clock = (clocks or {}).get
         for object_type in {t.object_type for t in TIMERS}:
             for position, object_id in enumerate(state.by_type.get(object_type, [])):
+                seen_on = on_clock(object_id)
+                if seen_on is not None and seen_on != clock:
+                    continue
                 self._order[object_id] = position
                 self._consider(object_id)
 
@@ -150,18 +165,32 @@ class Advance:
 
     def _live(self, object_id: str) -> Record | None:
         record = self.state.objects.get(object_id)
-        if record is None or record.get("deleted") or self.state.clock_of(record) != self.clock:
+        if record is None or record.get("deleted"):
             return None
-        return record
+        clock = self.state.clock_of(record)
+        if clock is not None and self._clocks is not None:
+            self._clocks[object_id] = clock
+        return record if clock == self.clock else None
 
 
 class Engine:
     def __init__(self, state: State) -> None:
         self.state = state
+        self._clocks: dict[str, str] = {}
+        self._clocks_of: dict[str, Record] | None = None
+
+    @property
+    def clocks(self) -> dict[str, str]:
+        """The test clock of every record an advance found on one (for the state's records:
+        a state reset or loaded starts it again). The real-time tick looks at every record
+        each second at a storm: those on a clock, most of them, it now passes by."""
+        if self._clocks_of is not self.state.objects:
+            self._clocks, self._clocks_of = {}, self.state.objects
+        return self._clocks
 
     def advance(self, clock: str | None, until: int) -> Advance:
         """The work due on `clock` up to `until`, to run (`Advance.run`) a slice at a time."""
-        return Advance(self.state, clock, until)
+        return Advance(self.state, clock, until, clocks=self.clocks)
 
     def run_due(self, clock: str | None, until: int, *, max_steps: int = MAX_STEPS) -> int:
         """Fire everything due on `clock` up to `until`, in time order. Returns the count."""
@@ -169,7 +198,7 @@ class Engine:
 
     def work_off(self, clock: str | None, until: int, *, max_steps: int = MAX_STEPS) -> Advance:
         """`run_due`, returning the finished advance (what it fired, when work is next due)."""
-        work = Advance(self.state, clock, until, max_steps=max_steps)
+        work = Advance(self.state, clock, until, max_steps=max_steps, clocks=self.clocks)
         try:
             work.run()
         finally:

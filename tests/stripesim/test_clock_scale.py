@@ -126,6 +126,42 @@ def test_work_due_in_real_time_meanwhile_leaves_the_advance_watching_what_it_cre
     assert renewed(api, subscriptions) == 20
 
 
+def test_the_real_time_tick_passes_by_records_on_a_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a storm the tick ran every second over every record (14% of stripesim's loop, in
+    one stall): once an advance has seen a record on a clock, the others pass it by. (That the
+    tick still fires what is due in real time: tests/stripesim/test_app.py.)"""
+    sim = Simulator()
+    api = Api(sim)
+    clock, subscriptions = on_one_clock(api, 200)
+    customer = api("POST", "/v1/customers", {"email": "now@example.com"})[1]
+    card = api("POST", "/v1/payment_methods", {"type": "card", "card[token]": "tok_visa"})[1]
+    api("POST", f"/v1/payment_methods/{card['id']}/attach", {"customer": customer["id"]})
+    api("POST", f"/v1/customers/{customer['id']}", {"invoice_settings[default_payment_method]": card["id"]})
+    price = api("GET", "/v1/prices")[1]["data"][0]["id"]
+    api("POST", "/v1/subscriptions", {"customer": customer["id"], "items[0][price]": price})  # on no clock
+    sim.engine.run_due(None, sim.state.now())  # the first tick sees every record once
+    on_no_clock = sum(
+        1
+        for t in engine.TIMERS
+        for object_id in sim.state.by_type.get(t.object_type, [])
+        if sim.state.clock_of(sim.state.objects[object_id]) is None
+    )
+    looked_at: list[Any] = []
+    clock_of = sim.state.clock_of
+
+    def counted(record: Any) -> str | None:
+        looked_at.append(record)
+        return clock_of(record)
+
+    monkeypatch.setattr(sim.state, "clock_of", counted)
+    sim.engine.run_due(None, sim.state.now())
+    monkeypatch.undo()
+
+    assert 0 < len(looked_at) <= on_no_clock, "the records on no clock looked at, and only they"
+    assert sim.engine.run_due(clock, T0 + MONTH + 7200) >= 2 * 200, "the clock's own advance renews its records"
+    assert renewed(api, subscriptions) == 200
+
+
 def test_the_limit_per_key_answers_429_with_stripe_should_retry_and_the_log_tells_keys_apart() -> None:
     sim = Simulator()
     api = Api(sim)
