@@ -253,13 +253,16 @@ def request_figures(sim: Server, key: str, since: float, until: float) -> dict[s
     sent = [e for e in sim_get(sim, "requests", since=since)["data"] if e[1] == tail and e[0] <= until]
     times = sorted(e[0] for e in sent)
     buckets = Counter(int(t) for t in times)
-    sliding = max((bisect.bisect_left(times, start + 1) - i for i, start in enumerate(times)), default=0)
+    sliding, sliding_at = max(
+        ((bisect.bisect_left(times, start + 1) - i, start) for i, start in enumerate(times)), default=(0, since)
+    )
     return {
         "requests": len(sent),
         "lists": sum(1 for e in sent if e[3] in LISTS),
         "rate_limited": sum(1 for e in sent if e[4] == 429),
         "peak_per_second": max(buckets.values(), default=0),
         "peak_any_second": sliding,
+        "peak_any_second_at_s": round(sliding_at - since, 1),
         "by_path": dict(Counter(e[3].split("/")[2] if e[3].startswith("/v1/") else e[3] for e in sent).most_common(8)),
         "list_spans_s": _spans([e for e in sent if e[3] in LISTS]),
     }
@@ -450,6 +453,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             else None,
             peak_per_second=figures["peak_per_second"],
             peak_any_second=figures["peak_any_second"],
+            peak_any_second_at_s=figures["peak_any_second_at_s"],
             rate_limited=figures["rate_limited"],
             convergence_bound_s=round(1.2 * figures["requests"] / budget, 1),
             settled_s=round(settled, 1),
