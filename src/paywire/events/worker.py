@@ -8,7 +8,7 @@ about an object together; they are handled as one group (`paywire.events.batch`)
 of `customer.subscription.updated` costs one re-read. Under a backlog a claim takes more
 objects at once (up to PAYWIRE_WORKER_MAX_BATCH).
 
-Beside the loop, a thread of the same worker delivers the outbox's facts to their reactions
+Beside the loop, threads of the same worker deliver the outbox's facts to their reactions
 (`paywire.events.reactor`), so a fact committed with the mirror is acted upon soon, and at
 least once, by whichever worker claims it, and a reaction's mail or request to Stripe never
 holds back the next events. Each event leaves exactly one log line (`paywire.events.report`).
@@ -122,7 +122,7 @@ class Worker:
             lease_seconds=self.options.lease_seconds,
             reread_threads=self.options.reread_threads,
         )
-        # The reactor's thread has its own sessions: the held connection is the loop's.
+        # The reactor's threads have their own sessions: the held connection is the loop's.
         self.dispatcher = Dispatcher(
             sessions=sessions,
             registry=reactions or default_registry(sender_from_settings(settings), settings, catalog, gateway),
@@ -210,7 +210,7 @@ class Worker:
         return len(batch)
 
     def react(self) -> None:
-        """Facts this worker just recorded go to the reactor's thread at once."""
+        """Facts this worker just recorded go to the reactor's threads at once."""
         if self.batches.facts_recorded:
             self.batches.facts_recorded = False
             self.reactor.nudge()

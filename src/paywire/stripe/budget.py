@@ -16,9 +16,9 @@ changes) may book far ahead; the events worker's reads (`MIRROR`) a quarter of a
 recovery scans, `paywire sync`, backfills, the usage sender and the reactions' requests (a
 receipt's link; `BACKGROUND`) only a free slot now. So whatever the others have booked, a
 person's request waits at most a quarter of a second behind them, and background work only
-uses what is left over. A slot that passed
-less than half a slot ago, unbooked, is still free: whoever waited for it and woke late takes
-it, so a caller that only takes free slots keeps the rate instead of losing its lateness.
+uses what is left over. A slot that passed less than half a slot ago, unbooked, is still
+free: whoever waited for it and woke late takes it, so a caller that only takes free slots
+keeps the rate instead of losing its lateness.
 
 Who draws at which priority follows the code that runs (a context variable): requests are
 `INTERACTIVE` unless the caller says otherwise with `at_priority(Priority.MIRROR)` (the

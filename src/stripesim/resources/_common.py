@@ -32,18 +32,13 @@ def created_match(params: Params, key: str = "created") -> Keep | None:
     if isinstance(spec, str):
         value = params.int(key)
         return lambda r: r.get(key) == value
-    sub = params.sub(key)
-    assert sub is not None
-    gt, gte, lt, lte = (sub.int(op) for op in ("gt", "gte", "lt", "lte"))
+    bounds = created_bounds(params, key)
+    assert bounds is not None
+    low, high = bounds
 
     def within(r: Record) -> bool:
         v = r.get(key) or 0
-        return (
-            (gt is None or v > gt)
-            and (gte is None or v >= gte)
-            and (lt is None or v < lt)
-            and (lte is None or v <= lte)
-        )
+        return (low is None or v >= low) and (high is None or v <= high)
 
     return within
 

@@ -34,7 +34,11 @@ def settings_for(database_url: str) -> Settings:
 
 
 def worker_with(
-    registry: Registry, session_factory: sessionmaker[Session], catalog: Catalog, database_url: str
+    registry: Registry,
+    session_factory: sessionmaker[Session],
+    catalog: Catalog,
+    database_url: str,
+    options: WorkerOptions | None = None,
 ) -> Worker:
     return Worker(
         sessions=session_factory,
@@ -42,14 +46,19 @@ def worker_with(
         gateway=StripeGateway(TEST_KEY, api_base="http://127.0.0.1:9", max_network_retries=0),
         catalog=catalog,
         settings=settings_for(database_url),
-        options=WorkerOptions(reaction_batch_size=BATCH, poll_interval=0.05),
+        options=options or WorkerOptions(reaction_batch_size=BATCH, poll_interval=0.05),
         reactions=registry,
     )
 
 
-def event_state(session_factory: sessionmaker[Session], event_id: str) -> str | None:
+# The state of one row (None: no such row): an inbox event's by its id, a fact's by its key.
+EVENT_STATE = "SELECT state FROM webhook_events WHERE id = :key"
+FACT_STATE = "SELECT state FROM outbox WHERE dedup_key = :key"
+
+
+def state_of(session_factory: sessionmaker[Session], query: str, key: str) -> str | None:
     with session_factory() as session:
-        row = session.execute(text("SELECT state FROM webhook_events WHERE id = :id"), {"id": event_id}).first()
+        row = session.execute(text(query), {"key": key}).first()
     return None if row is None else str(row[0])
 
 
@@ -82,22 +91,16 @@ def test_a_reaction_that_takes_long_does_not_hold_back_the_next_events(
         worker.bell.ring()
         wait_for(
             "the event worked off while the reaction waits",
-            lambda: event_state(session_factory, "evt_while_reacting") == "ignored",
+            lambda: state_of(session_factory, EVENT_STATE, "evt_while_reacting") == "ignored",
         )
         assert not release.is_set() and started.is_set()
         # A receipt's request to Stripe takes only a slot that a person or the mirror does not need.
         assert priorities == [Priority.BACKGROUND]
         release.set()
-        wait_for("the fact done", lambda: _fact_state(session_factory, "receipt:in_slow") == "done")
+        wait_for("the fact done", lambda: state_of(session_factory, FACT_STATE, "receipt:in_slow") == "done")
     finally:
         release.set()
         thread.stop()
-
-
-def _fact_state(session_factory: sessionmaker[Session], key: str) -> str | None:
-    with session_factory() as session:
-        row = session.execute(text("SELECT state FROM outbox WHERE dedup_key = :key"), {"key": key}).first()
-    return None if row is None else str(row[0])
 
 
 def test_a_line_of_facts_is_worked_off_claim_after_claim(
@@ -143,15 +146,9 @@ def test_facts_are_delivered_side_by_side_on_the_reactors_threads(
 
     registry = Registry()
     registry.register("receipt", "slow", slow)
-    worker = Worker(
-        sessions=session_factory,
-        gateway=StripeGateway(TEST_KEY, api_base="http://127.0.0.1:9", max_network_retries=0),
-        catalog=catalog,
-        settings=settings_for(database_url),
-        # One fact per claim: a thread holding one fact leaves the other to the second thread.
-        options=WorkerOptions(reaction_batch_size=1, reaction_threads=2, poll_interval=0.05),
-        reactions=registry,
-    )
+    # One fact per claim: a thread holding one fact leaves the other to the second thread.
+    options = WorkerOptions(reaction_batch_size=1, reaction_threads=2, poll_interval=0.05)
+    worker = worker_with(registry, session_factory, catalog, database_url, options)
     with session_factory() as session:
         outbox.record(session, [Fact("receipt", f"receipt:in_{n}", "user_1", f"in_{n}", {}) for n in range(2)])
         session.commit()
@@ -160,7 +157,7 @@ def test_facts_are_delivered_side_by_side_on_the_reactors_threads(
         wait_for("both reactions under way at once", both.is_set)
         release.set()
         for n in range(2):
-            wait_for("the fact done", lambda n=n: _fact_state(session_factory, f"receipt:in_{n}") == "done")
+            wait_for("the fact done", lambda n=n: state_of(session_factory, FACT_STATE, f"receipt:in_{n}") == "done")
     finally:
         release.set()
         thread.stop()
