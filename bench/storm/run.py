@@ -11,8 +11,10 @@ migrated, the account adopted into its mirror (`paywire sync --adopt`, before th
 `paywire serve` as shipped with the default request budget (20/s for a test key). Then the clock
 advances past the renewal: N renewals, ~9 events each, delivered by stripesim as Stripe would;
 meanwhile a user upgrades every few seconds (POST /api/subscription/change) and a `paywire sync`
-runs. Measured from stripesim's log of the requests paywire's key sent (the "counting proxy"),
-paywire's inbox and /metrics: Stripe requests per event, peak requests in any second, 429s, the
+runs. Measured from stripesim's log of the requests paywire's key sent (the "counting proxy":
+when each arrived), paywire's own log of them (PAYWIRE_STRIPE_REQUEST_LOG: when each left, and
+its slot), paywire's inbox and /metrics: Stripe requests per event, peak requests in any second
+(as they left and as they arrived), 429s, the
 time until the mirror equals Stripe (the last storm event applied; checked field by field at
 the end), the upgrade's p50/p99, dead letters. The same storm through paywire with the payload
 rule off (PAYWIRE_APPLY_EVENT_PAYLOADS=false) and through dj-stripe 2.11 (the webhooks bench's
@@ -92,6 +94,7 @@ class Paywire:
             self.url = f"sqlite:///{self.database}"
         self.port = free_port()
         self.extra = env
+        self.request_log = work / f"{label}-stripe-requests.jsonl"
         self.server: Server | None = None
 
     def env(self, **more: str) -> dict[str, str]:
@@ -107,6 +110,8 @@ class Paywire:
             "APP_URL": f"http://127.0.0.1:{self.port}",
             "PAYWIRE_LOG_LEVEL": "WARNING",
             "PAYWIRE_API_RATE_LIMIT": "1000/minute",
+            # Every process writes what it sent to Stripe (paywire's side of the peaks).
+            "PAYWIRE_STRIPE_REQUEST_LOG": str(self.request_log),
             **self.extra,
             **more,
         }
@@ -247,24 +252,45 @@ def unix(value: Any) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
-def request_figures(sim: Server, key: str, since: float, until: float) -> dict[str, Any]:
-    """What `key` sent between `since` and `until`, from stripesim's log."""
-    tail = key[-6:]
-    sent = [e for e in sim_get(sim, "requests", since=since)["data"] if e[1] == tail and e[0] <= until]
-    times = sorted(e[0] for e in sent)
+def peaks(times: list[float], since: float) -> dict[str, Any]:
+    """The most requests in one calendar second, and in any second wherever it starts (when)."""
+    times = sorted(times)
     buckets = Counter(int(t) for t in times)
     sliding, sliding_at = max(
         ((bisect.bisect_left(times, start + 1) - i, start) for i, start in enumerate(times)), default=(0, since)
     )
     return {
-        "requests": len(sent),
-        "lists": sum(1 for e in sent if e[3] in LISTS),
-        "rate_limited": sum(1 for e in sent if e[4] == 429),
         "peak_per_second": max(buckets.values(), default=0),
         "peak_any_second": sliding,
         "peak_any_second_at_s": round(sliding_at - since, 1),
+    }
+
+
+def request_figures(sim: Server, key: str, since: float, until: float) -> dict[str, Any]:
+    """What `key` sent between `since` and `until`, from stripesim's log (when each arrived)."""
+    tail = key[-6:]
+    sent = [e for e in sim_get(sim, "requests", since=since)["data"] if e[1] == tail and e[0] <= until]
+    return {
+        "requests": len(sent),
+        "lists": sum(1 for e in sent if e[3] in LISTS),
+        "rate_limited": sum(1 for e in sent if e[4] == 429),
+        **peaks([e[0] for e in sent], since),
         "by_path": dict(Counter(e[3].split("/")[2] if e[3].startswith("/v1/") else e[3] for e in sent).most_common(8)),
         "list_spans_s": _spans([e for e in sent if e[3] in LISTS]),
+    }
+
+
+def sent_figures(log: Path, since: float, until: float) -> dict[str, Any]:
+    """What paywire's processes say they sent between `since` and `until` (the request log,
+    PAYWIRE_STRIPE_REQUEST_LOG): the peaks as they left, and how long after its slot each left."""
+    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    sent = [line for line in lines if since <= line["sent"] <= until]
+    late = sorted(line["sent"] - line["slot"] for line in sent if line["slot"] is not None)
+    return {
+        "requests": len(sent),
+        **peaks([line["sent"] for line in sent], since),
+        "after_slot_p99_ms": round(1000 * (percentile(late, 0.99) or 0.0), 1),
+        "after_slot_max_ms": round(1000 * max(late, default=0.0), 1),
     }
 
 
@@ -433,6 +459,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         # Every request the storm caused (the mirror's, the receipts', the upgrades', the sync's),
         # and those made before the mirror converged.
         figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, t0 + settled)
+        sent = sent_figures(pw.request_log, t0, t0 + settled)
         until_converged = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)["requests"]
         mirror = {
             key.replace("paywire_stripe_requests_total", "requests").replace(
@@ -454,6 +481,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             peak_per_second=figures["peak_per_second"],
             peak_any_second=figures["peak_any_second"],
             peak_any_second_at_s=figures["peak_any_second_at_s"],
+            sent=sent,
             rate_limited=figures["rate_limited"],
             convergence_bound_s=round(1.2 * figures["requests"] / budget, 1),
             settled_s=round(settled, 1),

@@ -234,6 +234,9 @@ class Settings(BaseSettings):
     # requests a second (`80`, `80/s`, `80/second`); `off` sends at once. Unset: 80/s with a
     # live key, 20/s with a test key (Stripe allows about 100 and 25).
     stripe_rate_limit: float | None = Field(None, ge=0, le=10_000, validation_alias=_alias("PAYWIRE_STRIPE_RATE_LIMIT"))
+    # A file every request to Stripe is written to, a JSON line each, by every process that
+    # names it (paywire.stripe.request_log): to check the budget from paywire's side.
+    stripe_request_log: str | None = Field(None, validation_alias=_alias("PAYWIRE_STRIPE_REQUEST_LOG"))
     # Where Checkout and the portal send the browser back, relative to APP_URL. Landing on
     # the success page grants nothing: access follows the verified webhook.
     checkout_success_path: str = Field(

@@ -61,8 +61,9 @@ class Simulator:
         self.state.listeners.append(self.dispatcher.on_event)
         self.state.runtime.update(engine=self.engine, dispatcher=self.dispatcher, simulator=self)
         self._buckets: dict[str, tuple[float, float]] = {}
-        # Every API request answered: (unix time, the key's last 6 characters, method, path, status),
-        # the most recent REQUEST_LOG_SIZE, for `GET /_sim/requests` (who sent how many, and when).
+        # Every API request answered: (unix time it arrived, the key's last 6 characters, method,
+        # path, status), the most recent REQUEST_LOG_SIZE, for `GET /_sim/requests` (who sent how
+        # many, and when: its arrival, not its answer, which a slow list before it would delay).
         self.request_log: deque[tuple[float, str, str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._background: list[asyncio.Task[None]] = []
         self._dirty = False
@@ -135,6 +136,7 @@ class Simulator:
             return
         if scope["type"] != "http":
             return
+        arrived = time.time()
         body = b""
         while True:
             message = await receive()
@@ -154,7 +156,7 @@ class Simulator:
             await asyncio.sleep(delay / 1000)
         status, payload, headers = self.handle(scope, body)
         if scope["path"].startswith(("/v1/", "/v2/")):
-            self.request_log.append((time.time(), _key_tail(scope), scope["method"], scope["path"], status))
+            self.request_log.append((arrived, _key_tail(scope), scope["method"], scope["path"], status))
         await self._send(send, status, payload, headers)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -1,16 +1,21 @@
 """stripesim's real-time tick (objects on no test clock): it fires what is due without a request
 to prompt it, and it looks for due work (a pass over every record) only when something changed
 or the earliest due it saw has come, so that a large idle account is not scanned every second.
-In process: no server, the clock set by the test."""
+In process: no server, the clock set by the test. And the log of requests the ASGI entry
+point keeps (`/_sim/requests`), through a real server."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import httpx
 import pytest
 
 from stripesim.app import Simulator
 from stripesim.engine import Advance
+from tests.support.stripesim import TEST_KEY
+from tests.support.stripesim import Sim as SimServer
 
 KEY = "sk_test_stripesim_tick_test_key"
 
@@ -97,3 +102,26 @@ def test_the_tick_looks_again_only_after_a_change_or_once_work_is_due(sim: Sim) 
     sim.now += 3600
     sim.tick()
     assert sim.looks == 3, "what the look fired it also looked at again: nothing is due"
+
+
+def test_the_request_log_keeps_when_a_request_arrived_not_when_it_was_answered(stripesim_server: SimServer) -> None:
+    """A counting proxy tells when requests reached it: an answer that comes later (a slow
+    list, a loop busy with something else) does not move the request next to those after it."""
+    stripesim_server.reset()
+    stripesim_server.control("faults", {"api": {"delay_ms": 400}})
+    try:
+        sent = time.time()
+        answered = httpx.get(
+            f"{stripesim_server.url}/v1/customers",
+            headers={"Authorization": f"Bearer {TEST_KEY}"},
+            timeout=30,
+            trust_env=False,
+        )
+        done = time.time()
+    finally:
+        stripesim_server.control("faults", {"api": {"delay_ms": 0}})
+    assert answered.status_code == 200
+    logged = [e for e in stripesim_server.get(f"requests?since={sent - 1}")["data"] if e[3] == "/v1/customers"]
+    assert len(logged) == 1
+    assert done - sent >= 0.4, "answered after the delay"
+    assert sent - 0.05 <= logged[0][0] < sent + 0.2, "logged as it arrived, not 400 ms later"

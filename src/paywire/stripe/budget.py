@@ -207,8 +207,9 @@ class RequestBudget:
         self._sleep = sleep
 
     def acquire(self, priority: Priority | None = None) -> float:
-        """Wait for a slot (at the caller's priority); the seconds waited. A person's request
-        that would wait longer than `max_wait` raises `BudgetExhausted` instead."""
+        """Wait for a slot (at the caller's priority) and return it: the moment the request
+        may leave, which is now or at most half a slot ago. A person's request that would
+        wait longer than `max_wait` raises `BudgetExhausted` instead."""
         priority = current_priority() if priority is None else priority
         horizon = HORIZONS.get(priority, self.max_wait)
         started = self._clock()
@@ -219,14 +220,16 @@ class RequestBudget:
                 continue
             if booking.slot > now:
                 self._sleep(max(0.0, booking.slot - self._clock()))
-                # A slot missed by much (this process was descheduled) is booked again.
-                if self._clock() - booking.slot > LATE_SHARE * slot_seconds(booking.rate):
-                    continue
-            waited = max(0.0, self._clock() - started)
+            # A slot missed by much is booked again: this thread was descheduled while it
+            # slept, or the store's commit (another process's turn, a busy database) took
+            # longer than the slot's lateness allows.
+            left = self._clock()
+            if left - booking.slot > LATE_SHARE * slot_seconds(booking.rate):
+                continue
             STRIPE_REQUESTS.labels(priority=priority.label).inc()
-            STRIPE_BUDGET_WAIT_SECONDS.labels(priority=priority.label).observe(waited)
+            STRIPE_BUDGET_WAIT_SECONDS.labels(priority=priority.label).observe(max(0.0, left - started))
             STRIPE_BUDGET_RATE.set(booking.rate)
-            return waited
+            return booking.slot
 
     def rate_limited(self, *, retry_after: float | None = None, priority: Priority | None = None) -> None:
         """Stripe answered 429: everyone slows down (see the module docstring)."""

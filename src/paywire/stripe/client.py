@@ -6,7 +6,8 @@ Results are plain dicts (`StripeObject` is not a dict), so nothing above sees SD
 
 With a request budget (`paywire.stripe.budget`), every HTTP request the SDK sends, its own
 retries included, first waits for a slot at the caller's priority, and a 429 slows the
-whole deployment down instead of only this call.
+whole deployment down instead of only this call. With a request log
+(`paywire.stripe.request_log`), each request is written to it as it left.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 import requests
 import stripe
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 
 from paywire.metrics import STRIPE_API_ERRORS
@@ -34,6 +37,7 @@ from paywire.stripe.errors import (
     StripeRejected,
     StripeUnavailable,
 )
+from paywire.stripe.request_log import RequestLog
 
 log = logging.getLogger("paywire.stripe")
 
@@ -64,42 +68,38 @@ def plain(obj: Any) -> dict[str, Any]:
 METER_EVENT_PATHS = ("/v1/billing/meter_events", "/v2/billing/meter_event_stream")
 
 
-class BudgetedRequestsClient(stripe.RequestsClient):
-    """The SDK's requests client, each request (a retry too) waiting for its slot in the
-    budget, each 429 reported to it; meter events excepted (`METER_EVENT_PATHS`)."""
+class StripeAdapter(HTTPAdapter):
+    """requests' transport to Stripe's address, where each request is seen as it leaves (the
+    SDK's retries too): it first waits for its slot in the budget (meter events excepted,
+    `METER_EVENT_PATHS`), as close to the wire as it can, so that the slot's spacing holds
+    for what Stripe receives; a 429 is reported to the budget; and, with a request log
+    (PAYWIRE_STRIPE_REQUEST_LOG), the request is written to it."""
 
-    def __init__(self, budget: RequestBudget, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(self, budget: RequestBudget | None, request_log: RequestLog | None) -> None:
+        super().__init__()
         self.budget = budget
+        self.request_log = request_log
 
-    def request(  # type: ignore[override]  # the SDK's base says str, its requests client bytes
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,  # the SDK's telemetry, which requests does not take
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        if not url.endswith(METER_EVENT_PATHS):
-            self.budget.acquire()
-        return self._observed(super().request(method, url, headers, post_data))
-
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        self.budget.acquire()
-        return self._observed(super().request_stream(method, url, headers, post_data))
-
-    def _observed(self, response: tuple[T, int, Mapping[str, str]]) -> tuple[T, int, Mapping[str, str]]:
-        if response[1] == 429:
-            self.budget.rate_limited(retry_after=retry_after_seconds(response[2]))
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        path = urlsplit(request.url or "").path
+        slot = self.budget.acquire() if self.budget is not None and not path.endswith(METER_EVENT_PATHS) else None
+        sent = time.time()
+        status = 0  # no answer: the connection failed
+        try:
+            response = super().send(request, *args, **kwargs)
+            status = response.status_code
+        finally:
+            if self.request_log is not None:
+                self.request_log.write(
+                    sent=sent,
+                    slot=slot,
+                    method=request.method or "",
+                    path=path,
+                    status=status,
+                    seconds=time.time() - sent,
+                )
+        if status == 429 and self.budget is not None:
+            self.budget.rate_limited(retry_after=retry_after_seconds(response.headers))
         return response
 
 
@@ -112,19 +112,24 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         return None
 
 
-def http_client(api_base: str, timeout: float, budget: RequestBudget | None = None) -> stripe.RequestsClient:
+def http_client(
+    api_base: str, timeout: float, budget: RequestBudget | None = None, request_log: RequestLog | None = None
+) -> stripe.RequestsClient:
     """The SDK's requests-based client, with what requests would look up in the environment
     on every request looked up once: the proxy for `api_base` (HTTPS_PROXY, NO_PROXY, …),
     which never changes while the process runs: per request, those lookups (proxy variables,
     ~/.netrc) were a large part of a re-read's CPU. The SDK verifies TLS against its own CA
     bundle either way, and authenticates with a Bearer header (a ~/.netrc entry for Stripe's
-    host would otherwise replace it)."""
+    host would otherwise replace it). With a budget or a request log, requests leave through
+    `StripeAdapter`."""
     session = requests.Session()
     session.trust_env = False
+    if budget is not None or request_log is not None:
+        adapter = StripeAdapter(budget, request_log)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     found = get_environ_proxies(api_base)
     proxy = {scheme: found[scheme] for scheme in ("http", "https") if found.get(scheme)}
-    if budget is not None:
-        return BudgetedRequestsClient(budget, timeout=timeout, session=session, proxy=cast(Any, proxy) or None)
     return stripe.RequestsClient(timeout=timeout, session=session, proxy=cast(Any, proxy) or None)
 
 
@@ -132,7 +137,7 @@ class ApiClient:
     """The SDK client and the way each call through it is made (`call`), plus the shapes of
     call every resource shares: create with an idempotency key, list all pages, one page,
     get one object as raw JSON. `budget`: the deployment's request budget (none: requests
-    leave at once)."""
+    leave at once); `request_log`: where each request is written (none: nowhere)."""
 
     def __init__(
         self,
@@ -145,6 +150,7 @@ class ApiClient:
         rate_limit_backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         budget: RequestBudget | None = None,
+        request_log: RequestLog | None = None,
     ) -> None:
         self.livemode = api_key.startswith(("sk_live_", "rk_live_"))
         self.budget = budget
@@ -158,7 +164,7 @@ class ApiClient:
             # same address.
             base_addresses={"api": api_base, "meter_events": api_base, "files": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=http_client(api_base or stripe.DEFAULT_API_BASE, timeout, budget),
+            http_client=http_client(api_base or stripe.DEFAULT_API_BASE, timeout, budget, request_log),
         )
 
     def call(self, request: Callable[[], T]) -> T:

@@ -21,6 +21,7 @@ from paywire.stripe.errors import StripeMisconfigured, StripeNotFound, StripeRej
 from paywire.stripe.metering import Metering
 from paywire.stripe.objects import RETRIEVALS, Kind
 from paywire.stripe.payments import Payments
+from paywire.stripe.request_log import request_log_at
 
 # Stripe accepts at most 10 lookup keys per list request.
 LOOKUP_KEYS_PER_REQUEST = 10
@@ -51,6 +52,7 @@ class StripeGateway:
             "rate_limit_backoff": settings.stripe_rate_limit_backoff,
             # Every process of the deployment draws on one budget (paywire.stripe.budget).
             "budget": budget_for(settings),
+            "request_log": request_log_at(settings.stripe_request_log),
         }
         options.update(overrides)
         return cls(require_stripe_key(settings), **options)

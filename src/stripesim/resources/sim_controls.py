@@ -125,9 +125,9 @@ def webhook_retry_now(ctx: Ctx) -> dict[str, Any]:
 
 @sim("GET", "/_sim/requests")
 def requests(ctx: Ctx) -> dict[str, Any]:
-    """The API requests answered (the most recent 500,000), oldest first, as `[unix time, the
-    key's last 6 characters, method, path, status]`; `since` (unix time) and `key` (its last 6
-    characters) narrow it."""
+    """The API requests answered (the most recent 500,000), in the order answered, as
+    `[unix time it arrived, the key's last 6 characters, method, path, status]`; `since` (unix
+    time) and `key` (its last 6 characters) narrow it."""
     p = ctx.params.only("since", "key")
     since = float(p.str("since") or 0)
     key = p.str("key")

@@ -69,6 +69,34 @@ def test_a_caller_that_only_takes_free_slots_keeps_the_rate_when_it_wakes_late()
     assert grants[-1] - grants[0] < 199 * slot * 1.05, "the lateness is not added to every request"
 
 
+def test_a_slot_the_store_granted_too_late_is_booked_again() -> None:
+    """The slot is chosen inside the store's transaction and the request leaves after it
+    commits: a commit slower than a slot's lateness allows (another process's turn, a busy
+    database) would send the request next to the following slot's; it books again."""
+    now = [1000.0]
+    slot = slot_seconds(20)
+
+    class SlowFirstCommit(MemoryStore):
+        commits = 0
+
+        def change(self, change: Callable[[BudgetState | None], BudgetState]) -> BudgetState:
+            state = super().change(change)
+            self.commits += 1
+            if self.commits == 1:
+                now[0] += 0.8 * slot
+            return state
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    store = SlowFirstCommit()
+    granted = RequestBudget(20, store, clock=lambda: now[0], sleep=sleep).acquire(Priority.BACKGROUND)
+
+    assert store.commits >= 2, "booked again"
+    assert granted == 1000.0 + slot, "the next slot, not the one that passed while the store committed"
+    assert 0.0 <= now[0] - granted <= slot / 2
+
+
 def test_a_caller_books_only_within_its_horizon() -> None:
     state = BudgetState(next_slot=101.0)
     _, background = book(state, now=100.0, horizon=0.0, configured=4)

@@ -6,17 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import stripe
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 
-from paywire.stripe.client import BudgetedRequestsClient
+from paywire.stripe.client import StripeAdapter
 
 
 class Counting:
     def __init__(self) -> None:
         self.acquired = 0
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
         self.acquired += 1
+        return 0.0
 
     def rate_limited(self, retry_after: float | None = None) -> None:
         raise AssertionError("no 429 here")
@@ -30,16 +32,18 @@ class Counting:
         ("https://api.stripe.com/v2/billing/meter_event_session", 1),
         ("https://api.stripe.com/v1/billing/meter_event_adjustments", 1),
         ("https://api.stripe.com/v1/customers", 1),
+        ("https://api.stripe.com/v1/customers?email=a%40example.com", 1),
     ],
 )
 def test_only_meter_events_skip_the_budget(monkeypatch: pytest.MonkeyPatch, url: str, draws: int) -> None:
-    def answered(
-        self: Any, method: str, url: str, headers: Any, post_data: Any = None
-    ) -> tuple[bytes, int, dict[str, str]]:
-        return b"{}", 200, {}
+    def answered(self: Any, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        response = Response()
+        response.status_code = 200
+        return response
 
-    monkeypatch.setattr(stripe.RequestsClient, "request", answered)
+    monkeypatch.setattr(HTTPAdapter, "send", answered)
     budget = Counting()
-    client = BudgetedRequestsClient(budget, timeout=5)  # type: ignore[arg-type]
-    client.request("post", url, {})
+    request = PreparedRequest()
+    request.prepare(method="POST", url=url)
+    StripeAdapter(budget, None).send(request)  # type: ignore[arg-type]
     assert budget.acquired == draws
