@@ -11,10 +11,11 @@ migrated, the account adopted into its mirror (`paywire sync --adopt`, before th
 `paywire serve` as shipped with the default request budget (20/s for a test key). Then the clock
 advances past the renewal: N renewals, ~9 events each, delivered by stripesim as Stripe would;
 meanwhile a user upgrades every few seconds (POST /api/subscription/change) and a `paywire sync`
-runs. Measured from stripesim's log of the requests paywire's key sent (the "counting proxy":
-when each arrived), paywire's own log of them (PAYWIRE_STRIPE_REQUEST_LOG: when each left, and
-its slot), paywire's inbox and /metrics: Stripe requests per event, peak requests in any second
-(as they left and as they arrived), 429s, the
+runs. paywire reaches stripesim through a counting proxy in its own process (proxy.py: when
+each request arrived there). Measured from that proxy, from paywire's own log of its requests
+(PAYWIRE_STRIPE_REQUEST_LOG: when each left, and its slot), from stripesim's log (when each
+reached its event loop, and its status), paywire's inbox and /metrics: Stripe requests per event,
+peak requests in any second (as they left, at the proxy, at stripesim), 429s, the
 time until the mirror equals Stripe (the last storm event applied; checked field by field at
 the end), the upgrade's p50/p99, dead letters. The same storm through paywire with the payload
 rule off (PAYWIRE_APPLY_EVENT_PAYLOADS=false) and through dj-stripe 2.11 (the webhooks bench's
@@ -84,8 +85,11 @@ def account(kind: str, size: int, upgraders: int, src: Path) -> tuple[Path, acco
 class Paywire:
     """A database, `paywire …` commands and `paywire serve` against one stripesim."""
 
-    def __init__(self, work: Path, src: Path, db: str, sim: Server, label: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, work: Path, src: Path, db: str, sim: Server, label: str, env: dict[str, str], api_base: str | None = None
+    ) -> None:
         self.work, self.src, self.db, self.sim, self.label = work, src, db, sim, label
+        self.api_base = api_base or sim.url  # stripesim, or the counting proxy in front of it
         if db == "postgresql":
             self.database = Databases.create(f"bench_storm_{os.getpid()}_{label}")
             self.url = Databases.url(self.database)
@@ -104,7 +108,7 @@ class Paywire:
             "PYTHONPATH": str(self.src),
             "PYTHONDONTWRITEBYTECODE": "1",
             "STRIPE_SECRET_KEY": accounts.PAYWIRE_KEY,
-            "STRIPE_API_BASE": self.sim.url,
+            "STRIPE_API_BASE": self.api_base,
             "DATABASE_URL": self.url,
             "PAYWIRE_AUTH_SECRET": AUTH_SECRET,
             "APP_URL": f"http://127.0.0.1:{self.port}",
@@ -194,6 +198,26 @@ class Paywire:
             self.server.stop()
         if self.db == "postgresql":
             Databases.drop(self.database)
+
+
+def counting_proxy(work: Path, sim: Server, label: str) -> tuple[Server, Path]:
+    """The counting proxy (proxy.py) in front of `sim`, in its own process, and its log."""
+    log_path = work / f"{label}-proxied.log"
+    proxy = Server(
+        f"proxy-{label}",
+        [sys.executable, str(HERE / "proxy.py"), "--port", "{port}", "--upstream", sim.url, "--log", str(log_path)],
+        cwd=work,
+        log=work / f"proxy-{label}.log",
+    )
+    proxy.wait_ready("/_sim/health", timeout=60)
+    return proxy, log_path
+
+
+def proxied_figures(log_path: Path, since: float, until: float) -> dict[str, Any]:
+    """The peaks of what reached the counting proxy between `since` and `until`."""
+    times = [float(line.split(" ", 1)[0]) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    times = [t for t in times if since <= t <= until]
+    return {"requests": len(times), **peaks(times, since)}
 
 
 def sim_control(sim: Server, path: str, payload: dict[str, Any]) -> Any:
@@ -372,7 +396,10 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
     state, world = account("storm", size, opts.upgraders, src)
     log(f"- {label}: {size:,} renewals, {len(world.upgraders)} upgraders")
     sim = accounts.start_stripesim(work, src, state, name=f"stripesim-{label}")
-    pw = Paywire(work, src, db, sim, label, {} if rule else {"PAYWIRE_APPLY_EVENT_PAYLOADS": "false"})
+    proxy, proxied = counting_proxy(work, sim, label)
+    pw = Paywire(
+        work, src, db, sim, label, {} if rule else {"PAYWIRE_APPLY_EVENT_PAYLOADS": "false"}, api_base=proxy.url
+    )
     row: dict[str, Any] = {"target": label, "renewals": size}
     try:
         out = pw.cli("migrate")
@@ -460,6 +487,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         # and those made before the mirror converged.
         figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, t0 + settled)
         sent = sent_figures(pw.request_log, t0, t0 + settled)
+        at_proxy = proxied_figures(proxied, t0, t0 + settled)
         until_converged = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)["requests"]
         mirror = {
             key.replace("paywire_stripe_requests_total", "requests").replace(
@@ -482,6 +510,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
             peak_any_second=figures["peak_any_second"],
             peak_any_second_at_s=figures["peak_any_second_at_s"],
             sent=sent,
+            at_proxy=at_proxy,
             rate_limited=figures["rate_limited"],
             convergence_bound_s=round(1.2 * figures["requests"] / budget, 1),
             settled_s=round(settled, 1),
@@ -503,6 +532,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         return row
     finally:
         pw.stop()
+        proxy.stop()
         sim.stop()
 
 
