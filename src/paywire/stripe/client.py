@@ -241,7 +241,11 @@ class ApiClient:
 
 
 def translate(exc: stripe.StripeError) -> StripeError:
-    """The paywire error for an SDK error (and count it)."""
+    """The paywire error for an SDK error (and count it). One paywire raised on the way out
+    (`StripeAdapter`: the budget's `BudgetExhausted`), which the SDK wraps as a connection
+    error, is itself: no request left."""
+    if isinstance(exc, stripe.APIConnectionError) and isinstance(exc.__cause__, StripeError):
+        return exc.__cause__
     request_id = exc.request_id
     if isinstance(exc, stripe.CardError):
         STRIPE_API_ERRORS.labels(type="card_error").inc()

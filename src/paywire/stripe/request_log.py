@@ -9,11 +9,13 @@ by every process of the deployment that names the same file.
 no budget, or a meter event, which Stripe limits apart); `status` 0: no answer (the
 connection failed). The path only: never the query string (a search names an email) nor a
 header (the key). Each line is one append (`O_APPEND`), so processes sharing the file do
-not tear each other's lines.
+not tear each other's lines. A line that cannot be written (a full disk) is said once in the
+process's log, and never fails the request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -21,11 +23,14 @@ import orjson
 
 from paywire.stripe.budget import current_priority
 
+log = logging.getLogger("paywire.stripe")
+
 
 class RequestLog:
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._failed = False  # said once per process
 
     def write(self, *, sent: float, slot: float | None, method: str, path: str, status: int, seconds: float) -> None:
         line = {
@@ -37,7 +42,12 @@ class RequestLog:
             "status": status,
             "seconds": round(seconds, 6),
         }
-        os.write(self._fd, orjson.dumps(line) + b"\n")
+        try:
+            os.write(self._fd, orjson.dumps(line) + b"\n")
+        except OSError as exc:  # a full disk never fails the request it describes
+            if not self._failed:
+                log.warning("could not write to the Stripe request log %s: %s", self.path, exc.strerror)
+            self._failed = True
 
 
 _LOGS: dict[str, RequestLog] = {}

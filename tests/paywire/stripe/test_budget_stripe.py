@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
 
 from paywire.metrics import STRIPE_RATE_LIMITED
 from paywire.stripe import Kind, StripeGateway
-from paywire.stripe.budget import MemoryStore, RequestBudget
+from paywire.stripe.budget import BudgetExhausted, MemoryStore, RequestBudget
 from tests.support.stripesim import TEST_KEY, Sim
 
 STRIPE_LIMIT = 4.0  # stripesim's, per key
@@ -59,3 +60,17 @@ def test_stripesim_answers_429_as_stripe_does(sim: Sim) -> None:
     error = response.json()["error"]
     assert (error["type"], error["code"]) == ("invalid_request_error", "rate_limit")
     assert error["message"].startswith("Too many requests hit the API too quickly.")
+
+
+def test_a_person_who_would_wait_too_long_for_a_slot_hears_so_and_nothing_is_sent(sim: Sim) -> None:
+    """The budget waits in the SDK's transport, which wraps whatever is raised there as a
+    connection error (and could retry it): the gateway raises the budget's own error, once."""
+    customer = sim.client().v1.customers.create().id
+    budget = RequestBudget(1.0, MemoryStore(), max_wait=0.2)  # a slot every 2 s, a person waits 0.2 s
+    gateway = StripeGateway(TEST_KEY, api_base=sim.url, max_network_retries=2, budget=budget)
+    gateway.retrieve(Kind.CUSTOMER, customer)
+
+    with pytest.raises(BudgetExhausted, match="request budget is booked"):
+        gateway.retrieve(Kind.CUSTOMER, customer)
+    reads = [e for e in sim.get("requests")["data"] if e[3] == f"/v1/customers/{customer}"]
+    assert len(reads) == 1, "the second read never left"

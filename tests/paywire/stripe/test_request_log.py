@@ -3,10 +3,12 @@ a line per request as it left, by every process naming the file, never a secret.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import orjson
+import pytest
 
 from paywire.config import load_settings
 from paywire.stripe import Kind, Priority, StripeGateway, at_priority
@@ -75,3 +77,17 @@ def test_the_setting_names_the_file_and_unset_writes_nothing(tmp_path: Path) -> 
     log = request_log_at(named.stripe_request_log)
     assert log is not None and request_log_at(named.stripe_request_log) is log, "one open file per process"
     assert request_log_at(load_settings(DATABASE_URL=url, PAYWIRE_STRIPE_REQUEST_LOG=None).stripe_request_log) is None
+
+
+def test_a_line_that_cannot_be_written_never_fails_the_request(
+    sim: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = RequestLog(str(tmp_path / "stripe-requests.jsonl"))
+    os.close(log._fd)
+    log._fd = os.open("/dev/full", os.O_WRONLY)  # every write: no space left on the device
+    gateway = StripeGateway(TEST_KEY, api_base=sim.url, request_log=log)
+    for n in range(2):
+        created = gateway.create_customer(user_id=f"u-full-{n}", email=None, idempotency_key=f"k-full-{n}")
+        assert created["id"].startswith("cus_")
+    said = [r for r in caplog.records if "Stripe request log" in r.getMessage()]
+    assert len(said) == 1, "said once"
