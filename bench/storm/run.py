@@ -213,11 +213,33 @@ def counting_proxy(work: Path, sim: Server, label: str) -> tuple[Server, Path]:
     return proxy, log_path
 
 
-def proxied_figures(log_path: Path, since: float, until: float) -> dict[str, Any]:
-    """The peaks of what reached the counting proxy between `since` and `until`."""
-    times = [float(line.split(" ", 1)[0]) for line in log_path.read_text().splitlines()] if log_path.exists() else []
-    times = [t for t in times if since <= t <= until]
-    return {"requests": len(times), **peaks(times, since)}
+def proxied_figures(log_path: Path, request_log: Path, since: float, until: float) -> dict[str, Any]:
+    """The peaks of what reached the counting proxy between `since` and `until`, and each
+    request's way there from paywire's send (its arrival less its send: the latest send of the
+    same method and path before it, from paywire's request log)."""
+    arrived = [line.split(" ", 2) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    arrived = [(float(t), method, path) for t, method, path in arrived if since <= float(t) <= until]
+    sent: dict[tuple[str, str], list[float]] = {}
+    for line in request_log.read_text().splitlines() if request_log.exists() else []:
+        entry = json.loads(line)
+        sent.setdefault((entry["method"], entry["path"]), []).append(entry["sent"])
+    for times in sent.values():
+        times.sort()
+    ways = []
+    for at, method, path in arrived:
+        times = sent.get((method, path), [])
+        before = bisect.bisect_right(times, at)
+        if before:
+            ways.append(at - times[before - 1])
+    ways.sort()
+    return {
+        "requests": len(arrived),
+        **peaks([t for t, _, _ in arrived], since),
+        "way_ms": {
+            share: round(1000 * (percentile(ways, q) or 0.0), 1)
+            for share, q in (("p1", 0.01), ("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+        },
+    }
 
 
 def sim_control(sim: Server, path: str, payload: dict[str, Any]) -> Any:
@@ -487,7 +509,7 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         # and those made before the mirror converged.
         figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, t0 + settled)
         sent = sent_figures(pw.request_log, t0, t0 + settled)
-        at_proxy = proxied_figures(proxied, t0, t0 + settled)
+        at_proxy = proxied_figures(proxied, pw.request_log, t0, t0 + settled)
         until_converged = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)["requests"]
         mirror = {
             key.replace("paywire_stripe_requests_total", "requests").replace(

@@ -462,6 +462,13 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("must be requests a second, like '20', '20/s' or 'off'") from None
 
+    @field_validator("stripe_rate_limit", mode="after")
+    @classmethod
+    def _at_least_one_a_second(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < 1:  # Stripe allows 25 a second in test mode
+            raise ValueError("must be at least 1 request a second, or 'off'")
+        return value
+
     @field_validator("checkout_rate_limit", "api_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -7,9 +7,10 @@ they all see it (`paywire.stripe.budget_store`: a row in PostgreSQL, a small fil
 SQLite database), and every HTTP request the SDK makes, retries included, takes one slot.
 
 Slots are spaced evenly (a generic cell rate algorithm: the shared state is the next free
-slot), so requests leave at the rate, never in bursts: 1/(rate - ½) apart, so that no second,
-wherever it starts, holds more than `rate` requests, even when a busy machine wakes a caller
-up to half a slot late (later than that, it books again). Priorities decide who may
+slot), so requests leave at the rate, never in bursts: (1 s + 40 ms)/(rate - ½) apart, so that
+no second, wherever it starts, holds more than `rate` requests as Stripe counts them, even when
+a busy machine wakes a caller up to half a slot late (later than that, it books again) and the
+way to Stripe delays one request up to 40 ms more than another. Priorities decide who may
 book ahead: a caller books the next free slot only while it is at most its priority's
 *horizon* away. A person waiting (`Priority.INTERACTIVE`: checkout, portal, previews, plan
 changes) may book far ahead; the events worker's reads (`MIRROR`) a quarter of a second;
@@ -59,9 +60,12 @@ RECOVERY_SECONDS = 20.0
 # Honouring Stripe's Retry-After pauses every caller, but never longer than this.
 MAX_PAUSE_SECONDS = 5.0
 # A caller that wakes up more than this share of a slot after its slot (a busy machine)
-# books again rather than send late. Slots are spaced 1/(rate - LATE_SHARE) apart, so that no
-# second, wherever it starts, holds more than `rate` requests even with such late ones.
+# books again rather than send late.
 LATE_SHARE = 0.5
+# How much longer the way to Stripe (the network, a proxy, Stripe's own front) may take for one
+# request than for another. Slots leave room for both (`slot_seconds`), so that no second,
+# wherever it starts, holds more than `rate` requests where Stripe counts them.
+TRANSIT_JITTER_SECONDS = 0.04
 # A waiting caller looks at the budget again at least this often.
 MIN_POLL_SECONDS = 0.005
 MAX_POLL_SECONDS = 0.5
@@ -133,8 +137,11 @@ class Booking:
 
 
 def slot_seconds(rate: float) -> float:
-    """How far apart slots are at `rate` (see LATE_SHARE)."""
-    return 1.0 / (rate - LATE_SHARE)
+    """How far apart slots are at `rate` (at least MIN_RATE). Of `rate + 1` requests in a
+    row (`rate` gaps), the last must reach Stripe at least a second after the first, even if
+    the first left half a slot late (LATE_SHARE) and the last's way took
+    TRANSIT_JITTER_SECONDS less: rate * gap - LATE_SHARE * gap - TRANSIT_JITTER_SECONDS >= 1 s."""
+    return (1.0 + TRANSIT_JITTER_SECONDS) / (rate - LATE_SHARE)
 
 
 def book(state: BudgetState | None, *, now: float, horizon: float, configured: float) -> tuple[BudgetState, Booking]:
@@ -198,8 +205,8 @@ class RequestBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("a request budget needs a rate above 0")
+        if rate < MIN_RATE:
+            raise ValueError(f"a request budget needs a rate of at least {MIN_RATE:g} a second")
         self.rate = rate
         self.store = store
         self.max_wait = max_wait

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from paywire.config import load_settings
+from paywire.config import ConfigError, load_settings
 from paywire.stripe import Priority, at_priority, current_priority
 from paywire.stripe.budget import (
     HOLD_SECONDS,
@@ -36,10 +36,13 @@ def test_slots_are_spaced_so_no_second_holds_more_than_the_rate() -> None:
     state, first = book(None, now=100.0, horizon=0.0, configured=4)
     state, second = book(state, now=100.0, horizon=1.0, configured=4)
     state, third = book(state, now=103.0, horizon=0.0, configured=4)
-    assert (first.slot, second.slot, third.slot) == (100.0, 100.0 + 1 / 3.5, 103.0)
-    assert state.next_slot == 103.0 + 1 / 3.5
-    # Five slots in a row span more than a second, even if the first leaves half a slot late.
-    assert 4 * slot_seconds(4) - slot_seconds(4) / 2 >= 1.0
+    assert slot_seconds(4) == pytest.approx(1.04 / 3.5)
+    assert (first.slot, second.slot, third.slot) == (100.0, 100.0 + slot_seconds(4), 103.0)
+    assert state.next_slot == 103.0 + slot_seconds(4)
+    # Five slots in a row span more than a second, even if the first leaves half a slot late
+    # and the last reaches Stripe 40 ms sooner after leaving than the first did.
+    for rate in (1, 4, 20, 80):
+        assert rate * slot_seconds(rate) - slot_seconds(rate) / 2 - 0.04 >= 1.0 - 1e-9
 
 
 def test_a_slot_that_passed_less_than_half_a_slot_ago_is_still_free() -> None:
@@ -300,3 +303,7 @@ def test_the_deployments_budget_follows_the_key_and_the_setting(tmp_path: Path) 
     assert budget(PAYWIRE_STRIPE_RATE_LIMIT="off") is None
     live = load_settings(STRIPE_SECRET_KEY="sk_live_" + "x" * 24, DATABASE_URL=url, PAYWIRE_STRIPE_RATE_LIMIT=None)
     assert live.stripe_requests_per_second == 80
+    with pytest.raises(ConfigError, match="PAYWIRE_STRIPE_RATE_LIMIT: must be at least 1 request a second"):
+        budget(PAYWIRE_STRIPE_RATE_LIMIT="0.5/s")
+    with pytest.raises(ValueError, match="at least 1"):
+        RequestBudget(0.5, MemoryStore())
