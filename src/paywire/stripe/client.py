@@ -72,7 +72,8 @@ class StripeAdapter(HTTPAdapter):
     """requests' transport to Stripe's address, where each request is seen as it leaves (the
     SDK's retries too): it first waits for its slot in the budget (meter events excepted,
     `METER_EVENT_PATHS`), as close to the wire as it can, so that the slot's spacing holds
-    for what Stripe receives; a 429 is reported to the budget; and, with a request log
+    for what Stripe receives; a 429 to a request that drew on it is reported to the budget
+    (one to a meter event is the usage sender's to handle); and, with a request log
     (PAYWIRE_STRIPE_REQUEST_LOG), the request is written to it."""
 
     def __init__(self, budget: RequestBudget | None, request_log: RequestLog | None) -> None:
@@ -98,7 +99,7 @@ class StripeAdapter(HTTPAdapter):
                     status=status,
                     seconds=time.time() - sent,
                 )
-        if status == 429 and self.budget is not None:
+        if status == 429 and self.budget is not None and slot is not None:  # meter events have limits of their own
             self.budget.rate_limited(retry_after=retry_after_seconds(response.headers))
         return response
 

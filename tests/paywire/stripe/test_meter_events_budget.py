@@ -15,13 +15,14 @@ from paywire.stripe.client import StripeAdapter
 class Counting:
     def __init__(self) -> None:
         self.acquired = 0
+        self.limited = 0
 
     def acquire(self) -> float:
         self.acquired += 1
         return 0.0
 
     def rate_limited(self, retry_after: float | None = None) -> None:
-        raise AssertionError("no 429 here")
+        self.limited += 1
 
 
 @pytest.mark.parametrize(
@@ -36,9 +37,11 @@ class Counting:
     ],
 )
 def test_only_meter_events_skip_the_budget(monkeypatch: pytest.MonkeyPatch, url: str, draws: int) -> None:
+    status = [200]
+
     def answered(self: Any, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         response = Response()
-        response.status_code = 200
+        response.status_code = status[0]
         return response
 
     monkeypatch.setattr(HTTPAdapter, "send", answered)
@@ -46,4 +49,10 @@ def test_only_meter_events_skip_the_budget(monkeypatch: pytest.MonkeyPatch, url:
     request = PreparedRequest()
     request.prepare(method="POST", url=url)
     StripeAdapter(budget, None).send(request)  # type: ignore[arg-type]
-    assert budget.acquired == draws
+    assert (budget.acquired, budget.limited) == (draws, 0)
+
+    # Stripe's 429 slows the budget down only for requests that draw on it: a meter event's
+    # limit is the usage sender's to keep.
+    status[0] = 429
+    StripeAdapter(budget, None).send(request)  # type: ignore[arg-type]
+    assert (budget.acquired, budget.limited) == (2 * draws, draws)
