@@ -213,15 +213,14 @@ def counting_proxy(work: Path, sim: Server, label: str) -> tuple[Server, Path]:
     return proxy, log_path
 
 
-def proxied_figures(log_path: Path, request_log: Path, since: float, until: float) -> dict[str, Any]:
+def proxied_figures(log_path: Path, requests: list[dict[str, Any]], since: float, until: float) -> dict[str, Any]:
     """The peaks of what reached the counting proxy between `since` and `until`, and each
     request's way there from paywire's send (its arrival less its send: the latest send of the
-    same method and path before it, from paywire's request log)."""
+    same method and path before it, in paywire's request log, `requests`)."""
     arrived = [line.split(" ", 2) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     arrived = [(float(t), method, path) for t, method, path in arrived if since <= float(t) <= until]
     sent: dict[tuple[str, str], list[float]] = {}
-    for line in request_log.read_text().splitlines() if request_log.exists() else []:
-        entry = json.loads(line)
+    for entry in requests:
         sent.setdefault((entry["method"], entry["path"]), []).append(entry["sent"])
     for times in sent.values():
         times.sort()
@@ -326,11 +325,15 @@ def request_figures(sim: Server, key: str, since: float, until: float) -> dict[s
     }
 
 
-def sent_figures(log: Path, since: float, until: float) -> dict[str, Any]:
-    """What paywire's processes say they sent between `since` and `until` (the request log,
-    PAYWIRE_STRIPE_REQUEST_LOG): the peaks as they left, and how long after its slot each left."""
-    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    sent = [line for line in lines if since <= line["sent"] <= until]
+def request_log(path: Path) -> list[dict[str, Any]]:
+    """paywire's request log (PAYWIRE_STRIPE_REQUEST_LOG): a dict per request it sent."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sent_figures(requests: list[dict[str, Any]], since: float, until: float) -> dict[str, Any]:
+    """What paywire's processes say they sent between `since` and `until` (their request log):
+    the peaks as they left, and how long after its slot each left."""
+    sent = [line for line in requests if since <= line["sent"] <= until]
     late = sorted(line["sent"] - line["slot"] for line in sent if line["slot"] is not None)
     return {
         "requests": len(sent),
@@ -508,8 +511,9 @@ def storm_paywire(opts: Any, work: Path, src: Path, db: str, rule: bool, size: i
         # Every request the storm caused (the mirror's, the receipts', the upgrades', the sync's),
         # and those made before the mirror converged.
         figures = request_figures(sim, accounts.PAYWIRE_KEY, t0, t0 + settled)
-        sent = sent_figures(pw.request_log, t0, t0 + settled)
-        at_proxy = proxied_figures(proxied, pw.request_log, t0, t0 + settled)
+        requests = request_log(pw.request_log)
+        sent = sent_figures(requests, t0, t0 + settled)
+        at_proxy = proxied_figures(proxied, requests, t0, t0 + settled)
         until_converged = request_figures(sim, accounts.PAYWIRE_KEY, t0, last)["requests"]
         mirror = {
             key.replace("paywire_stripe_requests_total", "requests").replace(

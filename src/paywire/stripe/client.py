@@ -83,7 +83,8 @@ class StripeAdapter(HTTPAdapter):
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         path = urlsplit(request.url or "").path
-        slot = self.budget.acquire() if self.budget is not None and not path.endswith(METER_EVENT_PATHS) else None
+        budget = None if path.endswith(METER_EVENT_PATHS) else self.budget  # meter events: limits of their own
+        slot = budget.acquire() if budget is not None else None
         sent = time.time()
         status = 0  # no answer: the connection failed
         try:
@@ -99,8 +100,8 @@ class StripeAdapter(HTTPAdapter):
                     status=status,
                     seconds=time.time() - sent,
                 )
-        if status == 429 and self.budget is not None and slot is not None:  # meter events have limits of their own
-            self.budget.rate_limited(retry_after=retry_after_seconds(response.headers))
+        if status == 429 and budget is not None:
+            budget.rate_limited(retry_after=retry_after_seconds(response.headers))
         return response
 
 
